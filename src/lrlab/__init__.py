@@ -1,0 +1,78 @@
+"""lrlab — a learning-rate laboratory for PyTorch.
+
+Find (``range_test``), schedule (``one_cycle``, ``cyclic``, ...), scan (``scan``) and prove
+(``fit``, ``run_experiment``). The public names below are imported lazily, so
+``import lrlab`` is cheap and pulls neither matplotlib nor optional extras.
+
+Example::
+
+    import lrlab
+    result = lrlab.range_test(model, optimizer, criterion, train_loader)
+    print(result.suggestion)                  # lr, confidence range, flags
+    sched = result.suggestion.one_cycle(total_steps=len(train_loader) * 10)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # schedules and applying them
+    "HyperSchedule": "lrlab.schedules",
+    "one_cycle": "lrlab.schedules",
+    "cyclic": "lrlab.schedules",
+    "piecewise_constant": "lrlab.schedules",
+    "step_decay": "lrlab.schedules",
+    "cosine": "lrlab.schedules",
+    "constant": "lrlab.schedules",
+    "warmup": "lrlab.schedules",
+    "apply_schedule": "lrlab.hyper",
+    "ScheduleDriver": "lrlab.hyper",
+    "LrlabScheduler": "lrlab.hyper",
+    # state safety
+    "preserved": "lrlab.state",
+    "Snapshot": "lrlab.state",
+    # finding
+    "range_test": "lrlab.finder",
+    "RangeTestResult": "lrlab.finder",
+    "Suggestion": "lrlab.suggest",
+    "suggest": "lrlab.suggest",
+    "diagnose": "lrlab.suggest",
+    "compare_range_tests": "lrlab.vary",
+    # scanning
+    "scan": "lrlab.lookahead",
+    "ScanResult": "lrlab.lookahead",
+    # training and experiments
+    "fit": "lrlab.train",
+    "FitResult": "lrlab.train",
+    "Callback": "lrlab.train",
+    "Experiment": "lrlab.experiment",
+    "run_experiment": "lrlab.experiment",
+    # workloads
+    "get_task": "lrlab.tasks",
+    "list_tasks": "lrlab.tasks",
+    # helpers
+    "seed_everything": "lrlab.seeding",
+    "evaluate": "lrlab.evaluate",
+    "StepOutput": "lrlab.batches",
+    "LrlabError": "lrlab.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lrlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: the next access skips __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

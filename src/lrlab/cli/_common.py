@@ -1,0 +1,85 @@
+"""Options and helpers shared by every ``lrlab`` subcommand.
+
+Consistency across commands is a feature: ``--task``, ``--out``, ``--seed``/``--seeds``,
+``--device`` and ``--quiet`` mean the same thing everywhere, so they are defined once here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lrlab.errors import InvalidArgument
+
+# Results go to stdout (tables a user may pipe); progress and messages to stderr.
+console = Console()
+err_console = Console(stderr=True)
+
+TaskOpt = Annotated[str, typer.Option("--task", "-t", help="Built-in task (see `lrlab tasks`).")]
+OptionalTaskOpt = Annotated[
+    str | None, typer.Option("--task", "-t", help="Built-in task (see `lrlab tasks`).")
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same results).")]
+SeedsOpt = Annotated[
+    str | None,
+    typer.Option("--seeds", help="Seeds: a list '0,1,2' or a count '3' (= 0,1,2)."),
+]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="'auto' (CUDA if present), 'cpu', 'cuda' or 'cuda:N'.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Your own factory 'pkg.module:function' returning a model, or a dict with "
+        "model/optimizer/criterion/train_data (see README).",
+    ),
+]
+
+
+def parse_seeds(spec: str | None, default: tuple[int, ...] = (0,)) -> list[int]:
+    """``"3"`` → ``[0, 1, 2]``; ``"0,5,7"`` → ``[0, 5, 7]``; ``None`` → ``default``."""
+    if spec is None or spec.strip() == "":
+        return list(default)
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"--seeds {spec!r} is not a list of integers.",
+            hint="Use a count like '3' or a list like '0,1,2'.",
+        ) from exc
+    if len(values) == 1 and "," not in spec:
+        if values[0] < 1:
+            raise InvalidArgument(f"--seeds {spec!r}: a seed count must be >= 1.")
+        return list(range(values[0]))
+    return values
+
+
+def parse_floats(spec: str, *, name: str) -> list[float]:
+    """``"0.99,0.97"`` → ``[0.99, 0.97]`` with an error naming the option."""
+    try:
+        return [float(p) for p in spec.split(",") if p.strip()]
+    except ValueError as exc:
+        raise InvalidArgument(f"{name} {spec!r} is not a comma-separated list of numbers.") from exc
+
+
+def parse_range(spec: str, *, name: str) -> tuple[float, float, int | None]:
+    """``"1e-6:100:64"`` → ``(1e-6, 100.0, 64)``; ``"1e-6:100"`` → ``(1e-6, 100.0, None)``."""
+    parts = spec.split(":")
+    try:
+        if len(parts) == 2:
+            return float(parts[0]), float(parts[1]), None
+        if len(parts) == 3:
+            return float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        pass
+    raise InvalidArgument(
+        f"{name} {spec!r} is not START:END or START:END:COUNT.",
+        hint=f"For example {name} 1e-6:100:64.",
+    )
