@@ -1,0 +1,203 @@
+"""Preparing a range-test curve for the rules: validation, the diverged tail, log-LR smoothing.
+
+A range test records ``(lr_i, loss_i)``; the rules look at the loss as a function of
+``x = log10(lr)``. Two things make a raw curve hard to read:
+
+* **The diverged tail.** A sweep stops on a NaN/inf loss or after the loss exploded. Every
+  value from the first non-finite loss on is dropped (:func:`prepare`); the LR where it
+  happened is kept as evidence of divergence.
+* **Noise and lag.** Mini-batch losses are noisy. The range test's bias-corrected EMA
+  (:mod:`lrlab.smoothing`) is causal: it lags by about ``beta / (1 - beta)`` *steps*, i.e. by
+  ``beta / (1 - beta) * (decades / num_iter)`` decades of LR, a shift that changes with the
+  sweep window and ``num_iter`` (50 steps × 0.16 decade/step for 1e-7→10 in 50 iterations:
+  the whole sweep). :func:`smooth_log` instead smooths in ``x`` with a symmetric kernel of a
+  fixed width *in decades*, so its features sit where the loss really turns, whatever the
+  sampling.
+
+:func:`smooth_log` is a robust local-linear regression (Fan & Gijbels, 1996, ch. 3) on a
+median-filtered, winsorized copy of the losses::
+
+    m_i = median{ y_j : |x_j − x_i| ≤ h }                      (spikes removed)
+    m_i ← min(m_i, cap)                                          (explosions cannot leak left)
+    (a_i, b_i) = argmin_{a, b} Σ_j K((x_j − x_i)/h) (m_j − a − b (x_j − x_i))²,
+    K(u) = exp(−u²/2)
+
+``a_i`` is the smoothed loss and ``b_i`` its slope ``dL/dlog10(lr)`` at ``x_i``. The
+local-linear fit has no boundary bias in the slope, which matters because the window edges are
+exactly where a badly chosen sweep puts the interesting part of the curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrlab.errors import InvalidArgument
+
+# Kernel support, in bandwidths: beyond 4h a Gaussian weight is < 3.4e-4 and is ignored.
+_SUPPORT = 4.0
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The finite part of a range-test curve, ready for the rules.
+
+    ``lrs``/``losses`` are the points before the first non-finite loss; ``x = log10(lrs)``;
+    ``n_total`` counts every point given; ``diverged_lr`` is the LR of the first non-finite
+    loss (``None`` when every loss is finite); ``log_spaced`` tells whether the LRs are
+    (roughly) evenly spaced in log LR, as in an exponential sweep.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    x: np.ndarray
+    n_total: int
+    diverged_lr: float | None
+    log_spaced: bool
+
+    @property
+    def n(self) -> int:
+        return int(self.lrs.size)
+
+    @property
+    def decades(self) -> float:
+        return float(self.x[-1] - self.x[0]) if self.n > 1 else 0.0
+
+
+def as_curve_arrays(lrs: object, values: object, *, name: str = "losses") -> tuple:
+    """Validate two 1-D sequences of the same length; return them as float64 arrays."""
+    try:
+        lr_arr = np.asarray(lrs, dtype=np.float64)
+        val_arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(
+            f"lrs and {name} must be sequences of numbers ({exc}).",
+            hint="Pass the lists recorded by the range test (result.lrs, result.losses).",
+        ) from None
+    if lr_arr.ndim != 1 or val_arr.ndim != 1:
+        raise InvalidArgument(
+            f"lrs and {name} must be 1-D (got shapes {lr_arr.shape} and {val_arr.shape}).",
+            hint="Pass one value per range-test step.",
+        )
+    if lr_arr.size != val_arr.size:
+        raise InvalidArgument(
+            f"lrs and {name} must have the same length (got {lr_arr.size} and {val_arr.size}).",
+            hint="Pass the two lists of the same range test, one entry per step.",
+        )
+    finite_lrs = lr_arr[np.isfinite(lr_arr)]
+    if finite_lrs.size != lr_arr.size or np.any(lr_arr <= 0):
+        bad = lr_arr[~np.isfinite(lr_arr) | (lr_arr <= 0)][0]
+        raise InvalidArgument(
+            f"every learning rate must be finite and > 0 (found {bad!r}).",
+            hint="A linear sweep must start above 0 (e.g. start_lr=1e-4).",
+        )
+    if lr_arr.size > 1 and np.any(np.diff(lr_arr) <= 0):
+        i = int(np.argmax(np.diff(lr_arr) <= 0))
+        raise InvalidArgument(
+            f"lrs must increase strictly (lrs[{i}]={lr_arr[i]!r}, lrs[{i + 1}]={lr_arr[i + 1]!r}).",
+            hint="Suggestions read a range test, whose learning rate grows at every step.",
+        )
+    return lr_arr, val_arr
+
+
+def prepare(lrs: object, losses: object) -> Curve:
+    """Validate a range-test curve and cut it at the first non-finite loss."""
+    lr_arr, loss_arr = as_curve_arrays(lrs, losses)
+    bad = ~np.isfinite(loss_arr)
+    cut = int(np.argmax(bad)) if bad.any() else loss_arr.size
+    diverged_lr = float(lr_arr[cut]) if cut < loss_arr.size else None
+    lr_arr, loss_arr = lr_arr[:cut], loss_arr[:cut]
+    x = np.log10(lr_arr)
+    log_spaced = True
+    if x.size > 2:
+        steps = np.diff(x)
+        # An exponential sweep has equal steps in x; a linear sweep's steps shrink like 1/lr.
+        log_spaced = bool(steps.max() <= 1.5 * steps.min())
+    return Curve(lr_arr, loss_arr, x, int(np.asarray(losses).size), diverged_lr, log_spaced)
+
+
+def median_filter(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
+    """``m_i = median{y_j : |x_j − x_i| ≤ half_width}`` (at least the 3 nearest points)."""
+    lo = np.searchsorted(x, x - half_width, side="left")
+    hi = np.searchsorted(x, x + half_width, side="right")
+    out = np.empty_like(y)
+    for i in range(y.size):
+        a, b = int(lo[i]), int(hi[i])
+        if b - a < 3:  # too sparse for a median: use the point and its neighbours
+            a, b = max(0, i - 1), min(y.size, i + 2)
+        out[i] = np.median(y[a:b])
+    return out
+
+
+def local_linear(
+    x: np.ndarray, y: np.ndarray, h: float, *, block: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian-kernel local-linear fit of ``y(x)`` at every ``x_i``: (values, slopes).
+
+    Rows are processed in blocks against only the columns within ``4h`` of the block, so the
+    cost is ``O(n · points per 8h)`` and the memory ``O(block · that)``.
+    """
+    n = x.size
+    fit = np.empty(n)
+    slope = np.zeros(n)
+    for start in range(0, n, block):
+        rows = slice(start, min(n, start + block))
+        xr = x[rows]
+        c0 = int(np.searchsorted(x, xr[0] - _SUPPORT * h, side="left"))
+        c1 = int(np.searchsorted(x, xr[-1] + _SUPPORT * h, side="right"))
+        d = x[None, c0:c1] - xr[:, None]  # (rows, cols)
+        w = np.exp(-0.5 * (d / h) ** 2)
+        yc = y[None, c0:c1]
+        s0 = w.sum(1)
+        s1 = (w * d).sum(1)
+        s2 = (w * d * d).sum(1)
+        t0 = (w * yc).sum(1)
+        t1 = (w * d * yc).sum(1)
+        det = s0 * s2 - s1 * s1
+        # det ≈ 0 when a single point carries the weight: fall back to the kernel mean.
+        ok = det > 1e-12 * np.maximum(s0 * s2, 1e-300)
+        a = np.where(ok, (s2 * t0 - s1 * t1) / np.where(ok, det, 1.0), t0 / s0)
+        b = np.where(ok, (s0 * t1 - s1 * t0) / np.where(ok, det, 1.0), 0.0)
+        fit[rows] = a
+        slope[rows] = b
+    return fit, slope
+
+
+def bandwidth(x: np.ndarray, decades: float = 0.2, min_points: float = 2.5) -> float:
+    """The smoothing width in decades: ``max(decades, min_points · median spacing)``.
+
+    A fixed width in decades keeps the smoothed curve the same whatever the sampling density;
+    the floor keeps several points under the kernel when the sweep is coarse (50 steps over 8
+    decades: spacing 0.16 decade → h ≈ 0.41).
+    """
+    if x.size < 2:
+        return decades
+    return float(max(decades, min_points * float(np.median(np.diff(x)))))
+
+
+def smooth_log(
+    x: np.ndarray, y: np.ndarray, h: float, *, cap: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Robust local-linear smoothing of ``y`` over ``x`` (see module docstring).
+
+    ``cap`` winsorizes the median-filtered values from above (default: the first value plus
+    twice the curve's robust range), so a loss that exploded to 1e6 at the end of a sweep
+    cannot drag the smoothed curve up where the loss was still fine.
+    """
+    if y.size == 0:
+        return y.copy(), y.copy()
+    m = median_filter(x, y, 0.5 * h)
+    if cap is None:
+        lo, hi = float(np.min(m)), float(m[0])
+        cap = hi + 2.0 * max(hi - lo, 1e-12 * max(abs(hi), 1.0))
+    m = np.minimum(m, cap)
+    return local_linear(x, m, h)
+
+
+def noise_scale(y: np.ndarray, baseline: np.ndarray) -> float:
+    """Robust standard deviation of ``y − baseline``: ``1.4826 · median|r − median r|``."""
+    if y.size < 3:
+        return 0.0
+    r = y - baseline
+    return float(1.4826 * np.median(np.abs(r - np.median(r))))

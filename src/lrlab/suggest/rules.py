@@ -1,0 +1,157 @@
+"""Individual suggestion rules: pure functions ``(lrs, losses) -> float | None``.
+
+Each rule reads a *smoothed* loss curve (the range test's EMA, or :func:`lrlab.suggest.curve.
+smooth_log`) sampled at increasing learning rates, and returns one learning rate, or ``None``
+when the curve does not show what the rule looks for (then it says nothing rather than
+something arbitrary). Rules work on ``x = log10(lr)``, so they read exponential and linear
+sweeps alike. :data:`RULES` maps each rule's name to it.
+
+Where a rule's answer falls between two samples it is refined by a parabola through the three
+nearest points (on a coarse sweep, 50 steps over 8 decades, one step is a factor 1.45 in LR;
+snapping to the grid would add that much jitter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from lrlab.suggest.curve import as_curve_arrays
+
+Rule = Callable[[object, object], "float | None"]
+
+
+def _xy(lrs: object, losses: object) -> tuple[np.ndarray, np.ndarray]:
+    """``(log10 lrs, losses)`` restricted to the finite prefix of ``losses``."""
+    lr_arr, loss_arr = as_curve_arrays(lrs, losses)
+    bad = ~np.isfinite(loss_arr)
+    cut = int(np.argmax(bad)) if bad.any() else loss_arr.size
+    return np.log10(lr_arr[:cut]), loss_arr[:cut]
+
+
+def _vertex(x: np.ndarray, y: np.ndarray, i: int) -> float:
+    """x of the extremum of the parabola through points i−1, i, i+1 (``x[i]`` at the ends).
+
+    The vertex is kept within half a step of ``x[i]``: the parabola refines, never moves far.
+    """
+    if i <= 0 or i >= x.size - 1:
+        return float(x[i])
+    x0, x1, x2 = x[i - 1], x[i], x[i + 1]
+    y0, y1, y2 = y[i - 1], y[i], y[i + 1]
+    denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
+    b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
+    if not np.isfinite(a) or a == 0:
+        return float(x1)
+    v = -b / (2 * a)
+    return float(np.clip(v, 0.5 * (x0 + x1), 0.5 * (x1 + x2)))
+
+
+def steepest(lrs: object, losses: object) -> float | None:
+    """The LR of steepest descent of the loss over log LR, before the minimum.
+
+    ``argmin_i dL/dlog(lr)`` at ``i < argmin L``, with the derivative by central differences
+    on the log-LR grid (``np.gradient(L, log lr)``). torch-lr-finder's ``suggest_lr`` takes
+    ``argmin np.gradient(L)`` over the step *index* (the same point on an exponential sweep,
+    a different one on a linear sweep) and over the whole curve; fastai's ``steep`` takes
+    ``argmin ΔL / Δlog(lr)``. Looking only before the minimum keeps the rule from picking a
+    drop that follows a spike in the diverging tail. ``None`` when the minimum is within the
+    first 3 points (the curve never descends inside the window).
+    """
+    x, y = _xy(lrs, losses)
+    if y.size < 4:
+        return None
+    i_min = int(np.argmin(y))
+    if i_min < 3:
+        return None
+    slope = np.gradient(y[: i_min + 1], x[: i_min + 1])
+    i = int(np.argmin(slope[:i_min]))
+    if slope[i] >= 0:
+        return None
+    return float(10 ** _vertex(x[: i_min + 1], slope, i))
+
+
+def valley(lrs: object, losses: object, position: float = 0.5) -> float | None:
+    """fastai's ``valley``: a point part-way along the longest valley of the loss.
+
+    The *longest valley* is the longest strictly decreasing subsequence of the losses (found
+    by dynamic programming, ``len_i = 1 + max{len_j : j < i, L_j > L_i}``); it spans the
+    indices ``[end − len + 1, end]``. The suggestion is the LR at ``start + position · (end −
+    start)``. fastai's code (``fastai/callback/schedule.py``, Zach Mueller's rule) takes
+    ``start + ⌊s⌋ + ⌊s/2⌋`` with ``s = (end − start)/3``, i.e. half-way along in index terms,
+    although its docs describe "2/3 of the way"; ``position=0.5`` follows the code. The
+    position is applied in log LR here, so a linear sweep gives the same point as an
+    exponential one. ``None`` when the longest valley has fewer than 3 points.
+    """
+    x, y = _xy(lrs, losses)
+    n = y.size
+    if n < 3:
+        return None
+    length = np.ones(n, dtype=np.int64)
+    for i in range(1, n):
+        higher = y[:i] > y[i]
+        if higher.any():
+            length[i] = 1 + int(length[:i][higher].max())
+    end = int(np.argmax(length))  # first index reaching the maximal length
+    if length[end] < 3:
+        return None
+    start = end - int(length[end]) + 1
+    start = max(start, 0)
+    return float(10 ** (x[start] + position * (x[end] - x[start])))
+
+
+def minimum_div10(lrs: object, losses: object, divisor: float = 10.0) -> float | None:
+    """The LR at the minimum of the loss divided by ``divisor`` (10): fastai's ``minimum``.
+
+    ``lr(argmin L) / 10`` — at the minimum the loss is about to blow up, a tenth of it is
+    "still aggressively learning" (Howard & Gugger, *Deep Learning for Coders*, ch. 5).
+    ``None`` when the minimum is the very first point (nothing was learnt in the window).
+    """
+    x, y = _xy(lrs, losses)
+    if y.size < 3:
+        return None
+    i = int(np.argmin(y))
+    if i == 0:
+        return None
+    return float(10 ** _vertex(x, y, i) / divisor)
+
+
+def edge(lrs: object, losses: object, rise: float = 0.25, divisor: float = 4.0) -> float | None:
+    """The edge of stability: where the loss rises ``rise`` of its drop above its minimum.
+
+    With ``L_0`` the first smoothed loss and ``L_min`` the minimum, the edge is the first LR
+    after the minimum with ``L ≥ L_min + rise · (L_0 − L_min)`` (linearly interpolated in log
+    LR), and the suggestion is ``lr_edge / divisor``. Instability sets in where the LR passes
+    about ``2 / λ_max`` of the loss's Hessian (Cohen et al., 2021, "Gradient descent on neural
+    networks typically occurs at the edge of stability"); that threshold is a property of the
+    LR, not of how long the sweep lingered before it, which makes this rule the least
+    sensitive to ``num_iter``. Smith (2017, §3.3) reads the maximum LR from where "the
+    accuracy ... starts to get ragged"; ``divisor`` backs off from the edge as Smith's
+    one-cycle backs off from the divergence point. ``None`` when the loss never rises that
+    far after its minimum (the sweep stopped before the edge) or never dropped.
+    """
+    x, y = _xy(lrs, losses)
+    if y.size < 3:
+        return None
+    i_min = int(np.argmin(y))
+    drop = y[0] - y[i_min]
+    if i_min == 0 or drop <= 0:
+        return None
+    level = y[i_min] + rise * drop
+    after = np.nonzero(y[i_min:] >= level)[0]
+    if after.size == 0:
+        return None
+    j = i_min + int(after[0])
+    # Interpolate between j−1 (below the level) and j (at or above it).
+    t = (level - y[j - 1]) / (y[j] - y[j - 1]) if y[j] != y[j - 1] else 1.0
+    x_edge = x[j - 1] + float(np.clip(t, 0.0, 1.0)) * (x[j] - x[j - 1])
+    return float(10**x_edge / divisor)
+
+
+RULES: dict[str, Rule] = {
+    "steepest": steepest,
+    "valley": valley,
+    "minimum/10": minimum_div10,
+    "edge": edge,
+}
