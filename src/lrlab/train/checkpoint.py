@@ -1,0 +1,113 @@
+"""Checkpoints of a ``fit`` run: written atomically at epoch boundaries, read on resume.
+
+A checkpoint holds everything the next epoch depends on, so that a resumed run reproduces an
+uninterrupted one bit for bit (on CPU; on CUDA as far as its kernels are deterministic):
+
+- model and optimizer ``state_dict`` (momentum buffers, Adam moments and step counts, the
+  param groups' current ``lr`` / ``momentum``), the AMP ``GradScaler`` state;
+- the position: ``epoch`` (last finished, 1-based) and ``iteration`` (updates done), which is
+  also the schedule's step: the schedule is a pure function of it, nothing else to save;
+- RNG streams (python, numpy, torch CPU and CUDA via :func:`lrlab.state.capture_rng`): a
+  ``DataLoader`` with ``shuffle=True`` draws its permutation seed from torch's global RNG, and
+  dropout / augmentation consume it too;
+- the records so far, the elapsed time, callbacks' ``state_dict()``;
+- a ``fingerprint`` (schedule, accumulation, the user's ``config``) checked on resume, so a
+  run directory is never continued with different settings by mistake.
+
+The file is written to a temporary name in the same directory, fsynced, then renamed over
+``checkpoint.pt``: a kill during the write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lrlab.errors import InvalidArgument
+
+CHECKPOINT = "checkpoint.pt"
+FORMAT_VERSION = 1
+
+
+def checkpoint_path(out_dir: str | os.PathLike) -> Path:
+    return Path(out_dir) / CHECKPOINT
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """``torch.save(payload)`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format": FORMAT_VERSION, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Loaded with ``weights_only=True``: a checkpoint holds only tensors and plain data (the RNG
+    states of :func:`lrlab.state.capture_rng` are stored that way), so a run directory cannot
+    smuggle in code. A callback's ``state_dict()`` must therefore be plain data too.
+    """
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: say which and what to do
+        raise InvalidArgument(
+            f"Cannot read the checkpoint {path}: {type(exc).__name__}: {exc}.",
+            hint="Delete it to restart that run from scratch, or point out_dir elsewhere.",
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise InvalidArgument(
+            f"{path} is not an lrlab fit checkpoint (format {FORMAT_VERSION}).",
+            hint="Delete it, or use another out_dir.",
+        )
+    return payload
+
+
+def check_fingerprint(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    """Refuse to resume a run whose settings differ from the checkpoint's."""
+    diffs = [k for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+    if diffs:
+        detail = "; ".join(
+            f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}" for k in diffs
+        )
+        raise InvalidArgument(
+            f"Cannot resume from {path}: the run was started with other settings ({detail}).",
+            hint="Resume with the original settings, or start a new run in another out_dir.",
+        )
+
+
+def restore_module_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InvalidArgument(
+            f"The checkpoint {path} does not fit this model: {exc}",
+            hint="Resume with the same model definition, or start a new run in another out_dir.",
+        ) from exc
+
+
+def restore_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: dict[str, Any], path: Path
+) -> None:
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise InvalidArgument(
+            f"The checkpoint {path} does not fit this optimizer "
+            f"({type(optimizer).__name__}): {exc}",
+            hint="Resume with the same optimizer and param groups, or use another out_dir.",
+        ) from exc

@@ -1,0 +1,891 @@
+"""``fit``: a plain training loop with schedules, records, checkpoints and callbacks.
+
+One epoch, read top to bottom (``k = accumulation_steps``)::
+
+    set_epoch(train_data, epoch - 1)            # data order = f(seed, epoch)
+    for group of k micro-batches:               # the last group of an epoch may be shorter
+        schedule -> optimizer (update t = iteration, 0-based)
+        for each micro-batch: loss = step_fn(model, batch); (loss / len(group)).backward()
+        [unscale (fp16)] [clip_grad_norm_(grad_clip)] optimizer.step(); zero_grad()
+        iteration += 1; on_step_end(run)
+        every few updates: read losses from the device, check they are finite, on_log(run)
+    record = {train means, evaluate(eval_data)}; on_epoch_end(run); append to records.jsonl
+    checkpoint every ``checkpoint_every`` epochs
+
+Budgets: ``epochs=N`` runs N full epochs; ``iterations=T`` runs until T optimizer updates,
+so the last epoch may stop part-way (its record has ``"partial": true``; its train values
+are means over the batches it ran; evaluation still follows it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrlab._io import jsonable
+from lrlab.batches import Batch, StepFn, num_batches, resolve_step, run_step, set_epoch, to_device
+from lrlab.errors import DataError, Diverged, InvalidArgument, check
+from lrlab.evaluate import evaluate
+from lrlab.metrics import Metric, resolve_metrics
+from lrlab.train.callbacks import CallbackList, TensorBoardLogger
+from lrlab.train.checkpoint import (
+    check_fingerprint,
+    checkpoint_path,
+    load_checkpoint,
+    restore_module_state,
+    restore_optimizer_state,
+    save_checkpoint,
+)
+from lrlab.train.records import RECORDS_JSONL, RecordWriter
+from lrlab.train.result import FitResult
+from lrlab.train.state import RunState, StepLog
+from lrlab.train.tally import Tally
+
+AMP_DTYPES: dict[str, torch.dtype] = {
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
+DIVERGENCE_POLICIES = ("stop", "raise", "ignore")
+
+# Losses are read from the device in batches: after this many updates or this many seconds,
+# whichever comes first (and at every epoch end). Bounds how late divergence is noticed.
+_FLUSH_UPDATES = 64
+_FLUSH_SECONDS = 0.2
+
+# Criteria for which accuracy is the natural default metric.
+_CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: Callable[[Any, Any], torch.Tensor] | None,
+    train_data: Iterable[Batch],
+    *,
+    schedule: Any = None,
+    epochs: int | None = None,
+    iterations: int | None = None,
+    eval_data: Iterable[Batch] | None = None,
+    metrics: str | Sequence[str | Metric] | Mapping[str, Metric] | None = None,
+    grad_clip: float | None = None,
+    accumulation_steps: int = 1,
+    amp: str | bool | None = False,
+    callbacks: Sequence[Any] = (),
+    out_dir: str | os.PathLike | None = None,
+    csv: bool = False,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    unpack: Callable[[Batch], tuple[Any, Any]] | None = None,
+    step_fn: StepFn | None = None,
+    device: str | torch.device | None = None,
+    quiet: bool = False,
+    tensorboard: bool | str | os.PathLike = False,
+    eval_batches: int | None = None,
+    config: Mapping[str, Any] | None = None,
+    on_divergence: str = "stop",
+) -> FitResult:
+    """Train ``model`` and return its epoch records.
+
+    Args:
+        model, optimizer: any ``nn.Module`` and any ``torch.optim.Optimizer`` over its
+            parameters (param-group LR ratios are kept by the schedule).
+        criterion: ``loss = criterion(model(inputs), targets)``; or ``None`` with ``step_fn``.
+        train_data: re-iterable batches (DataLoader, ``lrlab`` loader, list). Its
+            ``set_epoch(e)`` (0-based) is called before each epoch when it has one.
+        schedule: a ``lrlab.schedules.HyperSchedule``; update ``t`` (0-based) uses
+            ``schedule.lr(t)`` (and ``momentum(t)``), written into the optimizer through
+            ``lrlab.hyper.ScheduleDriver`` before the update. ``None``: the optimizer's own
+            LR throughout.
+        epochs / iterations: the budget, exactly one of them. ``iterations`` counts optimizer
+            updates (Smith's unit); the last epoch then may be partial.
+        eval_data: evaluated (``lrlab.evaluate.evaluate``) before training (record of epoch 0)
+            and after every epoch; ``eval_batches`` limits it to the first batches.
+        metrics: names or callables (``lrlab.metrics``); ``None`` means ``"accuracy"`` when
+            ``criterion`` is a ``CrossEntropyLoss`` / ``NLLLoss``, else none; ``()`` for none.
+        grad_clip: max L2 norm of all gradients (``clip_grad_norm_``; unscaled first in fp16).
+        accumulation_steps: ``k`` micro-batches per update, each loss divided by the size of
+            its group (``k``, or fewer for the last group of an epoch), so the update follows
+            the mean gradient of the group. The schedule counts updates, not micro-batches.
+        amp: ``False``, ``"bf16"`` (CUDA or CPU autocast) or ``"fp16"`` (CUDA only, with a
+            ``torch.amp.GradScaler``).
+        callbacks: objects with optional hooks (:mod:`lrlab.train.callbacks`).
+        out_dir: run directory: ``records.jsonl`` (one line per epoch, fsynced before the next
+            epoch), ``records.csv`` if ``csv``, ``checkpoint.pt`` if ``checkpoint_every``,
+            ``tensorboard/`` if ``tensorboard`` (or the directory it names).
+        checkpoint_every: save a checkpoint every this many epochs and at the end.
+        resume: continue from ``out_dir/checkpoint.pt`` (or start fresh when there is none).
+            Without it, an ``out_dir`` that already holds a run is an error.
+        unpack, step_fn: other batch formats (:mod:`lrlab.batches`).
+        device: move the model there (and batches on the fly); ``None``: the model's device.
+        quiet: print nothing (otherwise a progress bar and one line per epoch on stderr).
+        config: the caller's description of the run (JSON-able): kept in the result and in
+            checkpoints; resuming with a different config is refused.
+        on_divergence: what a non-finite training loss does: ``"stop"`` (return with
+            ``stop_reason="diverged"``), ``"raise"`` (:class:`lrlab.errors.Diverged` after the
+            records are saved) or ``"ignore"``.
+
+    Returns:
+        :class:`FitResult` with the records, the stop reason, and the run's settings.
+
+    Example::
+
+        result = lrlab.fit(model, opt, nn.CrossEntropyLoss(), train_loader,
+                           schedule=lrlab.one_cycle(0.1, total_steps=10 * len(train_loader)),
+                           epochs=10, eval_data=test_loader, out_dir="runs/one-cycle")
+        print(result.final["eval_accuracy"], result.best["eval_accuracy"])
+    """
+    plan = _Plan.build(
+        train_data,
+        schedule=schedule,
+        epochs=epochs,
+        iterations=iterations,
+        accumulation_steps=accumulation_steps,
+    )
+    amp_dtype = _check_options(
+        grad_clip=grad_clip,
+        amp=amp,
+        out_dir=out_dir,
+        csv=csv,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        tensorboard=tensorboard,
+        eval_batches=eval_batches,
+        on_divergence=on_divergence,
+        config=config,
+    )
+    dev = _place_model(model, device)
+    if amp_dtype is torch.float16 and dev.type != "cuda":
+        raise InvalidArgument(
+            f"amp='fp16' needs a CUDA device; the model is on {dev}.",
+            hint="Use amp='bf16' (supported on CPU) or amp=False.",
+        )
+    step = _build_step(criterion, unpack=unpack, step_fn=step_fn, device=dev)
+    metric_fns = _default_metrics(metrics, criterion)
+    out = Path(out_dir) if out_dir is not None else None
+
+    cbs = list(callbacks)
+    if tensorboard:
+        assert out is not None  # checked above
+        tb_dir = out / "tensorboard" if tensorboard is True else Path(tensorboard)
+        cbs.append(TensorBoardLogger(tb_dir))
+    if not quiet:
+        from lrlab.train.progress import ProgressBar
+
+        cbs.append(ProgressBar())
+    hooks = CallbackList(cbs)
+
+    # The driver captures the param groups' LR ratios now, from the optimizer as the user
+    # built it, before a checkpoint overwrites the groups' lr: a resumed run then has exactly
+    # the ratios of an uninterrupted one.
+    driver = _make_driver(optimizer, schedule)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype is torch.float16 else None
+
+    run = RunState(
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        out_dir=out,
+        epochs=plan.epochs,
+        iterations=plan.iterations,
+        batches_per_epoch=plan.batches_per_epoch,
+    )
+    fingerprint = {
+        "schedule": jsonable(schedule.to_dict()) if schedule is not None else None,
+        "optimizer": type(optimizer).__name__,
+        "accumulation_steps": accumulation_steps,
+        "grad_clip": grad_clip,
+        "amp": str(amp_dtype) if amp_dtype else None,
+        "config": jsonable(dict(config)) if config is not None else None,
+    }
+    settings = {
+        "epochs": epochs,
+        "iterations": iterations,
+        "batches_per_epoch": plan.batches_per_epoch,
+        "updates_per_epoch": plan.updates_per_epoch,
+        "metrics": list(metric_fns),
+        "eval_batches": eval_batches,
+        "checkpoint_every": checkpoint_every,
+        "device": str(dev),
+        **fingerprint,
+    }
+
+    writer = RecordWriter(out, csv=csv) if out is not None else None
+    payload = _prior_run(out, resume=resume) if out is not None else None
+    elapsed_before = 0.0
+    if payload is not None:
+        assert out is not None
+        path = checkpoint_path(out)
+        check_fingerprint(payload["fingerprint"], fingerprint, path)
+        restore_module_state(model, payload["model"], path)
+        restore_optimizer_state(optimizer, payload["optimizer"], path)
+        if scaler is not None and payload.get("scaler") is not None:
+            scaler.load_state_dict(payload["scaler"])
+        hooks.load_state_dict(payload.get("callbacks") or {})
+        run.records = [dict(r) for r in payload["records"]]
+        run.epoch = int(payload["epoch"])
+        run.iteration = int(payload["iteration"])
+        elapsed_before = float(payload["elapsed"])
+        if payload.get("stop_reason") == "callback" or plan.done(run.epoch, run.iteration):
+            # Nothing left to do: the run finished before (re-running a finished trial).
+            if writer is not None:
+                writer.reset(run.records)
+            return _result(
+                run, payload.get("stop_reason") or "completed", "", settings, elapsed_before
+            )
+    if writer is not None:
+        writer.reset(run.records)
+
+    loop = _Loop(
+        run=run,
+        plan=plan,
+        step=step,
+        metric_fns=metric_fns,
+        hooks=hooks,
+        driver=driver,
+        scaler=scaler,
+        amp_dtype=amp_dtype,
+        device=dev,
+        grad_clip=grad_clip,
+        train_data=train_data,
+        eval_data=eval_data,
+        eval_batches=eval_batches,
+        writer=writer,
+        checkpoint_every=checkpoint_every,
+        fingerprint=fingerprint,
+        elapsed_before=elapsed_before,
+        on_divergence=on_divergence,
+    )
+    loop.run(rng_state=payload["rng"] if payload is not None else None)
+    result = _result(run, run.stop_reason or "completed", run.message, settings, loop.elapsed())
+    if run.stop_reason == "diverged" and on_divergence == "raise":
+        raise Diverged(run.message, hint=_DIVERGED_HINT)
+    return result
+
+
+_DIVERGED_HINT = (
+    "Lower the (max) learning rate (lrlab find suggests one), add warm-up, or set grad_clip."
+)
+
+
+class _Plan:
+    """The budget in both units, as far as the data's length allows."""
+
+    def __init__(
+        self,
+        *,
+        epochs: int | None,
+        iterations: int | None,
+        batches_per_epoch: int | None,
+        updates_per_epoch: int | None,
+        accumulation_steps: int,
+        epoch_budget: bool,
+    ) -> None:
+        self.epochs = epochs
+        self.iterations = iterations
+        self.batches_per_epoch = batches_per_epoch
+        self.updates_per_epoch = updates_per_epoch
+        self.accumulation_steps = accumulation_steps
+        self.epoch_budget = epoch_budget
+
+    @classmethod
+    def build(
+        cls,
+        train_data: Any,
+        *,
+        schedule: Any,
+        epochs: int | None,
+        iterations: int | None,
+        accumulation_steps: int,
+    ) -> _Plan:
+        if (epochs is None) == (iterations is None):
+            hint = "For example epochs=10, or iterations=2000 (optimizer updates)."
+            if schedule is not None and getattr(schedule, "total_steps", None):
+                hint += f" The schedule lasts iterations={schedule.total_steps}."
+            raise InvalidArgument(
+                f"Give exactly one budget: got epochs={epochs!r}, iterations={iterations!r}.",
+                hint=hint,
+            )
+        for name, value in (("epochs", epochs), ("iterations", iterations)):
+            if value is not None:
+                check(
+                    isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                    f"{name}={value!r} must be a positive integer.",
+                )
+        check(
+            isinstance(accumulation_steps, int) and accumulation_steps >= 1,
+            f"accumulation_steps={accumulation_steps!r} must be an integer >= 1.",
+        )
+        if schedule is not None and not (
+            callable(getattr(schedule, "lr", None)) and callable(getattr(schedule, "to_dict", None))
+        ):
+            raise InvalidArgument(
+                f"schedule={schedule!r} is not an lrlab schedule.",
+                hint="Build one with lrlab.schedules (one_cycle, cyclic, cosine, ...). To drive "
+                "a torch LRScheduler yourself, call it from a callback's on_step_end.",
+            )
+        n = num_batches(train_data)
+        if n == 0:
+            raise DataError(
+                "train_data has no batches (len 0).",
+                hint="Check the dataset is not empty and batch_size <= its length with "
+                "drop_last=True.",
+            )
+        upe = None if n is None else math.ceil(n / accumulation_steps)
+        if epochs is not None:
+            total = None if upe is None else epochs * upe
+            plan = cls(
+                epochs=epochs,
+                iterations=total,
+                batches_per_epoch=n,
+                updates_per_epoch=upe,
+                accumulation_steps=accumulation_steps,
+                epoch_budget=True,
+            )
+        else:
+            assert iterations is not None
+            plan = cls(
+                epochs=None if upe is None else math.ceil(iterations / upe),
+                iterations=iterations,
+                batches_per_epoch=n,
+                updates_per_epoch=upe,
+                accumulation_steps=accumulation_steps,
+                epoch_budget=False,
+            )
+        plan._check_schedule(schedule)
+        return plan
+
+    def _check_schedule(self, schedule: Any) -> None:
+        total = getattr(schedule, "total_steps", None) if schedule is not None else None
+        if total is None or self.iterations is None or self.iterations <= total:
+            return
+        how = (
+            f"epochs={self.epochs} × {self.updates_per_epoch} updates per epoch"
+            if self.epoch_budget
+            else f"iterations={self.iterations}"
+        )
+        raise InvalidArgument(
+            f"The schedule {getattr(schedule, 'name', '')!r} lasts total_steps={total}, but "
+            f"this run makes {self.iterations} optimizer updates ({how}).",
+            hint=f"Build the schedule with total_steps={self.iterations}, or shorten the budget.",
+        )
+
+    def cut_short(self, iteration: int) -> bool:
+        """An iteration budget reached in the middle of an epoch."""
+        if self.epoch_budget or self.iterations is None:
+            return False
+        return iteration >= self.iterations
+
+    def done(self, epoch: int, iteration: int) -> bool:
+        if self.epoch_budget:
+            assert self.epochs is not None
+            return epoch >= self.epochs
+        assert self.iterations is not None
+        return iteration >= self.iterations
+
+
+class _Loop:
+    """The state and steps of one ``fit`` call (split from ``fit`` only for readability)."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.run_state: RunState = kw["run"]
+        self.plan: _Plan = kw["plan"]
+        self.step: StepFn = kw["step"]
+        self.metric_fns: dict[str, Metric] = kw["metric_fns"]
+        self.hooks: CallbackList = kw["hooks"]
+        self.driver = kw["driver"]
+        self.scaler = kw["scaler"]
+        self.amp_dtype: torch.dtype | None = kw["amp_dtype"]
+        self.device: torch.device = kw["device"]
+        self.grad_clip: float | None = kw["grad_clip"]
+        self.train_data = kw["train_data"]
+        self.eval_data = kw["eval_data"]
+        self.eval_batches: int | None = kw["eval_batches"]
+        self.writer: RecordWriter | None = kw["writer"]
+        self.checkpoint_every: int | None = kw["checkpoint_every"]
+        self.fingerprint: dict[str, Any] = kw["fingerprint"]
+        self.elapsed_before: float = kw["elapsed_before"]
+        self.on_divergence: str = kw["on_divergence"]
+        self.t_start = time.perf_counter()
+        self.last_checkpoint: int | None = self.run_state.epoch if self.run_state.records else None
+        opt = self.run_state.optimizer
+        self.params = [p for g in opt.param_groups for p in g["params"]]
+        self.diverged_at: StepLog | None = None
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self.t_start)
+
+    # ---- the run -------------------------------------------------------------------------
+
+    def run(self, rng_state: dict[str, Any] | None) -> None:
+        run = self.run_state
+        try:
+            self.hooks.call("on_fit_start", run)
+            if not run.records and self.eval_data is not None:
+                self._epoch_zero()
+            if rng_state is not None:
+                from lrlab.state import restore_rng
+
+                # Last, right before the next epoch: exactly where the checkpoint captured it.
+                restore_rng(rng_state)
+            while True:
+                stop = self._epoch()
+                if stop is not None:
+                    run.stop_reason = stop
+                    break
+            if run.stop_reason in ("completed", "callback"):
+                self._maybe_checkpoint(final=True)
+        except KeyboardInterrupt:
+            run.stop_reason = "interrupted"
+            run.message = self._interrupted_message()
+        except BaseException as exc:
+            run.stop_reason = "error"  # only callbacks' on_fit_end see it; the error propagates
+            run.message = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                self.hooks.call("on_fit_end", run)
+            raise
+        self.hooks.call("on_fit_end", run)
+
+    def _epoch_zero(self) -> None:
+        run = self.run_state
+        if self.driver is not None:
+            self.driver.apply(0)  # so epoch 0 shows the LR the first update will use
+        lr, momentum = _hyper(run.optimizer)
+        record: dict[str, Any] = {"epoch": 0, "iteration": 0, "lr": lr, "momentum": momentum}
+        record.update(dict.fromkeys(["train_loss", *(f"train_{m}" for m in self.metric_fns)]))
+        self._evaluate_into(record)
+        record["epoch_time"] = 0.0
+        record["elapsed"] = self.elapsed()
+        run.record = record
+        self._commit(record)
+
+    def _epoch(self) -> str | None:
+        """Run one epoch; the stop reason when the run should end after it, else None."""
+        run = self.run_state
+        plan = self.plan
+        run.epoch += 1
+        run.batch = 0
+        run.record = {}
+        run.running = {}
+        set_epoch(self.train_data, run.epoch - 1)
+        self.hooks.call("on_epoch_start", run)
+
+        tally = Tally(list(self.metric_fns))
+        has_step_hooks = self.hooks.has("on_step_end")
+        has_log_hooks = self.hooks.has("on_log")
+        k = plan.accumulation_steps
+        stopped_by: str | None = None
+        t0 = time.perf_counter()
+        last_flush = t0
+        run.optimizer.zero_grad(set_to_none=True)
+        for group in _groups(self.train_data, k):
+            if self.driver is not None:
+                self.driver.apply(run.iteration)
+            group_loss = self._update(group, tally)
+            run.iteration += 1
+            run.batch += len(group)
+            run.lr, run.momentum = _hyper(run.optimizer)
+            tally.add_update(run.iteration, run.epoch, run.lr, run.momentum, len(group))
+            run.loss = group_loss
+            if has_step_hooks and self.hooks.call("on_step_end", run):
+                stopped_by = "callback"
+            now = time.perf_counter()
+            if tally.pending >= _FLUSH_UPDATES or now - last_flush >= _FLUSH_SECONDS:
+                last_flush = now
+                if self._flush(tally, has_log_hooks):
+                    stopped_by = "diverged"
+            if stopped_by is None and plan.cut_short(run.iteration):
+                stopped_by = "budget"
+            if stopped_by is not None:
+                break
+        if self._flush(tally, has_log_hooks):
+            stopped_by = "diverged"
+        epoch_time = time.perf_counter() - t0
+        if run.batch == 0:
+            raise DataError(
+                f"train_data yielded no batches in epoch {run.epoch}.",
+                hint="Pass a re-iterable (a list, a DataLoader, an lrlab loader), not a "
+                "one-shot generator, and check the dataset is not empty.",
+            )
+        if plan.batches_per_epoch is None and stopped_by is None:
+            plan.batches_per_epoch = run.batch  # learnt from the first full epoch
+            run.batches_per_epoch = run.batch
+        bpe = plan.batches_per_epoch
+        partial = stopped_by is not None and (bpe is None or run.batch < bpe)
+
+        record = self._train_record(tally, epoch_time, partial=partial)
+        if stopped_by == "diverged":
+            # The weights are not finite: evaluating them would only time NaNs.
+            record.update(self._eval_keys_missing())
+            run.stop_reason = "diverged"
+            run.message = self._diverged_message()
+        else:
+            self._evaluate_into(record)
+        record["elapsed"] = self.elapsed()
+        run.record = record
+        if self.hooks.call("on_epoch_end", run) and stopped_by is None:
+            stopped_by = "callback"
+        self._commit(record)
+
+        if stopped_by == "diverged":
+            return "diverged"
+        if stopped_by == "callback":
+            run.message = f"A callback stopped the run in epoch {run.epoch}."
+            return "callback"
+        if stopped_by == "budget" or plan.done(run.epoch, run.iteration):
+            return "completed"
+        self._maybe_checkpoint(final=False)
+        return None
+
+    def _update(self, group: Sequence[Batch], tally: Tally) -> torch.Tensor:
+        """One optimizer update from a group of micro-batches; the group's mean loss."""
+        run = self.run_state
+        scale = 1.0 / len(group)
+        losses: list[torch.Tensor] = []
+        for batch in group:
+            with self._autocast():
+                out = run_step(self.step, run.model, batch)
+            loss = out.loss
+            scaled = loss * scale if len(group) > 1 else loss
+            if self.scaler is not None:
+                self.scaler.scale(scaled).backward()
+            else:
+                scaled.backward()
+            detached = loss.detach()
+            losses.append(detached)
+            tally.add_micro(detached, self._metrics(out), int(out.batch_size or 1))
+        opt = run.optimizer
+        if self.scaler is not None:
+            if self.grad_clip is not None:
+                self.scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
+                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+        return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+
+    def _metrics(self, out: Any) -> list[torch.Tensor]:
+        if not self.metric_fns:
+            return []
+        if out.outputs is None or out.targets is None:
+            raise DataError(
+                f"Training metrics {list(self.metric_fns)} were asked for, but the step "
+                "function returned only a loss.",
+                hint="Return lrlab.batches.StepOutput(loss, outputs, targets) from step_fn, "
+                "or pass metrics=().",
+            )
+        with torch.no_grad():
+            outputs = out.outputs.detach()
+            return [fn(outputs, out.targets).detach() for fn in self.metric_fns.values()]
+
+    def _autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _flush(self, tally: Tally, has_log_hooks: bool) -> bool:
+        """Read pending losses; True when one of them is the first non-finite loss."""
+        steps = tally.flush()
+        if not steps:
+            return False
+        run = self.run_state
+        run.running = tally.means()
+        if has_log_hooks:
+            self.hooks.call("on_log", run, steps)
+        if self.on_divergence == "ignore" or self.diverged_at is not None:
+            return False
+        for s in steps:
+            if not math.isfinite(s.loss):
+                self.diverged_at = s
+                return True
+        return False
+
+    # ---- records ---------------------------------------------------------------------------
+
+    def _train_record(self, tally: Tally, epoch_time: float, *, partial: bool) -> dict[str, Any]:
+        run = self.run_state
+        means = tally.means()
+        record: dict[str, Any] = {
+            "epoch": run.epoch,
+            "iteration": run.iteration,
+            "lr": run.lr,
+            "momentum": run.momentum,
+            "train_loss": means["loss"],
+        }
+        record.update({f"train_{m}": means[m] for m in self.metric_fns})
+        record["epoch_time"] = epoch_time  # training only (data, forward, backward, update)
+        if partial:
+            record["partial"] = True
+        return record
+
+    def _eval_keys_missing(self) -> dict[str, Any]:
+        if self.eval_data is None:
+            return {}
+        keys = ["eval_loss", *(f"eval_{m}" for m in self.metric_fns), "eval_time"]
+        return dict.fromkeys(keys)
+
+    def _evaluate_into(self, record: dict[str, Any]) -> None:
+        if self.eval_data is None:
+            return
+        t0 = time.perf_counter()
+        values = evaluate(
+            self.run_state.model,
+            self.eval_data,
+            self.step,
+            metrics=self.metric_fns,
+            max_batches=self.eval_batches,
+            amp_dtype=self.amp_dtype,
+        )
+        # Keep train/eval keys in a stable order: eval_loss, eval_<metric>..., eval_time.
+        partial = record.pop("partial", None)
+        epoch_time = record.pop("epoch_time", None)
+        record.update({f"eval_{k}": v for k, v in values.items()})
+        record["epoch_time"] = epoch_time
+        record["eval_time"] = time.perf_counter() - t0
+        if partial is not None:
+            record["partial"] = partial
+
+    def _commit(self, record: dict[str, Any]) -> None:
+        """The record is final: keep it and write it before anything else happens."""
+        self.run_state.records.append(record)
+        if self.writer is not None:
+            self.writer.append(record)
+
+    # ---- checkpoints -----------------------------------------------------------------------
+
+    def _maybe_checkpoint(self, *, final: bool) -> None:
+        """Save every ``checkpoint_every`` epochs, and once at the end (``final``)."""
+        run = self.run_state
+        every = self.checkpoint_every
+        if every is None or self.writer is None or (not final and run.epoch % every != 0):
+            return
+        from lrlab.state import capture_rng
+
+        save_checkpoint(
+            checkpoint_path(self.writer.out_dir),
+            {
+                "epoch": run.epoch,
+                "iteration": run.iteration,
+                "elapsed": self.elapsed(),
+                "stop_reason": run.stop_reason if final else None,
+                "model": run.model.state_dict(),
+                "optimizer": run.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "rng": capture_rng(),
+                "records": run.records,
+                "callbacks": self.hooks.state_dict(),
+                "fingerprint": self.fingerprint,
+            },
+        )
+        self.last_checkpoint = run.epoch
+
+    # ---- messages --------------------------------------------------------------------------
+
+    def _diverged_message(self) -> str:
+        s = self.diverged_at
+        assert s is not None
+        mom = f", momentum {s.momentum:.4g}" if s.momentum is not None else ""
+        kept = len(self.run_state.records)
+        return (
+            f"Training diverged: the loss became {s.loss} at epoch {s.epoch}, iteration "
+            f"{s.iteration} (lr {s.lr:.4g}{mom}). Stopped; the {kept} earlier epoch record(s) "
+            f"are kept. {_DIVERGED_HINT}"
+        )
+
+    def _interrupted_message(self) -> str:
+        run = self.run_state
+        done = [r["epoch"] for r in run.records if r.get("epoch", 0) >= 1]
+        last = f"epoch {done[-1]}" if done else "no training epoch"
+        where = f" in {self.writer.jsonl_path}" if self.writer is not None else ""
+        msg = (
+            f"Interrupted during epoch {run.epoch} (iteration {run.iteration}); the records up "
+            f"to {last} are kept{where}."
+        )
+        if self.writer is not None and self.last_checkpoint is not None:
+            msg += (
+                f" The last checkpoint is epoch {self.last_checkpoint}: resume=True "
+                "(CLI: --resume) continues from there."
+            )
+        elif self.writer is not None:
+            msg += " No checkpoint was written yet (checkpoint_every), so a resume starts over."
+        return msg
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _groups(data: Iterable[Batch], k: int) -> Iterable[Sequence[Batch]]:
+    """Micro-batch groups of ``k`` (the last one of an epoch may be shorter).
+
+    The group is collected before its first forward pass so that every loss of the group is
+    divided by the group's true size (the mean gradient, also for a short last group); this
+    holds ``k`` batches in memory at once.
+    """
+    if k == 1:
+        for batch in data:
+            yield (batch,)
+        return
+    group: list[Batch] = []
+    for batch in data:
+        group.append(batch)
+        if len(group) == k:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _hyper(optimizer: torch.optim.Optimizer) -> tuple[float, float | None]:
+    """Param group 0's ``lr`` and momentum (``momentum``, or ``betas[0]`` for Adam-like)."""
+    group = optimizer.param_groups[0]
+    lr = float(group["lr"])
+    if "momentum" in group:
+        return lr, float(group["momentum"])
+    if "betas" in group:
+        return lr, float(group["betas"][0])
+    return lr, None
+
+
+def _make_driver(optimizer: torch.optim.Optimizer, schedule: Any) -> Any:
+    if schedule is None:
+        return None
+    from lrlab.hyper import ScheduleDriver
+
+    return ScheduleDriver(optimizer, schedule)
+
+
+def _place_model(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    if not isinstance(model, nn.Module):
+        raise InvalidArgument(
+            f"model must be a torch.nn.Module, got {type(model).__name__}.",
+        )
+    if device is not None:
+        from lrlab.devices import resolve_device
+
+        dev = resolve_device(device)
+        model.to(dev)
+        return dev
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _build_step(
+    criterion: Any, *, unpack: Any, step_fn: StepFn | None, device: torch.device
+) -> StepFn:
+    step = resolve_step(criterion, unpack=unpack, step_fn=step_fn, device=device)
+    if step_fn is None:
+        return step
+
+    def moved(model: nn.Module, batch: Batch) -> Any:
+        return step_fn(model, to_device(batch, device, non_blocking=True))
+
+    return moved
+
+
+def _default_metrics(metrics: Any, criterion: Any) -> dict[str, Metric]:
+    if metrics is None:
+        is_classification = isinstance(criterion, _CLASSIFICATION_LOSSES)
+        return resolve_metrics("accuracy" if is_classification else None)
+    return resolve_metrics(metrics)
+
+
+def _check_options(
+    *,
+    grad_clip: float | None,
+    amp: str | bool | None,
+    out_dir: Any,
+    csv: bool,
+    checkpoint_every: int | None,
+    resume: bool,
+    tensorboard: Any,
+    eval_batches: int | None,
+    on_divergence: str,
+    config: Any,
+) -> torch.dtype | None:
+    """Validate the simple options; the autocast dtype (``None`` without AMP)."""
+    if grad_clip is not None:
+        check(
+            isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip) and grad_clip > 0,
+            f"grad_clip={grad_clip!r} must be a positive number (the max gradient norm) or None.",
+        )
+    if checkpoint_every is not None:
+        check(
+            isinstance(checkpoint_every, int) and checkpoint_every >= 1,
+            f"checkpoint_every={checkpoint_every!r} must be a positive integer (epochs).",
+        )
+    if eval_batches is not None:
+        check(
+            isinstance(eval_batches, int) and eval_batches >= 1,
+            f"eval_batches={eval_batches!r} must be a positive integer or None (all).",
+        )
+    check(
+        on_divergence in DIVERGENCE_POLICIES,
+        f"on_divergence={on_divergence!r} must be one of {list(DIVERGENCE_POLICIES)}.",
+    )
+    if config is not None:
+        check(isinstance(config, Mapping), f"config must be a dict, got {type(config).__name__}.")
+    if out_dir is None:
+        for name, value in (
+            ("csv", csv),
+            ("checkpoint_every", checkpoint_every),
+            ("resume", resume),
+            ("tensorboard", tensorboard),
+        ):
+            check(
+                not value,
+                f"{name}={value!r} needs a run directory, but out_dir is None.",
+                hint="Pass out_dir='runs/my-run'.",
+            )
+    if amp is False or amp is None:
+        return None
+    dtype = AMP_DTYPES.get(amp) if isinstance(amp, str) else None
+    if dtype is None:
+        raise InvalidArgument(
+            f"amp={amp!r} is not a precision lrlab knows.",
+            hint="Use amp=False, 'bf16' or 'fp16' (CUDA only).",
+        )
+    return dtype
+
+
+def _prior_run(out: Path, *, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint to resume from, or None for a fresh start (refusing to overwrite)."""
+    ckpt = checkpoint_path(out)
+    if resume:
+        return load_checkpoint(ckpt) if ckpt.exists() else None
+    existing = [p.name for p in (ckpt, out / RECORDS_JSONL) if p.exists()]
+    if existing:
+        raise InvalidArgument(
+            f"out_dir={str(out)!r} already holds a run ({', '.join(existing)}).",
+            hint="Pass resume=True (CLI: --resume) to continue it, or choose another out_dir "
+            "(or delete this one) to start over.",
+        )
+    return None
+
+
+def _result(
+    run: RunState, stop_reason: str, message: str, settings: dict[str, Any], elapsed: float
+) -> FitResult:
+    epochs = max((int(r.get("epoch", 0)) for r in run.records), default=0)
+    return FitResult(
+        records=list(run.records),
+        stop_reason=stop_reason,
+        message=message,
+        epochs=epochs,
+        iterations=run.iteration,
+        elapsed=elapsed,
+        config=jsonable(settings),
+        out_dir=str(run.out_dir) if run.out_dir is not None else None,
+    )

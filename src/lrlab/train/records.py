@@ -1,0 +1,105 @@
+"""Epoch records on disk: ``records.jsonl`` (always) and ``records.csv`` (on request).
+
+``records.jsonl`` gets one JSON line per epoch, appended, flushed and fsynced before the next
+epoch starts (:func:`lrlab._io.append_jsonl`), so a crash loses at most the epoch in flight.
+Non-finite floats are written as ``null``. ``records.csv`` is rewritten atomically from all
+records after every epoch: its columns are the union of the records' keys in order of first
+appearance, so a key a callback adds later still gets a column (earlier rows leave it empty).
+Rewriting is O(epochs) per epoch, negligible next to an epoch of training.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lrlab._io import append_jsonl, jsonable, read_jsonl
+
+RECORDS_JSONL = "records.jsonl"
+RECORDS_CSV = "records.csv"
+
+
+class RecordWriter:
+    """Writes epoch records into ``out_dir`` as they are produced."""
+
+    def __init__(self, out_dir: str | os.PathLike, *, csv: bool = False) -> None:
+        self.out_dir = Path(out_dir)
+        self.csv = csv
+        self._records: list[dict[str, Any]] = []
+
+    @property
+    def jsonl_path(self) -> Path:
+        return self.out_dir / RECORDS_JSONL
+
+    @property
+    def csv_path(self) -> Path:
+        return self.out_dir / RECORDS_CSV
+
+    def reset(self, records: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Make the files hold exactly ``records`` (a fresh run: none; a resume: the
+        checkpoint's). Rows a killed run wrote after its checkpoint, and a torn last line,
+        disappear, so resuming never duplicates an epoch."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._records = [dict(r) for r in records]
+        text = "".join(json.dumps(jsonable(r), allow_nan=False) + "\n" for r in self._records)
+        _atomic_write(self.jsonl_path, text)
+        if self.csv:
+            self._write_csv()
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Append one record (flushed and fsynced) and refresh the CSV."""
+        self._records.append(dict(record))
+        append_jsonl(self.jsonl_path, record)
+        if self.csv:
+            self._write_csv()
+
+    def _write_csv(self) -> None:
+        _atomic_write(self.csv_path, records_to_csv(self._records))
+
+
+def records_to_csv(records: Sequence[Mapping[str, Any]]) -> str:
+    """CSV text of ``records``: a header with the union of keys, empty cells for missing or
+    non-finite values, floats written with ``repr`` precision (they read back exactly)."""
+    columns: dict[str, None] = {}
+    for r in records:
+        columns.update(dict.fromkeys(r))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for r in records:
+        writer.writerow([_cell(r.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(jsonable(value), allow_nan=False)
+    return str(value)
+
+
+def read_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a run directory (``[]`` when it has none); ``null`` stays ``None``."""
+    path = Path(out_dir) / RECORDS_JSONL
+    return read_jsonl(path) if path.exists() else []
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
