@@ -35,6 +35,10 @@ class DataNotFound(LrlabError, FileNotFoundError):
     """A data file is missing; the message says where to put it."""
 
 
+class MissingExtra(LrlabError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
 class Diverged(LrlabError, RuntimeError):
     """Training produced a non-finite loss; what was computed before is kept."""
 

@@ -1,0 +1,37 @@
+"""Built-in workloads: a dataset, a model, a loss and metrics under one name.
+
+>>> from lrlab.tasks import get_task
+>>> task = get_task("mnist1d-cnn")
+>>> model = task.model(seed=0)                    # same seed, same weights
+>>> data = task.data(seed=0, device="cpu")        # data.train / data.eval TensorLoaders
+>>> optimizer = task.make_optimizer(model, lr=1e-2)
+"""
+
+from __future__ import annotations
+
+from lrlab.tasks.base import (
+    LOSSES,
+    OPTIMIZERS,
+    DataBundle,
+    ImagePipeline,
+    OptimizerSpec,
+    Task,
+    build_optimizer,
+)
+from lrlab.tasks.builtin import TASKS
+from lrlab.tasks.registry import get_task, known_options, list_tasks, parse_task_spec
+
+__all__ = [
+    "LOSSES",
+    "OPTIMIZERS",
+    "TASKS",
+    "DataBundle",
+    "ImagePipeline",
+    "OptimizerSpec",
+    "Task",
+    "build_optimizer",
+    "get_task",
+    "known_options",
+    "list_tasks",
+    "parse_task_spec",
+]
