@@ -1,0 +1,235 @@
+"""K copies of a model trained at once: stacked parameters, one vmapped forward, one backward.
+
+Layout: the trainable parameters of all copies live in one leaf tensor ``flat`` of shape
+``[K, P]`` (``P`` trainable scalars per copy); each step takes per-parameter views of it,
+runs the user's step function under ``torch.func.vmap`` over the copy dimension through
+``torch.func.functional_call``, and differentiates ``Σ_k loss_k`` once: copies share no
+computation, so ``∂(Σ_j loss_j)/∂θ_k = ∂loss_k/∂θ_k`` (each copy gets exactly its own
+gradient). The optimizer update is a few tensor ops on ``flat`` (:mod:`.optim`), with the
+per-copy learning rate broadcast along ``P``.
+
+Buffers (BatchNorm running statistics, ``num_batches_tracked``) are stacked ``[K, ...]``
+and passed through ``functional_call`` too: BatchNorm updates them in place, and under
+vmap an in-place update of a batched buffer updates each copy's own slice, so every copy
+keeps its own running statistics (unlike ``replace_all_batch_norm_modules_``, which drops
+them).
+
+Copies that blow up are masked on the device without a host sync: a copy whose training
+loss is non-finite is marked dead, its loss is replaced by 0 before the sum (so the sum and
+its gradient stay finite for the others) and its update is dropped. The host learns about
+it at the next evaluation, where dead copies are removed from the stack (compaction), so
+later steps cost less.
+
+On the CPU, ``nn.Linear`` inside the vmapped forward is computed as ``(W·xᵀ)ᵀ``
+(:class:`_FeatureMajorLinear`): the same numbers, but the activations are then stored
+feature-major (``[K, features, batch]``), where batched matrix products of narrow layers
+are several times faster than in the default batch-major layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, vmap
+from torch.overrides import TorchFunctionMode
+
+from lrlab.batches import StepFn, run_step
+from lrlab.errors import DataError
+from lrlab.lookahead.optim import NotBatchable, OptimizerPlan, stacked_rule
+from lrlab.metrics import Metric
+
+
+class _Shell(nn.Module):
+    """Wraps (model, step_fn) so that ``functional_call`` can swap the model's tensors.
+
+    ``forward(batch)`` returns the loss (and metric values when ``with_metrics``); the batch
+    size of the last call is kept in ``batch_size`` (a Python int: the step function runs
+    once per vmapped call).
+    """
+
+    def __init__(self, model: nn.Module, step_fn: StepFn, metrics: Mapping[str, Metric]) -> None:
+        super().__init__()
+        self.model = model
+        self.step_fn = step_fn
+        self.metric_fns = dict(metrics)
+        self.batch_size = 1
+
+    def forward(self, batch: Any, with_metrics: bool) -> Any:
+        out = run_step(self.step_fn, self.model, batch)
+        self.batch_size = int(out.batch_size or 1)
+        loss = out.loss.reshape(())
+        if not with_metrics or not self.metric_fns:
+            return loss
+        if out.outputs is None or out.targets is None:
+            raise DataError(
+                "Metrics were asked for, but the step function returned only a loss.",
+                hint="Return lrlab.batches.StepOutput(loss, outputs, targets) from step_fn.",
+            )
+        values = [
+            fn(out.outputs.detach(), out.targets).reshape(()) for fn in self.metric_fns.values()
+        ]
+        return (loss, *values)
+
+
+class _FeatureMajorLinear(TorchFunctionMode):
+    """``F.linear(x, W, b)`` on 2-D inputs as ``(W·xᵀ + b)ᵀ``: equal maths, faster layout."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func is F.linear and args and args[0].dim() == 2:
+            x, weight = args[0], args[1] if len(args) > 1 else kwargs["weight"]
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            out = weight @ x.mT
+            if bias is not None:
+                out = out + bias.unsqueeze(-1)
+            return out.mT
+        return func(*args, **kwargs)
+
+
+class BatchedEngine:
+    """Trains the copies ``live`` (indices into the scan's LR list) of ``model`` at once.
+
+    ``model`` is lrlab's private working copy (its tensors are never updated, only used as
+    the start state and as the module ``functional_call`` runs).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        step_fn: StepFn,
+        plan: OptimizerPlan,
+        lrs: list[float],
+        *,
+        metrics: Mapping[str, Metric] | None = None,
+        feature_major: bool | None = None,
+    ) -> None:
+        self.model = model
+        self.live = list(range(len(lrs)))
+        self.shell = _Shell(model, step_fn, metrics or {})
+        params = dict(model.named_parameters())
+        order = plan.trainable
+        trained = [params[n] for n in order]
+        dtypes = {p.dtype for p in trained}
+        devices = {p.device for p in trained}
+        if len(dtypes) != 1 or len(devices) != 1:
+            raise NotBatchable(
+                f"trainable parameters mix dtypes {sorted(map(str, dtypes))} or devices "
+                f"{sorted(map(str, devices))}; the stacked layout needs one of each."
+            )
+        if not all(p.dtype.is_floating_point for p in trained):
+            raise NotBatchable("trainable parameters must be floating point.")
+        (self.dtype,) = dtypes
+        (self.device,) = devices
+        K = len(lrs)
+        self.names = list(order)
+        self.keys = [f"model.{n}" for n in order]
+        self.shapes = [params[n].shape for n in order]
+        self.sizes = [params[n].numel() for n in order]
+        flat = torch.cat([params[n].detach().reshape(-1) for n in order])
+        self.flat = flat.unsqueeze(0).expand(K, -1).clone().requires_grad_(True)
+        trained_names = set(order)
+        # Parameters the optimizer does not train are shared constants (not stacked).
+        self.frozen = {
+            f"model.{n}": p.detach() for n, p in params.items() if n not in trained_names
+        }
+        self.buffers = {
+            f"model.{n}": b.detach().unsqueeze(0).expand(K, *b.shape).clone()
+            for n, b in model.named_buffers()
+        }
+        lr_t = torch.tensor(lrs, dtype=self.dtype, device=self.device)
+        self.rule = stacked_rule(plan, lr_t, dict(zip(order, self.sizes, strict=True)), order)
+        self.alive_t = torch.ones(K, 1, dtype=torch.bool, device=self.device)
+        if feature_major is None:
+            feature_major = self.device.type == "cpu"
+        self.feature_major = feature_major
+        self.steps_done = 0
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _views(self) -> dict[str, torch.Tensor]:
+        K = self.flat.shape[0]
+        parts = self.flat.split(self.sizes, dim=1)
+        views = {
+            key: part.view(K, *shape)
+            for key, part, shape in zip(self.keys, parts, self.shapes, strict=True)
+        }
+        return views
+
+    def _vmapped(self, batch: Any, with_metrics: bool):  # type: ignore[no-untyped-def]
+        shell, frozen, feature_major = self.shell, self.frozen, self.feature_major
+
+        def one_copy(tensors: dict[str, torch.Tensor]) -> Any:
+            merged = {**tensors, **frozen} if frozen else tensors
+            if feature_major:
+                with _FeatureMajorLinear():
+                    return functional_call(shell, merged, (batch, with_metrics))
+            return functional_call(shell, merged, (batch, with_metrics))
+
+        return vmap(one_copy, randomness="same")
+
+    # -- the engine protocol ---------------------------------------------------------------
+
+    def train_step(self, batch: Any) -> None:
+        views = self._views()
+        losses = self._vmapped(batch, False)({**views, **self.buffers})
+        alive = self.alive_t.squeeze(1)
+        alive.logical_and_(torch.isfinite(losses.detach()))
+        # Dead copies contribute 0 (not NaN·0) to the sum: the others' gradients stay exact.
+        total = torch.where(alive, losses, 0.0).sum()
+        if self.steps_done == 0:
+            # Once: a parameter that gets no gradient is skipped by torch.optim (no update,
+            # no state step), which the stacked update would not reproduce exactly.
+            grads = torch.autograd.grad(total, list(views.values()), allow_unused=True)
+            unused = [n for n, g in zip(self.names, grads, strict=True) if g is None]
+            if unused:
+                raise NotBatchable(f"parameters {unused} receive no gradient.")
+            grad = torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
+        else:
+            (grad,) = torch.autograd.grad(total, self.flat)
+        self.rule.step(self.flat, grad, self.alive_t)
+        self.steps_done += 1
+
+    def alive(self) -> np.ndarray:
+        return self.alive_t.squeeze(1).cpu().numpy().copy()
+
+    @torch.no_grad()
+    def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:
+        names = ["loss", *self.shell.metric_fns]
+        tensors = {**self._views(), **self.buffers}
+        totals: list[torch.Tensor] | None = None
+        count = 0
+        self.model.eval()
+        try:
+            for batch in data:
+                out = self._vmapped(batch, True)(tensors)
+                values = out if isinstance(out, tuple) else (out,)
+                n = self.shell.batch_size
+                # float64 sums of batch-size-weighted means, as lrlab.evaluate does.
+                weighted = [v.double() * n for v in values]
+                if totals is None:
+                    totals = weighted
+                else:
+                    totals = [t + w for t, w in zip(totals, weighted, strict=True)]
+                count += n
+        finally:
+            self.model.train()
+        if totals is None or count == 0:
+            raise DataError(
+                "Evaluation data yielded no batches.", hint="Check the eval dataset is not empty."
+            )
+        return {name: (t / count).cpu().numpy() for name, t in zip(names, totals, strict=True)}
+
+    def keep(self, mask: np.ndarray) -> None:
+        if mask.all():
+            return
+        index = torch.as_tensor(np.flatnonzero(mask), device=self.device)
+        self.flat = self.flat.detach()[index].requires_grad_(True)
+        self.buffers = {k: v[index] for k, v in self.buffers.items()}
+        self.rule.select(index)
+        self.alive_t = self.alive_t[index]
+        self.live = [c for c, m in zip(self.live, mask, strict=True) if m]

@@ -1,0 +1,169 @@
+"""The scan's outer loop, shared by the batched and the sequential engines.
+
+An *engine* trains some copies of the model (all K at once, or one at a time) and can
+evaluate them. :func:`run_horizons` drives it through the longest horizon over the data,
+stops at every horizon to evaluate (one shared pass: the ``h``-epoch value is read off the
+same run that goes on to the longer horizons), applies the stop rule and records the cells.
+
+Determinism: at the start of epoch ``e`` the loop calls ``set_epoch(data, e)`` and seeds
+torch's global generator with ``derive_seed(seed, "data", e)``, so every copy, in either
+engine, sees the same batches in the same order (also from a shuffling ``DataLoader``) and
+the same dropout masks. Evaluation runs inside ``torch.random.fork_rng``: it never changes
+the random numbers training sees, so a horizon read off the shared pass equals a run
+trained for exactly that horizon from scratch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from lrlab.batches import set_epoch
+from lrlab.errors import DataError
+from lrlab.seeding import derive_seed
+
+# Cell statuses of a scan (horizon × LR).
+OK = "ok"  # evaluated, within the stop threshold
+STOPPED = "stopped"  # loss above stop_factor × initial (here or at an earlier horizon)
+DIVERGED = "diverged"  # non-finite training or evaluation loss (here or earlier)
+NOT_RUN = "not run"  # never reached (interrupted, or all copies gone)
+STATUSES = (OK, STOPPED, DIVERGED, NOT_RUN)
+
+
+class Engine(Protocol):
+    """What :func:`run_horizons` needs from an engine."""
+
+    live: list[int]  # global indices (into lrs) of the copies still trained
+
+    def train_step(self, batch: Any) -> None: ...
+
+    def alive(self) -> np.ndarray:
+        """Per live copy: no non-finite training loss so far (bool array)."""
+        ...
+
+    def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:
+        """``{"loss": [...], metric: [...]}``, one value per live copy."""
+        ...
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the live copies where ``mask`` is False."""
+        ...
+
+
+def stop_threshold(initial_loss: float, stop_factor: float | None) -> float | None:
+    """The loss above which a copy is stopped: ``initial + (stop_factor − 1)·|initial|``.
+
+    For a positive initial loss this is ``stop_factor × initial`` (seed 003's rule); the
+    absolute value keeps the rule meaningful for losses that can be negative.
+    """
+    if stop_factor is None:
+        return None
+    return float(initial_loss + (stop_factor - 1.0) * abs(initial_loss))
+
+
+@dataclass
+class Record:
+    """What a scan measured so far: ``[H, K]`` arrays (horizon × LR)."""
+
+    num_horizons: int
+    num_lrs: int
+    metric_names: Sequence[str] = ()
+    raw: np.ndarray = field(init=False)
+    status: np.ndarray = field(init=False)
+    metrics: dict[str, np.ndarray] = field(init=False)
+    steps: int = 0  # optimizer updates done by the (last) engine run
+
+    def __post_init__(self) -> None:
+        shape = (self.num_horizons, self.num_lrs)
+        self.raw = np.full(shape, np.nan)
+        self.status = np.full(shape, NOT_RUN, dtype=object)
+        self.metrics = {m: np.full(shape, np.nan) for m in self.metric_names}
+
+    def losses(self) -> np.ndarray:
+        """Eval losses where the cell is ``ok``, NaN elsewhere."""
+        return np.where(self.status == OK, self.raw, np.nan)
+
+
+def epoch_batches(data: Iterable[Any], epoch: int, seed: int) -> Iterable[Any]:
+    """Seed and position the data for ``epoch``; return the iterable to loop over."""
+    set_epoch(data, epoch)
+    torch.manual_seed(derive_seed(seed, "data", epoch))
+    return data
+
+
+def run_horizons(
+    engine: Engine,
+    train_data: Iterable[Any],
+    eval_data: Iterable[Any],
+    record: Record,
+    *,
+    horizons: Sequence[int],
+    unit: str,
+    seed: int,
+    threshold: float | None,
+    mask_stopped: bool,
+    rng_devices: Sequence[int] = (),
+    tick: Callable[[int], None] | None = None,
+) -> None:
+    """Train ``engine`` through ``horizons[-1]`` epochs or steps, recording every horizon.
+
+    Stops early when no copy is left. ``record`` is filled in place, so what was measured
+    survives an exception (``KeyboardInterrupt``) raised in the middle.
+    """
+    next_h = 0
+    step = 0
+    epoch = 0
+    while next_h < len(horizons) and engine.live:
+        produced = False
+        for batch in epoch_batches(train_data, epoch, seed):
+            produced = True
+            engine.train_step(batch)
+            step += 1
+            record.steps = step
+            if tick is not None:
+                tick(1)
+            if unit == "steps" and step == horizons[next_h]:
+                _checkpoint(engine, eval_data, record, next_h, threshold, mask_stopped, rng_devices)
+                next_h += 1
+                if next_h == len(horizons) or not engine.live:
+                    return
+        if not produced:
+            raise DataError(
+                "train_data yielded no batches.",
+                hint="Check the dataset is not empty and batch_size <= its length.",
+            )
+        epoch += 1
+        if unit == "epochs" and epoch == horizons[next_h]:
+            _checkpoint(engine, eval_data, record, next_h, threshold, mask_stopped, rng_devices)
+            next_h += 1
+
+
+def _checkpoint(
+    engine: Engine,
+    eval_data: Iterable[Any],
+    record: Record,
+    h: int,
+    threshold: float | None,
+    mask_stopped: bool,
+    rng_devices: Sequence[int],
+) -> None:
+    alive = engine.alive()
+    with torch.random.fork_rng(devices=list(rng_devices)):
+        values = engine.evaluate(eval_data)
+    idx = np.asarray(engine.live)
+    loss = values["loss"]
+    diverged = ~alive | ~np.isfinite(loss)
+    above = ~diverged & (loss > threshold) if threshold is not None else np.zeros_like(alive)
+    record.raw[h, idx] = np.where(diverged, np.nan, loss)
+    for name in record.metric_names:
+        record.metrics[name][h, idx] = np.where(diverged, np.nan, values[name])
+    record.status[h, idx] = np.where(diverged, DIVERGED, np.where(above, STOPPED, OK))
+    removed = diverged | (above & mask_stopped)
+    if removed.any():
+        # A removed copy's later cells say why they are empty.
+        record.status[h + 1 :, idx[removed]] = record.status[h, idx[removed]]
+        engine.keep(~removed)

@@ -1,0 +1,88 @@
+"""The sequential fallback: one copy at a time, a real ``torch.optim`` optimizer per copy.
+
+It handles every model and optimizer (in-place ops vmap rejects, custom optimizers, mixed
+dtypes, ...) and is the reference the batched engine is tested against: copy ``k`` starts
+from the scan's start state (parameters and every buffer restored), gets an optimizer from
+the plan with LR ``lrs[k]`` (fresh, or with the carried state), and runs the same shared
+loop (:func:`lrlab.lookahead.loop.run_horizons`), so it sees the same batches, in the same
+order, with the same random numbers, as every other copy and as the batched engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lrlab.batches import StepFn, run_step
+from lrlab.evaluate import evaluate
+from lrlab.lookahead.optim import OptimizerPlan, build_torch_optimizer
+from lrlab.metrics import Metric
+
+
+def capture_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of every parameter and buffer (also non-persistent ones), by name."""
+    tensors = dict(model.named_parameters())
+    tensors.update(model.named_buffers())
+    return {name: t.detach().clone() for name, t in tensors.items()}
+
+
+@torch.no_grad()
+def restore_tensors(model: nn.Module, saved: Mapping[str, torch.Tensor]) -> None:
+    """Write ``saved`` (from :func:`capture_tensors`) back into ``model``'s tensors."""
+    current = dict(model.named_parameters())
+    current.update(model.named_buffers())
+    for name, value in saved.items():
+        current[name].copy_(value)
+
+
+class SequentialEngine:
+    """Trains one copy (global index ``index``, learning rate ``lr``) of ``model``.
+
+    ``model`` is lrlab's working copy; it is reset to ``start`` here.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        start: Mapping[str, torch.Tensor],
+        step_fn: StepFn,
+        plan: OptimizerPlan,
+        lr: float,
+        index: int,
+        *,
+        metrics: Mapping[str, Metric] | None = None,
+    ) -> None:
+        restore_tensors(model, start)
+        model.train()
+        self.model = model
+        self.step_fn = step_fn
+        self.metrics = dict(metrics or {})
+        self.optimizer = build_torch_optimizer(plan, dict(model.named_parameters()), lr)
+        self.live = [index]
+        self._alive = True
+
+    def train_step(self, batch: Any) -> None:
+        if not self._alive:
+            return
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = run_step(self.step_fn, self.model, batch).loss
+        if not bool(torch.isfinite(loss.detach())):
+            self._alive = False  # skip this update, like the batched engine's mask
+            return
+        loss.backward()
+        self.optimizer.step()
+
+    def alive(self) -> np.ndarray:
+        return np.array([self._alive])
+
+    def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:
+        values = evaluate(self.model, data, self.step_fn, metrics=self.metrics)
+        return {k: np.array([v]) for k, v in values.items()}
+
+    def keep(self, mask: np.ndarray) -> None:
+        if not mask[0]:
+            self.live = []
