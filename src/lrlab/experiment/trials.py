@@ -1,0 +1,439 @@
+"""Trials: one variant × one seed, built from the config and run with ``lrlab.fit``.
+
+Controlled comparison is the point, so for a given seed every variant starts from the SAME
+initial weights (``Task.model(seed)``: drawn from ``derive_seed(seed, "init")``) and sees the
+SAME data order (``Task.data(seed=seed)``: ``derive_seed(seed, "data")``); the global RNG
+(dropout, ...) is seeded with ``derive_seed(seed, "train")``. Only the schedule and the
+optimizer overrides differ.
+
+Everything here is a module-level function of picklable arguments (:class:`TrialSpec`,
+:class:`AutoSpec`): the process-pool and Ray executors ship them to workers. A worker runs
+with ``torch.set_num_threads(threads)`` (1 by default) so every executor reduces floats in
+the same order and produces the same records.
+
+``auto`` learning rates: one range test per seed (and per optimizer setting), from that
+seed's initial weights, cached as JSON under ``<experiment>/auto-lr/`` and reused by every
+variant that says ``auto``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lrlab._io import jsonable, read_json, write_json
+from lrlab.errors import InvalidArgument
+from lrlab.experiment.config import AUTO_PARAMS, STEP_PARAMS, Experiment, Variant, _hash
+
+# Adam-family optimizers: "momentum" is betas[0] there (one-cycle cycles the same slot).
+_BETAS_OPTIMIZERS = ("adam", "adamw", "nadam", "radam")
+# fit stop reasons after which a trial is finished (never re-run); "interrupted" is not.
+FINISHED = ("completed", "diverged", "callback")
+
+
+def trial_dir(root: str | Path, variant: str, seed: int) -> Path:
+    """``<root>/<variant>/seed-<seed>`` — where a trial's files live."""
+    return Path(root) / variant / f"seed-{int(seed)}"
+
+
+def load_task(exp: Experiment) -> Any:
+    """The experiment's :class:`lrlab.tasks.Task` (built-in or from the user's factory)."""
+    if exp.task is not None:
+        from lrlab.tasks import get_task
+
+        return get_task(exp.task, **exp.task_options)
+    from lrlab.tasks import load_user_task
+
+    task = load_user_task(exp.factory)
+    return task.with_options(**exp.task_options) if exp.task_options else task
+
+
+@dataclass(frozen=True)
+class OptimizerChoice:
+    """The optimizer a trial uses: a name (``lrlab.tasks.OPTIMIZERS``) and its kwargs."""
+
+    name: str
+    kwargs: dict[str, Any]
+
+    def key(self) -> str:
+        """A short hash: trials with equal optimizers share an ``auto`` range test."""
+        return _hash({"name": self.name, "kwargs": self.kwargs})
+
+    def build(self, params: Any) -> Any:
+        from lrlab.tasks import build_optimizer
+
+        return build_optimizer(self.name, params, **self.kwargs)
+
+
+def choose_optimizer(task: Any, exp: Experiment, variant: Variant) -> OptimizerChoice:
+    """The task's optimizer, then the experiment's settings, then the variant's overrides.
+
+    Changing the optimizer's *name* drops the task's other defaults (momentum for SGD does
+    not carry to Adam). ``momentum`` becomes ``betas[0]`` for the Adam family.
+    """
+    cfg = exp.optimizer.merged(variant.optimizer)
+    name = (cfg.name or task.optimizer.name).lower()
+    kwargs = dict(task.optimizer.kwargs) if name == task.optimizer.name.lower() else {}
+    if "lr" not in kwargs and task.optimizer.kwargs.get("lr") is not None:
+        kwargs["lr"] = task.optimizer.kwargs["lr"]
+    for key in ("lr", "weight_decay", "nesterov"):
+        value = getattr(cfg, key)
+        if value is not None:
+            kwargs[key] = value
+    if cfg.betas is not None:
+        kwargs["betas"] = tuple(cfg.betas)
+    if cfg.momentum is not None:
+        if name in _BETAS_OPTIMIZERS:
+            beta2 = tuple(kwargs.get("betas", (0.9, 0.999)))[1]
+            if cfg.betas is None:
+                kwargs["betas"] = (cfg.momentum, beta2)
+        else:
+            kwargs["momentum"] = cfg.momentum
+    if "lr" not in kwargs:
+        kwargs["lr"] = 1e-3  # replaced by the schedule at every step anyway
+    return OptimizerChoice(name, {k: kwargs[k] for k in sorted(kwargs)})
+
+
+def total_steps(exp: Experiment, task: Any, batches_per_epoch: int) -> int:
+    """Optimizer updates in the budget (what ``fit`` will do): ``iterations``, or
+    ``epochs × ceil(batches / accumulation_steps)``."""
+    if exp.iterations is not None:
+        return exp.iterations
+    epochs = exp.epochs or task.epochs
+    return epochs * math.ceil(batches_per_epoch / exp.accumulation_steps)
+
+
+def schedule_params(
+    variant: Variant, *, steps: int, lr: float | None, auto_lr: float | None
+) -> dict[str, Any]:
+    """The variant's schedule parameters with ``auto``, ``total_steps`` and a missing ``lr``
+    filled in."""
+    sched = variant.schedule
+    params = sched.params
+    for key in AUTO_PARAMS:
+        if params.get(key) == "auto":
+            if auto_lr is None:
+                raise InvalidArgument(
+                    f"variant {variant.name!r}: {key}='auto' needs the range test's suggestion, "
+                    "which was not computed.",
+                    hint="Run it through run_experiment, which runs the range test first.",
+                )
+            params[key] = auto_lr
+    for key in STEP_PARAMS:
+        if key not in params and sched.accepts(key):
+            params[key] = steps
+    if "lr" not in params and "lr" in sched.required():
+        params["lr"] = lr
+    return params
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a worker needs to run one trial (plain, picklable data)."""
+
+    experiment: dict[str, Any]
+    variant: str
+    seed: int
+    out_dir: str
+    auto_lr: float | None = None
+    quiet: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}/seed-{self.seed}"
+
+
+@dataclass
+class TrialSetup:
+    """A trial's live objects, ready for ``fit``."""
+
+    task: Any
+    model: Any
+    optimizer: Any
+    criterion: Any
+    data: Any
+    schedule: Any
+    optimizer_choice: OptimizerChoice
+    total_steps: int
+    device: Any
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def build_trial(
+    exp: Experiment, variant: str, seed: int, *, auto_lr: float | None = None
+) -> TrialSetup:
+    """Model, optimizer, data and schedule of trial (``variant``, ``seed``).
+
+    The global RNG is seeded (``derive_seed(seed, "train")``) *before* anything is built, so
+    dropout and other global-RNG draws are the same for every variant of a seed.
+    """
+    from lrlab.schedules import build
+
+    v = exp.variant(variant)
+    task, device, data, model, choice = _seeded_start(exp, v, seed)
+    optimizer = choice.build(model.parameters())
+    steps = total_steps(exp, task, len(data.train))
+    params = schedule_params(v, steps=steps, lr=choice.kwargs.get("lr"), auto_lr=auto_lr)
+    schedule = build(v.schedule.name, **params)
+    config = {
+        "experiment": exp.name,
+        "fingerprint": exp.fingerprint(),
+        "variant": v.name,
+        "seed": int(seed),
+        "task": task.name,
+        "task_options": dict(exp.task_options),
+        "budget": {
+            "epochs": None if exp.iterations else (exp.epochs or task.epochs),
+            "iterations": exp.iterations,
+            "total_steps": steps,
+        },
+        "batch_size": exp.batch_size or task.batch_size,
+        "optimizer": {"name": choice.name, **choice.kwargs},
+        "schedule": schedule.to_dict(),
+        "auto_lr": auto_lr,
+        "device": str(device),
+        "threads": exp.threads,
+        "grad_clip": exp.grad_clip,
+        "accumulation_steps": exp.accumulation_steps,
+        "amp": exp.amp,
+    }
+    return TrialSetup(
+        task=task,
+        model=model,
+        optimizer=optimizer,
+        criterion=task.criterion(),
+        data=data,
+        schedule=schedule,
+        optimizer_choice=choice,
+        total_steps=steps,
+        device=device,
+        config=config,
+    )
+
+
+def _seeded_start(exp: Experiment, v: Variant, seed: int) -> tuple[Any, ...]:
+    """Task, device, data, model and optimizer choice of a seed: the same for every variant
+    (the optimizer aside), whatever ran in this process before."""
+    from lrlab.devices import resolve_device
+    from lrlab.seeding import derive_seed, seed_everything
+
+    seed_everything(derive_seed(int(seed), "train"))
+    task = load_task(exp)
+    device = resolve_device(exp.device)
+    data = task.data(seed=int(seed), device=device, batch_size=exp.batch_size)
+    model = task.model(int(seed), device=device)
+    return task, device, data, model, choose_optimizer(task, exp, v)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """``torch.set_num_threads(n)`` for the block, then the previous count again.
+
+    Thread counts change the order of float reductions, so every executor runs trials with
+    the same count to produce identical records.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Let Ctrl-C raise ``KeyboardInterrupt`` inside the block (pool workers ignore SIGINT
+    while idle, so only a running trial reacts, and ``fit`` saves what it finished)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are for the main thread only (e.g. some Ray workers)
+        return
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@dataclass
+class TrialOutcome:
+    """What a worker sends back: the trial's identity, why it stopped and its records."""
+
+    variant: str
+    seed: int
+    stop_reason: str
+    message: str
+    records: list[dict[str, Any]]
+    config: dict[str, Any]
+    chance_level: float | None = None
+    elapsed: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.stop_reason in FINISHED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrialOutcome:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def run_trial(spec: TrialSpec) -> TrialOutcome:
+    """Run one trial with ``lrlab.fit`` into ``spec.out_dir`` (resuming what is there).
+
+    ``config.yaml`` is written before training; ``fit`` appends ``records.jsonl`` every
+    epoch and checkpoints every ``checkpoint_every`` epochs. The caller writes
+    ``summary.json`` once the outcome is back (so a trial counts as done only when its
+    driver knows it).
+    """
+    import yaml
+
+    from lrlab.train import fit
+
+    exp = Experiment.from_dict(spec.experiment)
+    out = Path(spec.out_dir)
+    with torch_threads(exp.threads), interruptible():
+        setup = build_trial(exp, spec.variant, spec.seed, auto_lr=spec.auto_lr)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(
+            yaml.safe_dump(setup.config, sort_keys=False), encoding="utf-8"
+        )
+        eval_data = setup.data.eval if exp.eval.enabled else None
+        result = fit(
+            setup.model,
+            setup.optimizer,
+            setup.criterion,
+            setup.data.train,
+            schedule=setup.schedule,
+            epochs=None if exp.iterations else (exp.epochs or setup.task.epochs),
+            iterations=exp.iterations,
+            eval_data=eval_data,
+            metrics=list(setup.task.metrics),
+            grad_clip=exp.grad_clip,
+            accumulation_steps=exp.accumulation_steps,
+            amp=exp.amp,
+            out_dir=out,
+            checkpoint_every=exp.checkpoint_every,
+            resume=True,
+            device=setup.device,
+            quiet=spec.quiet,
+            eval_batches=exp.eval.batches,
+            config=setup.config,
+        )
+    chance = getattr(setup.data, "chance_level", None)
+    if chance is None:
+        chance = getattr(setup.task, "chance_level", None)
+    return TrialOutcome(
+        variant=spec.variant,
+        seed=spec.seed,
+        stop_reason=result.stop_reason,
+        message=result.message,
+        records=[dict(r) for r in result.records],
+        config=setup.config,
+        chance_level=None if chance is None else float(chance),
+        elapsed=float(result.elapsed),
+    )
+
+
+# --------------------------------------------------------------------------- auto LR
+
+
+@dataclass(frozen=True)
+class AutoSpec:
+    """One ``auto`` range test: a seed, an optimizer, and where its answer is cached."""
+
+    experiment: dict[str, Any]
+    variant: str  # a variant that uses this optimizer (for its overrides)
+    seed: int
+    cache: str
+
+    @property
+    def label(self) -> str:
+        return f"auto-lr/seed-{self.seed}"
+
+
+def auto_cache_path(root: str | Path, seed: int, choice: OptimizerChoice) -> Path:
+    """``<root>/auto-lr/seed-<n>-<optimizer hash>.json``."""
+    return Path(root) / "auto-lr" / f"seed-{int(seed)}-{choice.key()}.json"
+
+
+def read_auto_lr(path: str | Path) -> float | None:
+    """The cached suggestion, or ``None`` when there is no (complete) cache file."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        value = read_json(p).get("lr")
+    except (OSError, ValueError):
+        return None
+    return None if value is None else float(value)
+
+
+def find_auto_lr(spec: AutoSpec) -> float:
+    """Run the range test of one seed from that seed's initial weights; cache and return
+    its suggested LR. Raises :class:`InvalidArgument` when the curve supports none."""
+    from lrlab.finder import range_test
+
+    exp = Experiment.from_dict(spec.experiment)
+    cached = read_auto_lr(spec.cache)
+    if cached is not None:
+        return cached
+    with torch_threads(exp.threads), interruptible():
+        setup = build_trial_for_range_test(exp, spec.variant, spec.seed)
+        rt = exp.range_test
+        low, high = setup["task"].lr_range
+        result = range_test(
+            setup["model"],
+            setup["optimizer"],
+            setup["criterion"],
+            setup["train"],
+            start_lr=rt.start_lr or low,
+            end_lr=rt.end_lr or high,
+            num_iter=rt.num_iter,
+            step_mode=rt.step_mode,
+            accumulation_steps=exp.accumulation_steps,
+            grad_clip=exp.grad_clip,
+            device=setup["device"],
+        )
+    suggestion = result.suggestion
+    lr = None if suggestion is None else suggestion.lr
+    record = {
+        "seed": spec.seed,
+        "lr": lr,
+        "optimizer": asdict(setup["choice"]),
+        "suggestion": jsonable(suggestion),
+        "range_test": result.to_dict(),
+    }
+    if lr is None:
+        flags = "; ".join(getattr(suggestion, "flags", []) or []) or "no flags"
+        raise InvalidArgument(
+            f"The range test for seed {spec.seed} gave no learning rate to use for 'auto' "
+            f"({flags}).",
+            hint="Widen the window (range_test: start_lr/end_lr), or set max_lr/lr to a number.",
+        )
+    write_json(spec.cache, record)
+    return float(lr)
+
+
+def build_trial_for_range_test(exp: Experiment, variant: str, seed: int) -> dict[str, Any]:
+    """The seed's initial model, the variant's optimizer and the seed's training data."""
+    task, device, data, model, choice = _seeded_start(exp, exp.variant(variant), seed)
+    return {
+        "task": task,
+        "model": model,
+        "optimizer": choice.build(model.parameters()),
+        "criterion": task.criterion(),
+        "train": data.train,
+        "device": device,
+        "choice": choice,
+    }
