@@ -65,8 +65,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which and what to do
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
         raise InvalidArgument(
-            f"Cannot read the checkpoint {path}: {type(exc).__name__}: {exc}.",
+            f"Cannot read the checkpoint {path} ({type(exc).__name__}: {first_line}).",
             hint="Delete it to restart that run from scratch, or point out_dir elsewhere.",
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
