@@ -19,7 +19,9 @@ from lrlab import __version__
 from lrlab.errors import Diverged, Interrupted, LrlabError
 
 # command name -> "module:function"; the order is the order of `lrlab --help`.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "schedule": "lrlab.cli.schedule:schedule",
+}
 
 app = typer.Typer(
     name="lrlab",
