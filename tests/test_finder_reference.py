@@ -103,9 +103,15 @@ def test_raw_losses_equal_torch_lr_finder(
     (m1, o1), (m2, o2) = _pair(opt_name)
     sweep = {"start_lr": start_lr, "end_lr": end_lr, "num_iter": NUM_ITER, "step_mode": step_mode}
     theirs = _theirs(
-        m1, o1, loader, seed=3, smooth_f=0.0, diverge_th=1e30,
-        accumulation_steps=accumulation_steps, **sweep,
-    )  # fmt: skip
+        m1,
+        o1,
+        loader,
+        seed=3,
+        smooth_f=0.0,
+        diverge_th=1e30,
+        accumulation_steps=accumulation_steps,
+        **sweep,
+    )
     ours = _ours(
         m2, o2, loader, seed=3, diverge_th=None, accumulation_steps=accumulation_steps, **sweep
     )
