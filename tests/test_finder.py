@@ -471,26 +471,45 @@ def test_accumulation_consumes_micro_batches_and_averages_losses():
 
 def test_data_restarts_and_set_epoch_is_called_at_every_pass_then_restored():
     class Loader:
+        """Like lrlab's TensorLoader: set_epoch sets the next pass; each pass advances it."""
+
         def __init__(self):
-            self.epoch = 41
+            self.epoch = None  # the pass running / last run
+            self._next_epoch = 41
             self.calls = []
             self.batches = _batches(3)
 
         def set_epoch(self, e):
             self.calls.append(e)
-            self.epoch = e
+            self._next_epoch = e
 
         def __iter__(self):
+            self.epoch, self._next_epoch = self._next_epoch, self._next_epoch + 1
             return iter(self.batches)
 
     loader = Loader()
     model = _net()
-    r = range_test(
-        model, torch.optim.SGD(model.parameters(), lr=0.1), CE, loader, num_iter=10, suggest=False
-    )
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    r = range_test(model, opt, CE, loader, num_iter=10, suggest=False)
     assert len(r.losses) == 10
-    assert loader.calls[:4] == [0, 1, 2, 3]  # 10 steps of 3 batches: 4 passes
-    assert loader.epoch == 41  # the loader's own counter is put back
+    assert loader.calls == [0, 1, 2, 3]  # 10 steps of 3 batches: 4 passes
+    assert (loader.epoch, loader._next_epoch) == (None, 41)  # its counters are put back
+
+
+def test_a_tensor_loader_gives_the_same_sweep_whatever_its_history():
+    from lrlab.data.loader import TensorLoader
+
+    x, y = torch.cat([b[0] for b in _batches()]), torch.cat([b[1] for b in _batches()])
+    loader = TensorLoader(x, y, 16, shuffle=True, seed=3)
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    first = range_test(model, opt, CE, loader, num_iter=20, suggest=False)
+    for _ in loader:  # the user trains an epoch meanwhile
+        pass
+    state = (loader.epoch, loader._next_epoch)
+    second = range_test(model, opt, CE, loader, num_iter=20, suggest=False)
+    assert first.losses == second.losses
+    assert (loader.epoch, loader._next_epoch) == state
 
 
 def test_dict_batches_with_unpack_and_linear_sweep_from_zero():

@@ -467,13 +467,22 @@ def _fixed_subsample(data: Iterable[Batch], n: int, device: torch.device) -> lis
 
 
 class _Epochs:
-    """Wraps the training data so that each pass calls ``set_epoch(data, e)`` (lrlab loaders
-    shuffle as a function of (seed, epoch)); puts a loader's own epoch counter back after."""
+    """Wraps the training data so that each pass calls ``set_epoch(data, e)`` with
+    ``e = 0, 1, …`` (lrlab loaders shuffle as a function of (seed, epoch), so the sweep sees
+    the same batches whatever the loader did before). The loader's own epoch counters are
+    state too: the integer attributes of the object ``set_epoch`` talks to (the loader, or
+    its ``DistributedSampler``) are put back afterwards — only those that changed."""
 
     def __init__(self, data: Iterable[Batch]) -> None:
         self.data = data
         self.epoch = 0
-        self._saved = getattr(data, "epoch", None) if hasattr(data, "set_epoch") else None
+        target: Any = None
+        if hasattr(data, "set_epoch"):
+            target = data
+        elif hasattr(getattr(data, "sampler", None), "set_epoch"):
+            target = data.sampler  # type: ignore[attr-defined]
+        self._target = target
+        self._counters = _int_attributes(target) if target is not None else {}
 
     def __iter__(self) -> Iterator[Batch]:
         set_epoch(self.data, self.epoch)
@@ -481,8 +490,17 @@ class _Epochs:
         return iter(self.data)
 
     def restore(self) -> None:
-        if isinstance(self._saved, int):
-            set_epoch(self.data, self._saved)
+        if self._target is None:
+            return
+        now = _int_attributes(self._target)
+        for name, value in self._counters.items():
+            if now.get(name, value) != value:
+                setattr(self._target, name, value)
+
+
+def _int_attributes(obj: Any) -> dict[str, int | None]:
+    attrs = getattr(obj, "__dict__", {})
+    return {k: v for k, v in attrs.items() if v is None or type(v) is int}
 
 
 class _Progress:
