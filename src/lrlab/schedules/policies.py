@@ -107,14 +107,27 @@ class HyperSchedule:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HyperSchedule:
-        """Rebuild a schedule from :meth:`to_dict` output (or a config's ``schedule:`` block)."""
+        """Rebuild a schedule from :meth:`to_dict` output or a config's ``schedule:`` block.
+
+        Both ``{"name": "one-cycle", "params": {"max_lr": 0.1, ...}}`` and the flat
+        ``{"name": "one-cycle", "max_lr": 0.1, ...}`` are accepted.
+        """
         if not isinstance(d, Mapping) or "name" not in d:
             raise InvalidArgument(
-                f"A schedule dict needs a 'name' and 'params', got {d!r}.",
+                f"A schedule dict needs a 'name' and its parameters, got {d!r}.",
                 hint="For example {'name': 'one-cycle', 'params': {'max_lr': 0.1, "
                 "'total_steps': 1000}}.",
             )
-        params = d.get("params") or {}
+        if "params" in d:
+            extra = sorted(set(d) - {"name", "params"})
+            if extra:
+                raise InvalidArgument(
+                    f"A schedule dict has either 'params' or flat parameters, not both "
+                    f"(got 'params' and {', '.join(extra)})."
+                )
+            params = d["params"] if d["params"] is not None else {}
+        else:
+            params = {k: v for k, v in d.items() if k != "name"}
         if not isinstance(params, Mapping):
             raise InvalidArgument(f"Schedule 'params' must be a mapping, got {params!r}.")
         return build(d["name"], **params)
