@@ -209,8 +209,9 @@ class BatchedEngine:
                 out = self._vmapped(batch, True)(tensors)
                 values = out if isinstance(out, tuple) else (out,)
                 n = self.shell.batch_size
-                # float64 sums of batch-size-weighted means, as lrlab.evaluate does.
-                weighted = [v.double() * n for v in values]
+                # Batch-size-weighted float64 sums, exactly as lrlab.evaluate does (which
+                # rounds each batch's loss to float32 first).
+                weighted = [values[0].float().double() * n, *(v.double() * n for v in values[1:])]
                 if totals is None:
                     totals = weighted
                 else:

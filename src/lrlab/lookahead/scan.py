@@ -286,7 +286,7 @@ class _Run:
             except Exception as exc:
                 # vmap/functional_call failures surface as RuntimeError & co. on the first
                 # step or evaluation. Only then is falling back safe: later ones are real.
-                if method == "batched" or (record.status != NOT_RUN).any():
+                if (record.status != NOT_RUN).any():
                     raise
                 reason = f"{type(exc).__name__}: {exc}"
             if method == "batched":
