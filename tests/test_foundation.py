@@ -147,6 +147,7 @@ def test_json_helpers_roundtrip_nonfinite_and_jsonl(tmp_path):
     vals = _io.floats(raw["a"])
     assert vals[0] == 1.0 and math.isnan(vals[1])
     assert not list(tmp_path.joinpath("x").glob(".*tmp"))  # no temporary left behind
+    assert path.stat().st_mode & 0o044  # readable by others, like any file the user writes
     log = tmp_path / "records.jsonl"
     _io.append_jsonl(log, {"epoch": 1, "loss": float("nan")})
     _io.append_jsonl(log, {"epoch": 2})
