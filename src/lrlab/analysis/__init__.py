@@ -9,10 +9,12 @@ torch, files or the screen.
 from __future__ import annotations
 
 from lrlab.analysis.aggregate import (
+    Band,
     Comparison,
     Stat,
     TrialSummary,
     VariantSummary,
+    band,
     compare,
     pick_metric,
     summarize_trial,
@@ -31,6 +33,7 @@ from lrlab.analysis.measures import (
 from lrlab.analysis.table import render, to_csv, to_markdown, to_rich
 
 __all__ = [
+    "Band",
     "Comparison",
     "Plateau",
     "Reached",
@@ -38,6 +41,7 @@ __all__ = [
     "Stat",
     "TrialSummary",
     "VariantSummary",
+    "band",
     "column",
     "compare",
     "initial_plateau",

@@ -254,6 +254,43 @@ class Comparison:
         )
 
 
+@dataclass(frozen=True)
+class Band:
+    """A curve over seeds: at every ``x``, the mean and sample std of the seeds that have a
+    value there (``n`` of them; ``std`` 0 when ``n`` is 1, so a band still draws)."""
+
+    x: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    n: np.ndarray
+
+
+def band(
+    runs: Mapping[int, Sequence[Record]] | Sequence[Sequence[Record]],
+    key: str,
+    *,
+    x: str = "epoch",
+) -> Band:
+    """Mean ± std of record field ``key`` over runs, aligned on record field ``x``
+    (``"epoch"`` or ``"iteration"``). Runs of different lengths (a diverged seed) are
+    aligned on their common ``x`` values; missing and non-finite values are left out."""
+    seqs = list(runs.values()) if isinstance(runs, Mapping) else list(runs)
+    by_x: dict[float, list[float]] = {}
+    for records in seqs:
+        for rec in records:
+            xv, yv = rec.get(x), rec.get(key)
+            if xv is None or yv is None or not math.isfinite(float(yv)):
+                continue
+            by_x.setdefault(float(xv), []).append(float(yv))
+    xs = np.array(sorted(by_x), dtype=np.float64)
+    mean = np.array([np.mean(by_x[v]) for v in xs], dtype=np.float64)
+    std = np.array(
+        [np.std(by_x[v], ddof=1) if len(by_x[v]) > 1 else 0.0 for v in xs], dtype=np.float64
+    )
+    n = np.array([len(by_x[v]) for v in xs], dtype=np.int64)
+    return Band(xs, mean, std, n)
+
+
 def pick_metric(trials: TrialRecords) -> tuple[str, str]:
     """``(metric, key)``: accuracy (or the first ``eval_<metric>``) if recorded, else the loss."""
     keys: set[str] = set()

@@ -122,8 +122,8 @@ def to_rich(c: Comparison) -> Table:
     headers, body = rows(c, compact=True)
     table = Table(title=title(c), show_lines=False)
     for i, h in enumerate(headers):
-        # Headers may wrap, cells not: "0.6516 ± 0.0009" split over two lines is unreadable.
-        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+        # Headers may wrap; cells not ("0.6516 ± 0.0009" over two lines is unreadable).
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i > 0 or None)
     for r in body:
         table.add_row(*r)
     return table

@@ -215,7 +215,24 @@ class ScheduleConfig(_Checked):
                 f"schedule {self.name!r} needs {', '.join(missing)}"
                 + (f" (a number or 'auto' for {', '.join(auto)})" if auto else "")
             )
+        self._probe()
         return self
+
+    def _probe(self) -> None:
+        """Build the schedule once with stand-ins (auto → 0.1, a long budget) so bad values
+        (``pct_start: 2``) are reported now, with their field, not when a trial starts."""
+        from lrlab.schedules import build
+
+        params = {k: (0.1 if v == "auto" else v) for k, v in self.params.items()}
+        if "lr" in self.required() and "lr" not in params:
+            params["lr"] = 0.1
+        for key in STEP_PARAMS:
+            if key not in params and self.accepts(key):
+                params[key] = 100_000
+        try:
+            build(self.name, **params)
+        except LrlabError as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def params(self) -> dict[str, Any]:

@@ -31,14 +31,42 @@ OnDone = Callable[[Job, Any], None]
 
 class Executor(Protocol):
     """``run(fn, jobs, on_done)``: call ``fn`` on every job; report each result (or the
-    exception it raised) through ``on_done`` as soon as it is back."""
+    exception it raised) through ``on_done`` as soon as it is back.
+
+    Used as a context manager, an executor keeps its workers (pool, Ray) between ``run``
+    calls — the range tests behind ``auto`` and then the trials share one start-up.
+    """
 
     name: str
 
     def run(self, fn: Callable[[Job], Any], jobs: Sequence[Job], on_done: OnDone) -> None: ...
 
+    def __enter__(self) -> Executor: ...
 
-class SequentialExecutor:
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class _Reusable:
+    """``with executor:`` keeps resources between ``run`` calls; ``close()`` releases them."""
+
+    def __enter__(self) -> Any:
+        self._depth = getattr(self, "_depth", 0) + 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.close()
+
+    @property
+    def _held(self) -> bool:
+        return getattr(self, "_depth", 0) > 0
+
+    def close(self) -> None:
+        """Release the workers (nothing to do for an in-process executor)."""
+
+
+class SequentialExecutor(_Reusable):
     """One job after the other, in this process."""
 
     name = "sequential"
@@ -65,7 +93,7 @@ def _worker_init(pids: Any) -> None:
     pids.put(os.getpid())
 
 
-class ProcessExecutor:
+class ProcessExecutor(_Reusable):
     """A local pool of ``workers`` spawned processes.
 
     On Ctrl-C: pending jobs are cancelled, one SIGINT is forwarded to each worker (a running
@@ -79,18 +107,32 @@ class ProcessExecutor:
         if workers < 1:
             raise InvalidArgument(f"workers={workers} must be >= 1.")
         self.workers = int(workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pids: Any = None
+
+    def _start(self, jobs: int) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pids = ctx.SimpleQueue()
+            self._pool = ProcessPoolExecutor(
+                # Held open for several runs: as many workers as asked; one run: no idle ones.
+                # (Spawned processes start on demand, so an unused slot costs nothing.)
+                max_workers=self.workers if self._held else min(self.workers, jobs),
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(self._pids,),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def run(self, fn: Callable[[Job], Any], jobs: Sequence[Job], on_done: OnDone) -> None:
         if not jobs:
             return
-        ctx = multiprocessing.get_context("spawn")
-        pids = ctx.SimpleQueue()
-        pool = ProcessPoolExecutor(
-            max_workers=min(self.workers, len(jobs)),
-            mp_context=ctx,
-            initializer=_worker_init,
-            initargs=(pids,),
-        )
+        pool = self._start(len(jobs))
         futures: dict[Future[Any], Job] = {pool.submit(fn, job): job for job in jobs}
         pending = set(futures)
         try:
@@ -101,13 +143,15 @@ class ProcessExecutor:
         except KeyboardInterrupt:
             for fut in pending:
                 fut.cancel()
-            _forward_sigint(pids)
+            _forward_sigint(self._pids)
             for fut in [f for f in pending if not f.cancelled()]:
                 with contextlib.suppress(BaseException):
                     on_done(futures[fut], _result(fut))
+            self.close()
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if not self._held:
+                self.close()
 
 
 def _result(fut: Future[Any]) -> Any:
@@ -123,7 +167,7 @@ def _forward_sigint(pids: Any) -> None:
             os.kill(pids.get(), signal.SIGINT)
 
 
-class RayExecutor:
+class RayExecutor(_Reusable):
     """Ray tasks, one CPU each: ``ray.init(address=address)`` when an address is given
     (a cluster: ``"auto"``, ``"ray://host:10001"``), else a local Ray with ``num_cpus``
     (started here and shut down after the run). A Ray already initialised is used as is.
@@ -137,12 +181,10 @@ class RayExecutor:
     def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
         self.address = address
         self.num_cpus = num_cpus
+        self._started = False
 
-    def run(self, fn: Callable[[Job], Any], jobs: Sequence[Job], on_done: OnDone) -> None:
-        if not jobs:
-            return
+    def _start(self) -> Any:
         ray = _import_ray()
-        started = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if self.address:
@@ -150,7 +192,18 @@ class RayExecutor:
             elif self.num_cpus:
                 kwargs["num_cpus"] = self.num_cpus
             ray.init(**kwargs)
-            started = True
+            self._started = True  # ours to shut down
+        return ray
+
+    def close(self) -> None:
+        if self._started:
+            _import_ray().shutdown()
+            self._started = False
+
+    def run(self, fn: Callable[[Job], Any], jobs: Sequence[Job], on_done: OnDone) -> None:
+        if not jobs:
+            return
+        ray = self._start()
         try:
             remote = ray.remote(num_cpus=1, max_retries=0)(fn)
             refs = {remote.remote(job): job for job in jobs}
@@ -166,8 +219,8 @@ class RayExecutor:
                         ray.cancel(ref)
                 raise
         finally:
-            if started:
-                ray.shutdown()
+            if not self._held:
+                self.close()
 
 
 def _ray_result(ray: Any, ref: Any) -> Any:
@@ -232,4 +285,6 @@ def make_executor(
             f"address={address!r} is for executor='ray', not {name!r}.",
             hint="Use --executor ray with --address, or drop --address.",
         )
+    if name == "process" and jobs > 0:
+        workers = min(workers or default_workers(), jobs)  # no idle workers to spawn
     return EXECUTORS[name](workers=workers, address=address)

@@ -331,50 +331,62 @@ def run_experiment(
         say(f"{exp.name}: {len(results)} finished trial(s) reused, {len(todo)} to run.")
 
     failures: list[tuple[str, BaseException]] = []
-    exec_name = "none"
+    auto_specs, auto_wanted = _auto_jobs(exp, task, root, todo)
+    trials_left = [t for t in todo if not _needs_auto(exp, t[0]) or t in auto_wanted]
+    jobs = max(len(auto_specs), len(trials_left))
+    runner = make_executor(executor, jobs=jobs, workers=workers, address=address)
+    count = [len(results)]
+    total = len(exp.seeds) * len(exp.variants)
+
+    def trial_done(spec: TrialSpec, outcome: Any) -> None:
+        if isinstance(outcome, BaseException):
+            failures.append((spec.label, outcome))
+            say(f"  {spec.label}: FAILED — {outcome}")
+            return
+        result = _save_outcome(Path(spec.out_dir), outcome, fingerprint)
+        results[(spec.variant, spec.seed)] = result
+        count[0] += result.finished
+        say(f"  [{count[0]}/{total}] {spec.label}: {_describe(result)}")
+
+    def auto_done(spec: AutoSpec, lr: Any) -> None:
+        if isinstance(lr, BaseException):
+            failures.append((spec.label, lr))
+            say(f"  {spec.label}: FAILED — {lr}")
+        else:
+            say(f"  {spec.label}: suggested lr {lr:.4g}")
+
     try:
-        auto = _auto_lrs(exp, task, root, todo, executor, workers, address, say, failures)
-        specs = [
-            TrialSpec(
-                experiment=exp.to_dict(),
-                variant=name,
-                seed=seed,
-                out_dir=str(trial_dir(root, name, seed)),
-                auto_lr=auto.get((name, seed)),
-            )
-            for name, seed in todo
-            if not _needs_auto(exp, name) or (name, seed) in auto
-        ]
-        runner = make_executor(executor, jobs=len(specs), workers=workers, address=address)
-        exec_name = runner.name
-        if specs:
-            say(f"{exp.name}: running {len(specs)} trial(s) on the {runner.name} executor.")
-        quiet_trials = quiet or runner.name != "sequential"
-        specs = [_with_quiet(s, quiet_trials) for s in specs]
-        count = [len(results)]
-        total = len(exp.seeds) * len(exp.variants)
-
-        def on_done(spec: TrialSpec, outcome: Any) -> None:
-            if isinstance(outcome, BaseException):
-                failures.append((spec.label, outcome))
-                say(f"  {spec.label}: FAILED — {outcome}")
-                return
-            result = _save_outcome(Path(spec.out_dir), outcome, fingerprint)
-            results[(spec.variant, spec.seed)] = result
-            if result.finished:
-                count[0] += 1
-            say(f"  [{count[0]}/{total}] {spec.label}: {_describe(result)}")
-
-        runner.run(run_trial, specs, on_done)
+        with runner:
+            if auto_specs:
+                say(f"{exp.name}: {len(auto_specs)} range test(s) for 'auto' on {runner.name}.")
+                runner.run(find_auto_lr, auto_specs, auto_done)
+            auto = _read_auto(auto_wanted)
+            quiet_trials = quiet or runner.name != "sequential"
+            specs = [
+                TrialSpec(
+                    experiment=exp.to_dict(),
+                    variant=name,
+                    seed=seed,
+                    out_dir=str(trial_dir(root, name, seed)),
+                    auto_lr=auto.get((name, seed)),
+                    quiet=quiet_trials,
+                )
+                for name, seed in trials_left
+                if not _needs_auto(exp, name) or (name, seed) in auto
+            ]
+            if specs:
+                say(f"{exp.name}: running {len(specs)} trial(s) on the {runner.name} executor.")
+            runner.run(run_trial, specs, trial_done)
     except KeyboardInterrupt:
         finished = sum(r.finished for r in results.values())
-        _finish(exp, root, fingerprint, exec_name, results, t0)
+        _finish(exp, root, fingerprint, runner.name, results, t0)
         raise Interrupted(
-            f"Interrupted: {finished} of {len(exp.seeds) * len(exp.variants)} trials finished "
-            f"and are saved in {root} (unfinished ones keep their last checkpoint).",
+            f"Interrupted: {finished} of {total} trials finished and are saved in {root} "
+            "(unfinished ones keep their last checkpoint).",
             hint="Re-run the same command to resume.",
         ) from None
 
+    exec_name = runner.name
     result = _finish(exp, root, fingerprint, exec_name, results, t0)
     interrupted = [r for r in results.values() if r.status == "interrupted"]
     if interrupted:
@@ -388,55 +400,33 @@ def run_experiment(
     return result
 
 
-def _with_quiet(spec: TrialSpec, quiet: bool) -> TrialSpec:
-    return TrialSpec(spec.experiment, spec.variant, spec.seed, spec.out_dir, spec.auto_lr, quiet)
-
-
 def _needs_auto(exp: Experiment, variant: str) -> bool:
     return exp.variant(variant).schedule.auto
 
 
-def _auto_lrs(
-    exp: Experiment,
-    task: Any,
-    root: Path,
-    todo: list[tuple[str, int]],
-    executor: str,
-    workers: int | None,
-    address: str | None,
-    say: Callable[[str], None],
-    failures: list[tuple[str, BaseException]],
-) -> dict[tuple[str, int], float]:
-    """The ``auto`` LR of every pending trial that needs one: cached range tests are read,
-    missing ones run (one per seed × optimizer, on the executor) and cached."""
-    wanted: dict[Path, list[tuple[str, int]]] = {}
+def _auto_jobs(
+    exp: Experiment, task: Any, root: Path, todo: list[tuple[str, int]]
+) -> tuple[list[AutoSpec], dict[tuple[str, int], Path]]:
+    """The range tests still to run (one per seed × optimizer without a cache file) and the
+    cache file every pending ``auto`` trial will read its LR from."""
+    wanted: dict[tuple[str, int], Path] = {}
     specs: dict[Path, AutoSpec] = {}
     for name, seed in todo:
         if not _needs_auto(exp, name):
             continue
-        choice = choose_optimizer(task, exp, exp.variant(name))
-        path = auto_cache_path(root, seed, choice)
-        wanted.setdefault(path, []).append((name, seed))
+        path = auto_cache_path(root, seed, choose_optimizer(task, exp, exp.variant(name)))
+        wanted[(name, seed)] = path
         if read_auto_lr(path) is None and path not in specs:
             specs[path] = AutoSpec(exp.to_dict(), name, seed, str(path))
-    if specs:
-        runner = make_executor(executor, jobs=len(specs), workers=workers, address=address)
-        say(f"{exp.name}: {len(specs)} range test(s) for 'auto' on the {runner.name} executor.")
+    return list(specs.values()), wanted
 
-        def on_done(spec: AutoSpec, lr: Any) -> None:
-            if isinstance(lr, BaseException):
-                failures.append((spec.label, lr))
-                say(f"  {spec.label}: FAILED — {lr}")
-            else:
-                say(f"  {spec.label}: suggested lr {lr:.4g}")
 
-        runner.run(find_auto_lr, list(specs.values()), on_done)
-    out: dict[tuple[str, int], float] = {}
-    for path, trials in wanted.items():
+def _read_auto(wanted: Mapping[tuple[str, int], Path]) -> dict[tuple[str, int], float]:
+    out = {}
+    for key, path in wanted.items():
         lr = read_auto_lr(path)
         if lr is not None:
-            for key in trials:
-                out[key] = lr
+            out[key] = lr
     return out
 
 

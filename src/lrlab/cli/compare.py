@@ -1,0 +1,88 @@
+"""``lrlab compare CONFIG.yaml``: run an experiment (variants × seeds) and compare them.
+
+A thin layer over :func:`lrlab.experiment.run_experiment`. At the end it prints the
+comparison table and writes ``table.md``, ``table.csv`` and the figures (``curves.png``,
+``curves_iterations.png``, ``time_to_target.png``) into ``OUT/<experiment name>/``.
+Examples::
+
+    lrlab compare examples/experiments/digits_onecycle_vs_constant.yaml
+    lrlab compare exp.yaml --seeds 5 --executor process --workers 4 --out runs
+    lrlab compare exp.yaml --executor ray --address ray://head:10001
+
+Re-running the same command skips finished trials and resumes unfinished ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.measure import Measurement
+
+from lrlab.cli._common import QuietOpt, SeedsOpt, console, err_console, parse_seeds
+
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        "-e",
+        help="auto (a process pool when several trials), sequential, process or ray.",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option("--address", help="Ray cluster address ('auto', 'ray://host:10001')."),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", help="Parallel trials (default: the CPUs available)."),
+]
+CompareOutOpt = Annotated[
+    Path, typer.Option("--out", "-o", help="Parent directory of the experiment's run dir.")
+]
+
+
+def compare(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
+    executor: ExecutorOpt = "auto",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    seeds: SeedsOpt = None,
+    out: CompareOutOpt = Path("runs"),
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the PNG figures.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run an experiment (variants × seeds from identical initial weights) and print the
+    comparison table; files go to OUT/<experiment name>/."""
+    from lrlab.analysis import to_rich
+    from lrlab.experiment import run_experiment
+
+    seed_list = parse_seeds(seeds, default=()) or None
+    result = run_experiment(
+        config,
+        executor=executor,
+        workers=workers,
+        address=address,
+        out=out,
+        seeds=seed_list,
+        quiet=quiet,
+        log=lambda message: err_console.print(message, markup=False, highlight=False),
+    )
+    written = [Path(result.dir) / "table.md", Path(result.dir) / "table.csv"]
+    if not no_figures and result.comparison is not None:
+        written += result.save_figures()
+    if result.comparison is not None:
+        table = to_rich(result.comparison)
+        # Never squeeze numbers into ellipses: print at the table's natural width even if
+        # the terminal (or a pipe's default 80 columns) is narrower.
+        natural = Measurement.get(console, console.options.update_width(1000), table).maximum
+        width = console.width
+        console.width = max(width, natural)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
+    if not quiet:
+        shown = ", ".join(p.name for p in written if p.exists())
+        err_console.print(f"Wrote {shown} and summary.json to {result.dir}", highlight=False)
