@@ -32,19 +32,23 @@ def _is_log_sweep(result: RangeTestResult) -> bool:
     return bool(lrs.size > 0 and np.all(lrs > 0))
 
 
-def _loss_limits(smoothed: np.ndarray) -> tuple[float, float] | None:
-    """y-limits that show the descent, not the blow-up: from below the minimum to a bit
-    above the highest smoothed loss seen *before* the minimum."""
+def _loss_limits(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float] | None:
+    """y-limits that show the descent, not the blow-up: from the lowest loss reached (raw
+    losses included: the EMA lags behind them) to a bit above the highest smoothed loss
+    seen *before* the smoothed minimum."""
     finite = np.isfinite(smoothed)
     if finite.sum() < 2:
         return None
     values = smoothed[finite]
     i_min = int(np.argmin(values))
     low, high = float(values[i_min]), float(values[: i_min + 1].max())
+    raw = losses[np.isfinite(losses)]
+    if raw.size:
+        low = min(low, float(np.percentile(raw, 2)))  # not the single lowest noisy point
     span = high - low
     if span <= 0:
         span = max(abs(low), 1e-12) * 0.1
-    return low - 0.15 * span, high + 0.5 * span
+    return low - 0.1 * span, high + 0.4 * span
 
 
 def plot_range_test(
@@ -68,7 +72,7 @@ def plot_range_test(
         ax.plot(lrs, smoothed, color="tab:blue", lw=2, label="loss (smoothed)")
     if _is_log_sweep(result) and np.all(lrs > 0) and lrs.size:
         ax.set_xscale("log")
-    limits = _loss_limits(smoothed)
+    limits = _loss_limits(losses, smoothed)
     if limits is not None:
         ax.set_ylim(*limits)
     if result.stop_reason in ("diverged", "non-finite loss") and lrs.size:

@@ -1,0 +1,211 @@
+"""``lrlab find``: an LR range test on a built-in task or on your own model factory.
+
+A thin layer over :func:`lrlab.finder.range_test`: builds the task's model, data, loss and
+optimizer (:mod:`lrlab.tasks`), runs the sweep, prints the suggestion and its range as a
+table (and the diagnosis of the accuracy curve in metric mode), and writes
+``range_test.json`` and ``range_test.png`` into ``--out``. Examples::
+
+    lrlab find --task mnist1d-cnn
+    lrlab find --task digits-mlp --start-lr 1e-5 --end-lr 10 --num-iter 200 --eval-every 10
+    lrlab find --model mypkg.models:factory --out runs/find-mine
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lrlab.cli._common import (
+    DeviceOpt,
+    ModelOpt,
+    OptionalTaskOpt,
+    QuietOpt,
+    SeedOpt,
+    console,
+    err_console,
+)
+from lrlab.errors import Interrupted, InvalidArgument
+from lrlab.finder import RangeTestResult, range_test
+
+JSON_NAME = "range_test.json"
+PNG_NAME = "range_test.png"
+
+
+def load_find_task(task: str | None, model: str | None) -> Any:
+    """The :class:`lrlab.tasks.Task` named by ``--task`` or built from ``--model``."""
+    if (task is None) == (model is None):
+        raise InvalidArgument(
+            "Pass exactly one of --task NAME or --model pkg.module:factory.",
+            hint="`lrlab tasks` lists the built-in tasks.",
+        )
+    if task is not None:
+        from lrlab.tasks import get_task
+
+        return get_task(task)
+    from lrlab.tasks import load_user_task
+
+    return load_user_task(model)
+
+
+def run_find(
+    task: Any,
+    *,
+    start_lr: float | None = None,
+    end_lr: float | None = None,
+    num_iter: int = 100,
+    step_mode: str = "exp",
+    eval_every: int | None = None,
+    eval_batches: int = 8,
+    batch_size: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = False,
+) -> RangeTestResult:
+    """Build the task's objects (seeded) and run the range test; no printing, no files.
+
+    The sweep window defaults to the task's ``lr_range``; metric mode runs when
+    ``eval_every`` is given and the task has evaluation data.
+    """
+    from lrlab.devices import resolve_device
+
+    dev = resolve_device(device)
+    low, high = task.lr_range
+    model = task.model(seed=seed, device=dev)
+    data = task.data(seed=seed, device=dev, batch_size=batch_size)
+    if eval_every is not None and data.eval is None:
+        raise InvalidArgument(
+            f"--eval-every {eval_every} was given but task {task.name!r} has no evaluation data.",
+            hint="Drop --eval-every, or give the task an eval split.",
+        )
+    amp = task.amp if (dev.type == "cuda" and getattr(task, "amp", None)) else False
+    result = range_test(
+        model,
+        task.make_optimizer(model),
+        task.criterion(),
+        data.train,
+        start_lr=low if start_lr is None else start_lr,
+        end_lr=high if end_lr is None else end_lr,
+        num_iter=num_iter,
+        step_mode=step_mode,
+        eval_data=data.eval if eval_every is not None else None,
+        eval_every=eval_every,
+        eval_batches=eval_batches,
+        metrics=list(task.metrics) if eval_every is not None else None,
+        chance=data.chance_level,
+        amp=amp,
+        progress=progress,
+    )
+    result.config.update({"task": task.name, "seed": seed})
+    return result
+
+
+def write_outputs(result: RangeTestResult, out: Path) -> tuple[Path, Path]:
+    """``range_test.json`` and ``range_test.png`` in ``out`` (no pyplot, no global backend)."""
+    from matplotlib.figure import Figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = result.save(out / JSON_NAME)
+    fig = Figure(figsize=(7, 4.5))
+    result.plot(ax=fig.add_subplot())
+    fig.tight_layout()
+    png_path = out / PNG_NAME
+    fig.savefig(png_path, dpi=120)
+    return json_path, png_path
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
+
+
+def summary_table(result: RangeTestResult) -> Table:
+    """The suggestion, its range, the individual rules and the min-LR rules."""
+    table = Table(title=f"LR range test — {result.config.get('task', '')}".rstrip(" —"))
+    table.add_column("", style="bold")
+    table.add_column("value")
+    sug = result.suggestion
+    where = "" if result.stop_step is None else f" at step {result.stop_step}"
+    table.add_row("sweep", f"{_fmt(result.config.get('start_lr'))} → "
+                  f"{_fmt(result.config.get('end_lr'))}, {result.num_steps} steps "
+                  f"({result.stop_reason}{where})")  # fmt: skip
+    if sug is None or sug.lr is None:
+        table.add_row("suggested max lr", "none")
+    else:
+        table.add_row("suggested max lr", f"[bold green]{_fmt(sug.lr)}[/]")
+        table.add_row("range", f"{_fmt(sug.low)} – {_fmt(sug.high)}")
+        for name, value in sug.rules.items():
+            table.add_row(f"  rule {name}", _fmt(value))
+        if sug.min_lr.one_cycle is not None:
+            lo, hi = sug.min_lr.one_cycle
+            table.add_row("one-cycle start lr", f"{_fmt(lo)} – {_fmt(hi)}")
+        if sug.min_lr.cyclic is not None:
+            lo, hi = sug.min_lr.cyclic
+            table.add_row("cyclic base lr", f"{_fmt(lo)} – {_fmt(hi)}")
+        if sug.min_lr.onset is not None:
+            table.add_row("learning onset", _fmt(sug.min_lr.onset))
+    if sug is not None:
+        table.add_row("trustworthy", "yes" if sug.trustworthy else "[bold red]no[/]")
+        for flag in sug.flags:
+            table.add_row("flag", flag)
+    return table
+
+
+def find(
+    task: OptionalTaskOpt = None,
+    model: ModelOpt = None,
+    start_lr: Annotated[
+        float | None, typer.Option("--start-lr", help="First LR (default: the task's window).")
+    ] = None,
+    end_lr: Annotated[
+        float | None, typer.Option("--end-lr", help="Last LR (default: the task's window).")
+    ] = None,
+    num_iter: Annotated[int, typer.Option("--num-iter", help="Steps of the sweep.")] = 100,
+    step_mode: Annotated[
+        str, typer.Option("--step-mode", help="'exp' (log-spaced) or 'linear'.")
+    ] = "exp",
+    eval_every: Annotated[
+        int | None,
+        typer.Option("--eval-every", help="Metric mode: evaluate every N steps."),
+    ] = None,
+    eval_batches: Annotated[
+        int,
+        typer.Option("--eval-batches", help="Metric mode: batches of the fixed eval subsample."),
+    ] = 8,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Training batch size (default: the task's).")
+    ] = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    quiet: QuietOpt = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("runs/find"),
+) -> None:
+    """Run an LR range test; print the suggested max LR and its range; save JSON and PNG."""
+    spec = load_find_task(task, model)
+    result = run_find(
+        spec,
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_iter=num_iter,
+        step_mode=step_mode,
+        eval_every=eval_every,
+        eval_batches=eval_batches,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        progress=not quiet,
+    )
+    json_path, png_path = write_outputs(result, out)
+    console.print(summary_table(result))
+    if result.diagnosis is not None:
+        console.print(f"[bold]diagnosis[/]: {result.diagnosis.shape} — {result.diagnosis.text}")
+    if not quiet:
+        err_console.print(f"wrote {json_path} and {png_path}")
+    if result.stop_reason == "interrupted":
+        raise Interrupted(
+            f"Range test interrupted at step {result.stop_step}; the {result.num_steps} steps "
+            f"measured were saved to {json_path}.",
+            hint="Run the command again for a full sweep.",
+        )
