@@ -20,6 +20,7 @@ from lrlab.errors import Diverged, Interrupted, LrlabError
 
 # command name -> "module:function"; the order is the order of `lrlab --help`.
 COMMANDS: dict[str, str] = {
+    "find": "lrlab.cli.find:find",
     "schedule": "lrlab.cli.schedule:schedule",
     "train": "lrlab.cli.train:train",
     "compare": "lrlab.cli.compare:compare",
