@@ -462,8 +462,22 @@ class Experiment(_Model):
         return d
 
 
+def _canonical(obj: Any) -> Any:
+    """Numbers as floats (``1e4`` from YAML and ``10000`` from Python are one value)."""
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, (int, float)):
+        return float(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    return str(obj)
+
+
 def _hash(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    """A short, stable hash of plain data (numbers compared by value, keys sorted)."""
+    text = json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
