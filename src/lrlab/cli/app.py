@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "schedule": "lrlab.cli.schedule:schedule",
     "train": "lrlab.cli.train:train",
     "compare": "lrlab.cli.compare:compare",
+    "scan": "lrlab.cli.scan:scan_command",
 }
 
 app = typer.Typer(
