@@ -782,3 +782,37 @@ def test_plot_marks_the_suggestion_and_uses_a_log_axis_for_exp_sweeps():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- CUDA
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", [False, "bf16", "fp16", True])
+def test_cuda_model_with_cpu_batches_amp_and_restore(amp):
+    model = _net().cuda()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for x, y in _batches(3, seed=9):
+        opt.zero_grad()
+        CE(model(x.cuda()), y.cuda()).backward()
+        opt.step()
+    ref = _snapshot(model, opt)
+    cuda_rng = torch.cuda.get_rng_state()
+    r = range_test(
+        model,
+        opt,
+        CE,
+        _batches(),
+        num_iter=30,
+        end_lr=1.0,
+        amp=amp,
+        eval_data=_batches(2),
+        eval_every=10,
+        grad_clip=1.0,
+    )
+    assert r.config["device"].startswith("cuda")
+    assert len(r.losses) >= 2 and all(math.isfinite(v) for v in r.losses[:-1])
+    assert len(r.eval["accuracy"]) >= 1
+    _assert_same(model, opt, ref)
+    assert torch.equal(torch.cuda.get_rng_state(), cuda_rng)
