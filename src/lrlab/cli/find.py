@@ -94,7 +94,7 @@ def run_find(
         eval_data=data.eval if eval_every is not None else None,
         eval_every=eval_every,
         eval_batches=eval_batches,
-        metrics=list(task.metrics) if eval_every is not None else None,
+        metrics=task.metrics if eval_every is not None else None,
         chance=data.chance_level,
         amp=amp,
         progress=progress,
@@ -172,7 +172,7 @@ def find(
     ] = None,
     eval_batches: Annotated[
         int,
-        typer.Option("--eval-batches", help="Metric mode: batches of the fixed eval subsample."),
+        typer.Option("--eval-batches", help="Metric mode: batches in the fixed subsample."),
     ] = 8,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Training batch size (default: the task's).")

@@ -1,0 +1,184 @@
+"""``lrlab find`` end to end, on a tiny user factory written into tmp_path (fast, and
+independent of the built-in tasks)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lrlab.cli.app import main
+from lrlab.finder import RangeTestResult
+
+FACTORY = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    def factory(seed=0):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(256, 4, generator=g)
+        y = (x[:, 0] + x[:, 1] > 0).long()
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 2))
+        return {
+            "model": model,
+            "criterion": nn.CrossEntropyLoss(),
+            "train_data": (x, y),
+            "eval_data": (x[:64], y[:64]),
+            "batch_size": 16,
+            "lr_range": (1e-4, 30.0),
+        }
+
+
+    def no_eval(seed=0):
+        d = factory(seed)
+        del d["eval_data"]
+        return d
+
+
+    class Interrupting(nn.Module):
+        def __init__(self, after):
+            super().__init__()
+            self.body = nn.Linear(4, 2)
+            self.calls, self.after = 0, after
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > self.after:
+                raise KeyboardInterrupt
+            return self.body(x)
+
+
+    def interrupting(seed=0):
+        d = factory(seed)
+        d["model"] = Interrupting(after=12)
+        del d["eval_data"]
+        return d
+    """
+)
+
+
+@pytest.fixture
+def factory_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    name = f"lrlab_find_factory_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["find", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_find_on_a_user_factory_writes_json_and_png_and_prints_the_suggestion(
+    factory_module, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(
+        capsys,
+        "--model",
+        f"{factory_module}:factory",
+        "--num-iter",
+        "60",
+        "--eval-every",
+        "6",
+        "--eval-batches",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    )
+    assert code == 0, stderr
+    result = RangeTestResult.load(out / "range_test.json")
+    assert 2 <= result.num_steps <= 60
+    assert result.lrs[0] == pytest.approx(1e-4)  # the factory's lr_range is the default window
+    assert result.config["task"] == f"{factory_module}:factory"
+    assert result.eval_steps[:2] == [5, 11] and "accuracy" in result.eval
+    assert result.suggestion is not None and result.diagnosis is not None
+    png = (out / "range_test.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5_000
+    assert "suggested max lr" in stdout and "diagnosis" in stdout
+    if result.suggestion.lr is not None:
+        assert f"{result.suggestion.lr:.3g}" in stdout
+
+
+def test_find_is_deterministic_and_honours_the_window(factory_module, tmp_path, capsys):
+    dicts = []
+    for run in ("a", "b"):
+        code, _, err = _run(
+            capsys,
+            "--model",
+            f"{factory_module}:no_eval",
+            "--start-lr",
+            "1e-3",
+            "--end-lr",
+            "1",
+            "--num-iter",
+            "25",
+            "--step-mode",
+            "linear",
+            "--seed",
+            "3",
+            "--quiet",
+            "--out",
+            str(tmp_path / run),
+        )
+        assert code == 0, err
+        d = RangeTestResult.load(tmp_path / run / "range_test.json").to_dict()
+        d.pop("elapsed")
+        dicts.append(d)
+    assert dicts[0] == dicts[1]
+    assert dicts[0]["lrs"][0] == pytest.approx(1e-3) and dicts[0]["config"]["step_mode"] == "linear"
+    assert dicts[0]["eval"] == {}
+
+
+def test_ctrl_c_saves_what_was_measured_and_exits_130(factory_module, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, stderr = _run(
+        capsys,
+        "--model",
+        f"{factory_module}:interrupting",
+        "--num-iter",
+        "50",
+        "--quiet",
+        "--out",
+        str(out),
+    )
+    assert code == 130
+    assert "interrupted at step 12" in stderr and "range_test.json" in stderr
+    result = RangeTestResult.load(out / "range_test.json")
+    assert result.stop_reason == "interrupted" and result.num_steps == 12
+    assert (out / "range_test.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "Pass exactly one of --task NAME or --model"),
+        (("--task", "digits-mlp", "--model", "x:y"), "Pass exactly one of"),
+        (("--model", "no_such_module_xyz:factory"), "Cannot import 'no_such_module_xyz'"),
+        (("--model", "{mod}:factroy"), "Did you mean 'factory'"),
+        (("--model", "{mod}:factory", "--start-lr", "1", "--end-lr", "0.1"), "smaller than end_lr"),
+        (("--model", "{mod}:factory", "--num-iter", "1"), "num_iter=1 must be an integer >= 2"),
+        (("--model", "{mod}:factory", "--step-mode", "cos"), "step_mode='cos'"),
+        (("--model", "{mod}:no_eval", "--eval-every", "5"), "has no evaluation data"),
+        (("--task", "no-such-task"), "Unknown task 'no-such-task'"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors_with_exit_code_2(
+    factory_module, tmp_path, capsys, args, message
+):
+    args = tuple(a.replace("{mod}", factory_module) for a in args)
+    code, _, stderr = _run(capsys, *args, "--quiet", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert message in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "out" / "range_test.json").exists()
