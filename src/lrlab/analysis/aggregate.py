@@ -37,7 +37,6 @@ from lrlab.analysis.measures import (
     time_to_target,
 )
 from lrlab.errors import InvalidArgument
-from lrlab.metrics import HIGHER_IS_BETTER
 
 TrialRecords = Mapping[str, Mapping[int, Sequence[Record]]]
 
@@ -425,6 +424,8 @@ def compare(
     else:
         key = metric if metric.startswith(("eval_", "train_")) else f"eval_{metric}"
         metric = key.split("_", 1)[1]
+    from lrlab.metrics import HIGHER_IS_BETTER  # here: lrlab.metrics imports torch
+
     higher = metric in HIGHER_IS_BETTER
     source: str | None = "given"
     if target is None:
