@@ -706,6 +706,14 @@ def test_empty_data_raises_data_error_and_leaves_the_model_alone():
     _assert_same(model, opt, ref)
 
 
+def test_a_one_shot_generator_that_runs_out_ends_the_sweep_keeping_the_points():
+    with pytest.warns(UserWarning, match="one-shot iterator"):
+        r = _call(data=(b for b in _batches(4)), num_iter=10)
+    assert r.stop_reason == "data exhausted" and r.stop_step == 4 and len(r.losses) == 4
+    r = _call(data=(b for b in _batches(12)), num_iter=10)  # long enough: fine
+    assert r.stop_reason == "completed" and len(r.losses) == 10
+
+
 def test_a_first_step_that_cannot_run_is_a_data_error_naming_the_cause():
     model = nn.Linear(5, 3)  # the data has 8 features
     with pytest.raises(DataError, match=r"first training step failed with RuntimeError") as info:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from lrlab.suggest import Diagnosis, Suggestion
 
 # Why a sweep ended (RangeTestResult.stop_reason).
-STOP_REASONS = ("completed", "diverged", "non-finite loss", "interrupted")
+STOP_REASONS = ("completed", "diverged", "non-finite loss", "interrupted", "data exhausted")
 _KIND = "lrlab.range_test"
 _VERSION = 1
 
@@ -33,11 +33,11 @@ class RangeTestResult:
             ``lrs[i]``. A non-finite last value is the loss that stopped the sweep.
         smoothed: the bias-corrected EMA of ``losses`` (``lrlab.smoothing``) that the stop
             rule read.
-        stop_reason: ``"completed"``, ``"diverged"``, ``"non-finite loss"`` or
-            ``"interrupted"``.
+        stop_reason: ``"completed"``, ``"diverged"``, ``"non-finite loss"``,
+            ``"interrupted"`` (Ctrl-C) or ``"data exhausted"`` (a one-shot iterator ran out).
         stop_step: the 0-based step at which the sweep stopped early (the last recorded step
-            for divergence / non-finite loss, the step in flight for an interruption);
-            ``None`` when it completed.
+            for divergence / non-finite loss, the step in flight for an interruption or
+            exhausted data); ``None`` when it completed.
         eval_steps, eval_lrs: where metric mode evaluated (after the update of that step,
             made with that LR).
         eval: ``{"loss": [...], "<metric>": [...]}`` on the fixed evaluation subsample.

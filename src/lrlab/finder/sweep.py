@@ -196,6 +196,10 @@ def range_test(
             # Keep what was measured; `preserved` restores the model on the way out.
             result.stop_reason = "interrupted"
             result.stop_step = len(result.losses)
+        except _OneShotExhausted as exc:
+            warnings.warn(f"{exc} The sweep stopped early.", UserWarning, stacklevel=2)
+            result.stop_reason = "data exhausted"
+            result.stop_step = len(result.losses)
         finally:
             epoch_data.restore()
     result.elapsed = time.perf_counter() - started
@@ -466,6 +470,10 @@ def _fixed_subsample(data: Iterable[Batch], n: int, device: torch.device) -> lis
     return batches
 
 
+class _OneShotExhausted(DataError):
+    """A one-shot iterator ran out mid-sweep: the sweep ends with what it measured."""
+
+
 class _Epochs:
     """Wraps the training data so that each pass calls ``set_epoch(data, e)`` with
     ``e = 0, 1, …`` (lrlab loaders shuffle as a function of (seed, epoch), so the sweep sees
@@ -485,6 +493,13 @@ class _Epochs:
         self._counters = _int_attributes(target) if target is not None else {}
 
     def __iter__(self) -> Iterator[Batch]:
+        if self.epoch > 0 and iter(self.data) is self.data:
+            raise _OneShotExhausted(
+                "train_data is a one-shot iterator (e.g. a generator) and ran out before the "
+                "sweep ended.",
+                hint="Pass a re-iterable (a list, a DataLoader, an lrlab loader), or fewer "
+                "num_iter than it has batches.",
+            )
         set_epoch(self.data, self.epoch)
         self.epoch += 1
         return iter(self.data)
