@@ -122,6 +122,7 @@ def range_test(
             stacklevel=2,
         )
     lrs_plan = sweep_lrs(start_lr, end_lr, num_iter, step_mode)
+    smoother, monitor = EMA(smooth_beta), DivergenceMonitor(diverge_th)
     ratios = _group_ratios(optimizer)
     batch_device = _batch_device(model, device)
     amp_dtype, scaler = _amp_setup(amp, batch_device)
@@ -180,8 +181,8 @@ def range_test(
                 batches=cycle(epoch_data, name="train_data"),
                 lrs_plan=lrs_plan,
                 ratios=ratios,
-                smoother=EMA(smooth_beta),
-                monitor=DivergenceMonitor(diverge_th),
+                smoother=smoother,
+                monitor=monitor,
                 accumulation_steps=accumulation_steps,
                 grad_clip=grad_clip,
                 amp_dtype=amp_dtype,
