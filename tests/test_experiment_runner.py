@@ -1,0 +1,205 @@
+"""run_experiment: layout on disk, skip/resume, Ctrl-C, guards, auto LR, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import lrlab.train
+from lrlab._io import read_json, read_jsonl
+from lrlab.errors import Interrupted, InvalidArgument
+from lrlab.experiment import Experiment, ExperimentResult, run_experiment
+
+WALL_CLOCK = ("epoch_time", "elapsed", "eval_time")
+
+
+def experiment(**changes) -> Experiment:
+    base = {
+        "name": "tiny",
+        "task": "digits-mlp",
+        "seeds": [0],
+        "epochs": 3,
+        "device": "cpu",
+        "variants": [
+            {"name": "control", "schedule": {"name": "constant", "lr": 0.01}},
+            {"name": "one-cycle", "schedule": {"name": "one-cycle", "max_lr": 0.1}},
+        ],
+    }
+    return Experiment(**(base | changes))
+
+
+def measured(records):
+    """Records without wall-clock fields (the only ones allowed to differ between runs)."""
+    return [{k: v for k, v in r.items() if k not in WALL_CLOCK} for r in records]
+
+
+def run(exp, out, **kw):
+    return run_experiment(exp, executor="sequential", out=out, quiet=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The tiny experiment run once, uninterrupted."""
+    return run(experiment(), tmp_path_factory.mktemp("ref"))
+
+
+def test_layout_on_disk(reference, tmp_path):
+    root = reference.dir
+    names = {p.name for p in Path(root).iterdir()}
+    assert {"experiment.yaml", "summary.json", "table.md", "table.csv"} <= names
+    assert {"control", "one-cycle"} <= names
+    for t in reference.trials:
+        d = Path(t.dir)
+        assert d.name == f"seed-{t.seed}" and d.parent.name == t.variant
+        assert {"config.yaml", "records.jsonl", "summary.json", "checkpoint.pt"} <= {
+            p.name for p in d.iterdir()
+        }
+        assert read_jsonl(d / "records.jsonl") == t.records
+        summary = read_json(d / "summary.json")
+        assert summary["status"] == "completed" and summary["fingerprint"] == reference.fingerprint
+        # The budget in updates is what fit did: 3 epochs of ceil(1438 / 64) batches.
+        assert t.records[-1]["iteration"] == 3 * 23 == summary["iterations"]
+        assert [r["epoch"] for r in t.records] == [0, 1, 2, 3]
+
+
+def test_summary_json_loads_back_to_the_same_result(reference):
+    again = ExperimentResult.load(reference.dir)
+    assert again.table("markdown") == reference.table("markdown")
+    assert [measured(t.records) for t in again.trials] == [
+        measured(t.records) for t in reference.trials
+    ]
+    assert again.comparison.control == "control"
+    data = json.loads((Path(reference.dir) / "summary.json").read_text())
+    assert "records" not in data["trials"][0]  # records live in the trial directories
+
+
+def test_rerun_skips_finished_trials(reference, tmp_path):
+    first = run(experiment(), tmp_path)
+    mtimes = {t.dir: (Path(t.dir) / "records.jsonl").stat().st_mtime_ns for t in first.trials}
+    again = run(experiment(), tmp_path)
+    assert all(t.reused for t in again.trials) and not any(t.reused for t in first.trials)
+    for t in again.trials:
+        path = Path(t.dir) / "records.jsonl"
+        assert path.stat().st_mtime_ns == mtimes[t.dir]
+    assert [measured(t.records) for t in again.trials] == [
+        measured(t.records) for t in reference.trials
+    ]
+    # More seeds: same experiment (seeds are not in the fingerprint); only the new ones run.
+    more = run(experiment(), tmp_path, seeds=[0, 1])
+    assert [(t.variant, t.seed, t.reused) for t in more.trials] == [
+        ("control", 0, True),
+        ("control", 1, False),
+        ("one-cycle", 0, True),
+        ("one-cycle", 1, False),
+    ]
+
+
+def interrupting_fit(victim: str, at_epoch: int):
+    """lrlab.train.fit, with Ctrl-C simulated in trial ``victim`` during epoch ``at_epoch``."""
+    real_fit = lrlab.train.fit
+
+    class CtrlC:
+        def on_step_end(self, run):
+            if run.epoch == at_epoch:
+                raise KeyboardInterrupt
+
+    def fit(*args, callbacks=(), out_dir=None, **kwargs):
+        if str(out_dir).endswith(victim):
+            callbacks = [*callbacks, CtrlC()]
+        return real_fit(*args, callbacks=callbacks, out_dir=out_dir, **kwargs)
+
+    return fit
+
+
+def test_ctrl_c_keeps_finished_trials_and_the_rerun_resumes(reference, tmp_path, monkeypatch):
+    monkeypatch.setattr(lrlab.train, "fit", interrupting_fit("one-cycle/seed-0", at_epoch=3))
+    with pytest.raises(Interrupted, match="(?i)re-run the same command to resume") as excinfo:
+        run(experiment(), tmp_path)
+    assert "finished ones are saved" in str(excinfo.value)
+    root = tmp_path / "tiny"
+    assert (root / "control" / "seed-0" / "summary.json").is_file()
+    victim = root / "one-cycle" / "seed-0"
+    assert not (victim / "summary.json").exists()
+    assert [r["epoch"] for r in read_jsonl(victim / "records.jsonl")] == [0, 1, 2]
+    # The experiment summary already holds what finished.
+    partial = ExperimentResult.load(root)
+    assert [t.variant for t in partial.trials if t.finished] == ["control"]
+
+    monkeypatch.undo()
+    resumed = run(experiment(), tmp_path)
+    assert resumed.trial("control", 0).reused and not resumed.trial("one-cycle", 0).reused
+    # Resumed from the epoch-2 checkpoint: the same numbers as the uninterrupted run.
+    for t in resumed.trials:
+        assert measured(t.records) == measured(reference.trial(t.variant, t.seed).records)
+
+
+def test_keyboard_interrupt_outside_fit_becomes_interrupted(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lrlab.train, "fit", boom)
+    with pytest.raises(Interrupted, match="0 of 2 trials finished"):
+        run(experiment(), tmp_path)
+    assert (tmp_path / "tiny" / "summary.json").is_file()
+
+
+def test_a_different_experiment_in_the_same_directory_is_refused(reference, tmp_path):
+    run(experiment(), tmp_path)
+    with pytest.raises(InvalidArgument) as excinfo:
+        run(experiment(epochs=4), tmp_path)
+    message = str(excinfo.value)
+    assert "holds a different experiment" in message
+    assert "epochs: 3 -> 4" in message
+    assert "Give the experiment a new name" in message
+    # A directory that is not an experiment's is refused too.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidArgument, match="not an lrlab experiment directory"):
+        run(experiment(name="other"), tmp_path)
+
+
+def test_auto_lr_one_range_test_per_seed_shared_by_variants(tmp_path):
+    exp = experiment(
+        epochs=2,
+        seeds=[0, 1],
+        variants=[
+            {"name": "oc-auto", "schedule": {"name": "one-cycle", "max_lr": "auto"}},
+            {"name": "const-auto", "schedule": {"name": "constant", "lr": "auto"}},
+        ],
+        range_test={"num_iter": 40},
+    )
+    result = run(exp, tmp_path)
+    caches = sorted((tmp_path / "tiny" / "auto-lr").glob("seed-*.json"))
+    assert [p.name.split("-")[1] for p in caches] == ["0", "1"]  # one per seed
+    for seed, path in zip([0, 1], caches, strict=True):
+        cached = read_json(path)
+        assert cached["seed"] == seed and cached["lr"] > 0
+        assert len(cached["range_test"]["lrs"]) <= 40
+        for variant in ("oc-auto", "const-auto"):
+            t = result.trial(variant, seed)
+            assert t.auto_lr == cached["lr"]
+            config = (tmp_path / "tiny" / variant / f"seed-{seed}" / "config.yaml").read_text()
+            assert f"auto_lr: {cached['lr']}" in config
+        trial = result.trial("const-auto", seed)
+        assert trial.records[1]["lr"] == pytest.approx(cached["lr"])  # the constant LR used
+    # A rerun reads the cache: no range test again.
+    stamps = [p.stat().st_mtime_ns for p in caches]
+    run(exp, tmp_path)
+    assert [p.stat().st_mtime_ns for p in caches] == stamps
+
+
+def test_a_failing_trial_does_not_lose_the_others(tmp_path):
+    exp = experiment(
+        variants=[
+            {"name": "good", "schedule": {"name": "constant", "lr": 0.01}},
+            # total_steps given and shorter than the budget: fit refuses this trial.
+            {"name": "bad", "schedule": {"name": "one-cycle", "max_lr": 0.1, "total_steps": 10}},
+        ]
+    )
+    with pytest.raises(InvalidArgument, match="Trial bad/seed-0 failed: The schedule"):
+        run(exp, tmp_path)
+    saved = ExperimentResult.load(tmp_path / "tiny")
+    assert [(t.variant, t.status) for t in saved.trials] == [("good", "completed")]
+    assert saved.comparison is not None and saved.comparison.control == "good"
