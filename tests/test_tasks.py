@@ -151,3 +151,207 @@ def test_to_dict_is_json_safe():
     d = get_task("mnist1d-cnn").to_dict()
     assert jsonable(d) == d or d["name"] == "mnist1d-cnn"
     assert d["requires"] == ["datasets"]
+
+
+# --- image tasks on generated data ----------------------------------------------------------
+
+
+@pytest.fixture
+def cifar_archive(tmp_path, monkeypatch):
+    from fixtures.cifar_archive import make_cifar_archive
+    from lrlab.data import cifar
+
+    monkeypatch.setenv("LRLAB_DATA_DIR", str(tmp_path / "empty"))
+    cifar._read_cached.cache_clear()
+    yield make_cifar_archive(tmp_path / "data", per_batch=8, n_test=10)
+    cifar._read_cached.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("cifar10-resnet9", 6_575_370),
+        ("cifar10-resnet9-page", 6_573_120),
+        ("cifar10-resnet20", 269_722),
+        ("cifar10-resnet56", 853_018),
+        ("cifar10-cnn", 757_326),
+    ],
+)
+def test_cifar_tasks_on_a_tiny_archive(cifar_archive, name, params):
+    task = get_task(name, path=str(cifar_archive), batch_size=8)
+    bundle = task.data(seed=0)
+    assert bundle.n_train == 40 and bundle.n_eval == 10 and bundle.num_classes == 10
+    xb, yb = next(iter(bundle.train))
+    assert xb.shape == (8, 3, 32, 32) and xb.dtype == torch.float32 and yb.dtype == torch.int64
+    model = task.model(seed=0)
+    assert sum(p.numel() for p in model.parameters()) == params
+    model.eval()
+    loss = task.criterion()(model(xb[:2]), yb[:2])
+    assert torch.isfinite(loss)
+    assert isinstance(
+        task.criterion(), torch.nn.NLLLoss if name == "cifar10-cnn" else torch.nn.CrossEntropyLoss
+    )
+
+
+def test_cifar_pipeline_normalizes_with_train_statistics_and_augments_train_only(cifar_archive):
+    task = get_task("cifar10-resnet9", path=str(cifar_archive), batch_size=40)
+    bundle = task.data(seed=0)
+    train = task.splits().x_train.double() / 255
+    mean = train.mean(dim=(0, 2, 3))
+    assert torch.allclose(torch.tensor(bundle.normalize.mean, dtype=torch.float64), mean)
+    xe, _ = next(iter(bundle.eval))  # eval: normalised, not augmented
+    raw = task.splits().x_eval
+    assert torch.allclose(xe, bundle.normalize(raw[: xe.shape[0]]))
+    xb, _ = next(iter(bundle.train))  # train: every image has an 8×8 cutout (zeros)
+    assert ((xb == 0).all(dim=1).sum(dim=(1, 2)) >= 64).all()
+    plain = task.with_options(augment=False).data(seed=0)
+    xp, _ = next(iter(plain.train))
+    assert not ((xp == 0).all(dim=1).sum(dim=(1, 2)) >= 64).all()
+    assert get_task("cifar10-resnet9", cutout=0).pipeline.augment.cutout == 0
+
+
+def test_channels_last_option(cifar_archive):
+    task = get_task("cifar10-resnet20", path=str(cifar_archive), channels_last=True, batch_size=4)
+    xb, _ = next(iter(task.data(0).train))
+    assert xb.is_contiguous(memory_format=torch.channels_last)
+    model = task.model(0)
+    assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert get_task("cifar10-resnet9", amp="bf16").amp_dtype == torch.bfloat16
+    with pytest.raises(InvalidArgument, match="amp"):
+        get_task("cifar10-resnet9", amp="int8")
+
+
+def test_imagefolder_and_csv_tasks(tmp_path):
+    from fixtures.images import make_image_folder, make_pixel_csv
+
+    make_image_folder(tmp_path / "imgs", {"a": 6, "b": 4}, size=(16, 16))
+    task = get_task(f"imagefolder:path={tmp_path / 'imgs'}", batch_size=4)
+    bundle = task.data(seed=0)
+    assert bundle.num_classes == 2 and bundle.input_shape == (3, 16, 16)
+    assert bundle.chance_level == pytest.approx(0.5)
+    xb, _ = next(iter(bundle.train))
+    assert task.model(0)(xb).shape == (4, 2)
+    make_pixel_csv(tmp_path / "fer.csv", [0, 1, 2, 3, 4, 5, 6] * 3, side=48)
+    csv_task = get_task("csv-pixels", path=str(tmp_path / "fer.csv"), batch_size=5)
+    b = csv_task.data(seed=0)
+    assert b.input_shape == (1, 48, 48) and b.num_classes == 7
+    assert csv_task.model(0)(next(iter(b.train))[0]).shape == (5, 7)
+    from lrlab.errors import DataNotFound
+
+    with pytest.raises(DataNotFound, match="path"):
+        get_task("csv-pixels").data(0)
+
+
+# --- user factories -------------------------------------------------------------------------
+
+USER_MODULE = """
+import torch
+from torch import nn
+
+CALLS = []
+
+def make(seed=0):
+    CALLS.append(seed)
+    g = torch.Generator().manual_seed(123)
+    x = torch.randn(64, 3, generator=g)
+    y = (x.sum(1) > 0).long()
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    return dict(
+        model=model,
+        criterion=nn.CrossEntropyLoss(),
+        train_data=(x, y),
+        eval_data=(x[:16], y[:16]),
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+        metrics=["accuracy"],
+        batch_size=16,
+        lr_range=(1e-5, 1.0),
+    )
+
+def no_seed():
+    model = nn.Linear(2, 1)
+    batches = [(torch.zeros(4, 2), torch.zeros(4, 1))]
+    return dict(model=model, criterion=nn.MSELoss(), train_data=batches,
+                optimizer=lambda params: torch.optim.SGD(params, lr=0.5, momentum=0.9))
+
+def typo():
+    return dict(model=nn.Linear(2, 1), criterion=nn.MSELoss(), train_loader=[])
+
+def just_a_model():
+    return nn.Linear(2, 2)
+
+def a_task():
+    from lrlab.tasks import get_task
+    return get_task("function-sin")
+
+NOT_CALLABLE = 3
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "my_user_factories.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_user_factories"
+    sys.modules.pop("my_user_factories", None)
+
+
+def test_user_task_from_a_factory(user_module):
+    from lrlab.tasks import load_user_task
+
+    task = load_user_task(f"{user_module}:make")
+    assert task.kind == "classification" and task.batch_size == 16
+    assert task.lr_range == (1e-5, 1.0) and task.metrics == ("accuracy",)
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    m0, m0b, m1 = task.model(0), task.model(0), task.model(1)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert m0 is not m0b  # each call hands out a fresh model
+    assert all(torch.equal(p, q) for p, q in zip(m0.parameters(), m0b.parameters(), strict=True))
+    assert not torch.equal(m0[0].weight, m1[0].weight)  # the init seed follows the run's seed
+    bundle = task.data(seed=0, batch_size=8)
+    assert isinstance(bundle.train, TensorLoader) and len(bundle.train) == 8
+    assert not bundle.eval.shuffle
+    opt = task.make_optimizer(m0, lr=0.01, weight_decay=1e-4)
+    assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == 0.01
+    assert opt.param_groups[0]["params"][0] is m0[0].weight
+    with pytest.raises(InvalidArgument, match="hyper-parameter"):
+        task.make_optimizer(m0, momentum=0.9)
+    assert isinstance(task.criterion(), torch.nn.CrossEntropyLoss)
+    pickle.loads(pickle.dumps(task)).model(2)
+
+
+def test_user_factory_without_seed_and_callable_optimizer(user_module):
+    from lrlab.tasks import load_user_task
+
+    task = load_user_task(f"{user_module}:no_seed")
+    assert task.kind == "regression" and task.batch_size == 32
+    model = task.model(5)
+    opt = task.make_optimizer(model, lr=0.1)
+    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.1
+    assert isinstance(task.data(0).train, list)
+
+
+def test_user_factory_returning_a_task(user_module):
+    from lrlab.tasks import load_user_task
+
+    assert load_user_task(f"{user_module}:a_task").name == "function-sin"
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("no_colon_here", "pkg.module:function"),
+        ("surely_not_a_module_xyz:make", "Cannot import"),
+        ("{mod}:mkae", "Did you mean 'make'"),
+        ("{mod}:NOT_CALLABLE", "not a function"),
+        ("{mod}:typo", "Did you mean 'train_data'"),
+        ("{mod}:just_a_model", "no data"),
+    ],
+)
+def test_user_task_errors_name_the_fix(user_module, spec, match):
+    from lrlab.tasks import load_user_task
+
+    with pytest.raises(InvalidArgument, match=match):
+        load_user_task(spec.format(mod=user_module))

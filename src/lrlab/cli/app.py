@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "train": "lrlab.cli.train:train",
     "compare": "lrlab.cli.compare:compare",
     "scan": "lrlab.cli.scan:scan_command",
+    "tasks": "lrlab.cli.tasks:tasks",
 }
 
 app = typer.Typer(

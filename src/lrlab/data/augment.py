@@ -61,6 +61,17 @@ def _source_index(
     return src.clamp(0, size - 1), valid
 
 
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    """Keep a channels-last batch channels-last (the gather produces NHWC anyway)."""
+    if (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _check_crop(x: torch.Tensor, padding: int, mode: str) -> None:
     check(x.dim() == 4, f"expected a batch of images (N, C, H, W), got shape {tuple(x.shape)}.")
     check(padding >= 0, f"{padding=} must be >= 0.")
@@ -97,7 +108,7 @@ def crop_flip(
     if row_ok is not None and col_ok is not None:
         inside = (row_ok[:, :, None] & col_ok[:, None, :])[:, None]
         out = out.masked_fill(~inside, 0)
-    return out.contiguous()
+    return out.contiguous(memory_format=_memory_format(x))
 
 
 def random_crop(

@@ -20,6 +20,7 @@ from lrlab.tasks.base import (
 )
 from lrlab.tasks.builtin import TASKS
 from lrlab.tasks.registry import get_task, known_options, list_tasks, parse_task_spec
+from lrlab.tasks.user import UserTask, load_user_task
 
 __all__ = [
     "LOSSES",
@@ -29,9 +30,11 @@ __all__ = [
     "ImagePipeline",
     "OptimizerSpec",
     "Task",
+    "UserTask",
     "build_optimizer",
     "get_task",
     "known_options",
     "list_tasks",
+    "load_user_task",
     "parse_task_spec",
 ]

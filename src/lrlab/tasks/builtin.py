@@ -11,9 +11,10 @@ from typing import Any
 
 from torch import nn
 
+from lrlab.data.augment import ImageAugment
 from lrlab.data.base import DatasetSplits
 from lrlab.data.functions import FUNCTIONS, function_data
-from lrlab.tasks.base import OptimizerSpec, Task
+from lrlab.tasks.base import ImagePipeline, OptimizerSpec, Task
 
 # --- data factories -------------------------------------------------------------------------
 
@@ -33,6 +34,24 @@ def _digits(**options: Any) -> DatasetSplits:
     from lrlab.data.digits import load_digits
 
     return load_digits(**options)
+
+
+def _cifar10(**options: Any) -> DatasetSplits:
+    from lrlab.data.cifar import load_cifar10
+
+    return load_cifar10(**options)
+
+
+def _image_folder(**options: Any) -> DatasetSplits:
+    from lrlab.data.folders import load_image_folder
+
+    return load_image_folder(**options)
+
+
+def _pixel_csv(**options: Any) -> DatasetSplits:
+    from lrlab.data.folders import load_pixel_csv
+
+    return load_pixel_csv(**options)
 
 
 # --- model factories ------------------------------------------------------------------------
@@ -71,6 +90,31 @@ def _digits_cnn(*, num_classes: int, input_shape: tuple[int, ...], **options: An
     from lrlab.models.cnn import ImageCNN
 
     widths = options.pop("widths", (16, 32))
+    return ImageCNN(input_shape[0], num_classes, widths, **options)
+
+
+def _resnet9(*, num_classes: int, input_shape: tuple[int, ...], **options: Any) -> nn.Module:
+    from lrlab.models.resnet9 import ResNet9
+
+    return ResNet9(num_classes, in_channels=input_shape[0], **options)
+
+
+def _cifar_resnet(*, num_classes: int, input_shape: tuple[int, ...], **options: Any) -> nn.Module:
+    from lrlab.models.cifar_resnet import CifarResNet
+
+    return CifarResNet(num_classes=num_classes, in_channels=input_shape[0], **options)
+
+
+def _cifar_cnn(*, num_classes: int, input_shape: tuple[int, ...], **options: Any) -> nn.Module:
+    from lrlab.models.cnn import CifarCNN
+
+    return CifarCNN(num_classes, **options)
+
+
+def _image_cnn(*, num_classes: int, input_shape: tuple[int, ...], **options: Any) -> nn.Module:
+    from lrlab.models.cnn import ImageCNN
+
+    widths = options.pop("widths", (32, 64, 128))
     return ImageCNN(input_shape[0], num_classes, widths, **options)
 
 
@@ -149,6 +193,64 @@ _DIGITS_COMMON: dict[str, Any] = dict(
 )
 
 
+_CIFAR_COMMON: dict[str, Any] = dict(
+    kind="classification",
+    data_fn=_cifar10,
+    loss="cross_entropy",
+    metrics=("accuracy",),
+    chance_level=0.1,  # the test set has 1,000 images of each class
+    train_size=50000,
+    eval_size=10000,
+    num_classes=10,
+    input_shape=(3, 32, 32),
+    data_options={"path": None, "download": True},
+)
+# Page / seed 001: random 32×32 crop of the image reflect-padded by 4, flip, one 8×8 cutout.
+_PAGE_AUGMENT = ImagePipeline(ImageAugment(padding=4, pad_mode="reflect", flip=True, cutout=8))
+# He et al. (2016): "4 pixels are padded on each side" (zeros), random crop, flip.
+_HE_AUGMENT = ImagePipeline(ImageAugment(padding=4, pad_mode="zeros", flip=True))
+
+
+def _cifar_resnet_task(depth: int) -> Task:
+    return Task(
+        name=f"cifar10-resnet{depth}",
+        description=f"CIFAR-10 with He et al.'s ResNet-{depth} (option-A shortcuts), crop + flip; "
+        "seed 002 ran ResNet-56 (bn_momentum=0.05 is its BatchNorm 0.95).",
+        model_fn=_cifar_resnet,
+        # He et al.: batch 128, SGD lr 0.1, momentum 0.9, weight decay 1e-4, 164 epochs.
+        # Seed 002 found ResNet-56 did not diverge up to LR 20 without momentum.
+        batch_size=128,
+        epochs=164,
+        lr_range=(1e-5, 10.0),
+        optimizer=OptimizerSpec("sgd", {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}),
+        model_options={
+            "depth": depth,
+            "norm": True,
+            "bn_momentum": 0.1,
+            "init": "kaiming",
+            "width": 16,
+        },
+        pipeline=_HE_AUGMENT,
+        **_CIFAR_COMMON,
+    )
+
+
+_FOLDER_COMMON: dict[str, Any] = dict(
+    kind="classification",
+    model_fn=_image_cnn,
+    # Seed 000: SGD with weight decay, one-cycle to 0.1 over 30 epochs (and gradient clipping,
+    # a training-loop option).
+    batch_size=128,
+    epochs=30,
+    lr_range=(1e-5, 1.0),
+    optimizer=OptimizerSpec("sgd", {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}),
+    loss="cross_entropy",
+    metrics=("accuracy",),
+    chance_level=None,  # depends on the user's data: DataBundle.chance_level has it
+    pipeline=ImagePipeline(ImageAugment(padding=4, pad_mode="reflect", flip=True)),
+)
+
+
 def _builtin_tasks() -> dict[str, Task]:
     tasks = [_function_task(f) for f in FUNCTIONS]
     tasks += [
@@ -180,6 +282,105 @@ def _builtin_tasks() -> dict[str, Task]:
             model_fn=_digits_cnn,
             model_options={"widths": (16, 32), "act": "relu", "norm": True, "init": "default"},
             **_DIGITS_COMMON,
+        ),
+        Task(
+            name="cifar10-resnet9",
+            description="CIFAR-10 with seeds 001/004's ResNet9 (6,575,370 params), crop + flip + "
+            "8×8 cutout, batch 512, 24 epochs (one-cycle in the seeds).",
+            model_fn=_resnet9,
+            # Seed 004: batch 512, 24 epochs, one-cycle peaking at 0.025 after a range test in
+            # 0.004…0.04 (0.01…10 was too wide and the run failed); seed 001 found 0.08.
+            batch_size=512,
+            epochs=24,
+            lr_range=(1e-5, 1.0),
+            optimizer=OptimizerSpec("sgd", {"lr": 0.02, "momentum": 0.9, "weight_decay": 5e-4}),
+            model_options={"variant": "seed", "norm": True, "bn_momentum": 0.1, "init": "default"},
+            pipeline=_PAGE_AUGMENT,
+            **_CIFAR_COMMON,
+        ),
+        Task(
+            name="cifar10-resnet9-page",
+            description="CIFAR-10 with David Page's ResNet9 (no biases, logits × 0.125), his "
+            "augmentation and optimizer (SGD nesterov, LR 0.4, weight decay 5e-4).",
+            model_fn=_resnet9,
+            # Page: batch 512, 24 epochs, LR 0 → 0.4 (epoch 5) → 0; his per-sample LR 0.4/512
+            # with a summed loss and weight decay 5e-4·512 is LR 0.4 and 5e-4 for a mean loss.
+            batch_size=512,
+            epochs=24,
+            lr_range=(1e-5, 10.0),
+            optimizer=OptimizerSpec(
+                "sgd", {"lr": 0.4, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+            ),
+            model_options={"variant": "page", "norm": True, "bn_momentum": 0.1, "init": "default"},
+            pipeline=_PAGE_AUGMENT,
+            **_CIFAR_COMMON,
+        ),
+        *(_cifar_resnet_task(d) for d in (20, 32, 56, 110)),
+        Task(
+            name="cifar10-cnn",
+            description="CIFAR-10 with seed 003's 5-conv CNN (BN, dropout 0.5, FC 300; "
+            "LogSoftmax + NLLLoss), horizontal flips, Adam.",
+            model_fn=_cifar_cnn,
+            # Seed 003: batch 100, Adam (weight decay 1e-5), LR 1e-3 for 64 epochs, look-ahead
+            # window 1e-6…100. Its RandomRotation(10) is not reproduced (flips only).
+            batch_size=100,
+            epochs=64,
+            lr_range=(1e-6, 100.0),
+            optimizer=OptimizerSpec("adam", {"lr": 1e-3, "weight_decay": 1e-5}),
+            model_options={
+                "dropout": 0.5,
+                "norm": True,
+                "bn_momentum": 0.1,
+                "log_softmax": True,
+                "init": "default",
+            },
+            pipeline=ImagePipeline(ImageAugment(padding=0, flip=True)),
+            **{**_CIFAR_COMMON, "loss": "nll"},
+        ),
+        Task(
+            name="imagefolder",
+            description="Your images, one sub-folder per class (path=ROOT; train/ + test/ "
+            "sub-folders or a stratified 80/20 split), with a small CNN.",
+            data_fn=_image_folder,
+            model_options={
+                "widths": (32, 64, 128),
+                "act": "relu",
+                "norm": True,
+                "dropout": 0.0,
+                "init": "default",
+            },
+            data_options={
+                "path": None,
+                "image_size": None,
+                "grayscale": False,
+                "eval_fraction": 0.2,
+                "split_seed": 0,
+            },
+            **_FOLDER_COMMON,
+        ),
+        Task(
+            name="csv-pixels",
+            description="A FER2013-style CSV (emotion,pixels,Usage; path=FILE), e.g. seed 000's "
+            "7-class 48×48 faces, with a small CNN.",
+            data_fn=_pixel_csv,
+            model_options={
+                "widths": (32, 64, 128, 256),
+                "act": "relu",
+                "norm": True,
+                "dropout": 0.0,
+                "init": "default",
+            },
+            data_options={
+                "path": None,
+                "label_column": "emotion",
+                "pixels_column": "pixels",
+                "usage_column": "Usage",
+                "eval_usage": "PublicTest",
+                "image_shape": None,
+                "eval_fraction": 0.2,
+                "split_seed": 0,
+            },
+            **_FOLDER_COMMON,
         ),
     ]
     return {t.name: t for t in tasks}
