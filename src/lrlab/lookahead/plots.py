@@ -49,29 +49,44 @@ def plot_scan(
     )
     status = np.asarray(result.status)
     bests = result.best(metric=metric, tolerance=tolerance)
-    positive = (
-        np.nanmin(np.where(np.isfinite(values), values, np.nan)) > 0
-        if np.isfinite(values).any()
-        else False
-    )
+    x_range = (lrs[0] / 1.5, lrs[-1] * 1.5)
     for h, ax in enumerate(axes_list):
-        ax.plot(lrs, values[h], "-", color="C0", marker=".", label=metric)
-        stopped = status[h] == "stopped"
-        if stopped.any() and np.isfinite(raw[h][stopped]).any():
-            ax.plot(lrs[stopped], raw[h][stopped], "x", color="C3", alpha=0.4, label="stopped")
+        row = values[h]
+        finite = row[np.isfinite(row)]
+        refs = [result.initial_loss, result.stop_threshold] if metric == "loss" else []
+        refs = [r for r in refs if r is not None and math.isfinite(r)]
+        ax.plot(lrs, row, "-", color="C0", marker=".", label=metric)
+        log_y = metric == "loss" and finite.size > 1 and finite.min() > 0
+        log_y = log_y and max([*finite, *refs]) / finite.min() > 100
+        if finite.size or refs:
+            # Limits from the valid cells and the reference lines: stopped cells (which can
+            # be 1e16) are drawn clipped at the top edge instead of flattening the curve.
+            lo, hi = min([*finite, *refs]), max([*finite, *refs])
+            if log_y:
+                bottom, top = lo / 1.3, hi * 1.3
+            else:
+                pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
+                bottom, top = lo - pad, hi + pad
+            ax.set_ylim(bottom, top)
+        else:
+            top = None
+        stopped = (status[h] == "stopped") & np.isfinite(raw[h])
+        if stopped.any():
+            shown = raw[h][stopped] if top is None else np.minimum(raw[h][stopped], top)
+            ax.plot(lrs[stopped], shown, "x", color="C3", alpha=0.5, clip_on=False,
+                    label="stopped (clipped)")  # fmt: skip
         if metric == "loss":
             ax.axhline(result.initial_loss, color="0.5", ls="--", lw=0.8, label="initial")
             if result.stop_threshold is not None:
                 ax.axhline(result.stop_threshold, color="C3", ls=":", lw=0.8, label="stop")
         best = bests[h]
         if not math.isnan(best.lr):
-            ax.axvspan(best.low, best.high, color="C2", alpha=0.15)
+            ax.axvspan(best.low / 1.05, best.high * 1.05, color="C2", alpha=0.15)
             ax.axvline(best.lr, color="C2", lw=1.0, label=f"best {best.lr:.2g}")
         ax.set_xscale("log")
-        if positive and metric == "loss":
-            finite = values[np.isfinite(values)]
-            if finite.size and finite.max() / finite.min() > 100:
-                ax.set_yscale("log")
+        ax.set_xlim(*x_range)
+        if log_y:
+            ax.set_yscale("log")
         unit = result.unit.rstrip("s") if result.horizons[h] == 1 else result.unit
         ax.set_title(f"{result.horizons[h]} {unit}")
         ax.set_xlabel("learning rate")
@@ -94,8 +109,7 @@ def heatmap_scan(result: ScanResult, *, metric: str = "loss", ax: Any = None) ->
     finite = values[np.isfinite(values)]
     use_log = metric == "loss" and finite.size > 0 and finite.min() > 0
     shown = np.log10(values) if use_log else values
-    cmap = plt.get_cmap("viridis_r" if metric == "loss" else "viridis").copy()
-    cmap.set_bad("0.85")
+    cmap = plt.get_cmap("viridis_r" if metric == "loss" else "viridis").with_extremes(bad="0.85")
     lrs = np.log10(np.asarray(result.lrs, dtype=float))
     # Cell edges halfway between (log) LRs, so uneven grids are drawn faithfully.
     if len(lrs) > 1:
