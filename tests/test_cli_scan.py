@@ -7,7 +7,6 @@ import textwrap
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lrlab.cli.app import main
@@ -108,8 +107,9 @@ def test_scan_on_a_user_factory_uses_its_optimizer_window_and_eval_data(
 
 def test_ctrl_c_saves_the_partial_grid_and_exits_130(factory_module, tmp_path, capsys):
     out = tmp_path / "out"
-    code, _, stderr = _run(capsys, "--model", f"{factory_module}:interrupting", "--lrs",
-                           "1e-2:1:3", "--horizons", "1,2,3", "--quiet", "--out", str(out))  # fmt: skip
+    code, _, stderr = _run(capsys, "--model", f"{factory_module}:interrupting",
+                           "--lrs", "1e-2:1:3", "--horizons", "1,2,3", "--quiet",
+                           "--out", str(out))  # fmt: skip
     assert code == 130
     assert "scan.json" in stderr
     result = ScanResult.load(out / "scan.json")
