@@ -178,3 +178,22 @@ def test_cuda_batches_match_cpu_batches():
     cpu = [xb for xb, _ in TensorLoader(x, y, 8, augment=aug, seed=1)]
     gpu = [xb.cpu() for xb, _ in TensorLoader(x, y, 8, augment=aug, seed=1, device="cuda")]
     assert all(torch.equal(a, b) for a, b in zip(cpu, gpu, strict=True))
+
+
+def test_data_path_benchmark_runs_and_writes_json(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from lrlab._io import read_json
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "data_path.py"
+    spec = importlib.util.spec_from_file_location("bench_data_path", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "dp.json"
+    result = module.main(
+        ["--samples", "256", "--batch-size", "64", "--epochs", "1", "--out", str(out)]
+    )
+    saved = read_json(out)
+    assert saved["lrlab"]["batches"] == saved["dataloader"]["batches"] == 4
+    assert saved["ratio_batches_per_s"] == pytest.approx(result["ratio_batches_per_s"])

@@ -6,20 +6,24 @@ randomness lives in one place (:meth:`ImageAugment.sample`, a seeded CPU generat
 maths is pure and testable:
 
 * :func:`random_crop` — pad by ``p`` then take an ``H×W`` window at offset
-  ``(p + dy, p + dx)``, ``dy, dx ∈ [-p, p]``; done as one gather with index arithmetic
-  (``out[n, c, i, j] = pad(x)[n, c, i + p + dy_n, j + p + dx_n]``), never materialising the
-  padded batch. Padding is ``"reflect"`` (the default: Page's "How to train your ResNet" and
-  airbench pad CIFAR-10 with reflection, 4 pixels in Page's recipe — no black borders the
-  network could learn) or ``"zeros"`` (torchvision's ``RandomCrop(32, padding=4)`` default).
+  ``(p + dy, p + dx)``, ``dy, dx ∈ [-p, p]``; done as one ``gather`` with index arithmetic
+  (``out[n, c, i, j] = pad(x)[n, c, i + p + dy_n, j + p + dx_n]``, the padded index mapped
+  back into the image), never materialising the padded batch. Padding is ``"reflect"``
+  (the default: Page's "How to train your ResNet" and airbench pad CIFAR-10 by
+  reflection, 4 pixels in Page's recipe — no black borders for the network to learn) or
+  ``"zeros"`` (He et al. 2016; torchvision's ``RandomCrop(32, padding=4)`` default).
 * :func:`hflip` — mirror the samples whose mask is true.
-* :func:`cutout` — zero ``holes`` squares of side ``size`` lying fully inside the image
-  (DeVries & Taylor, 2017, "Improved regularization of convolutional neural networks with
-  cutout"; Page's recipe: one 8×8 patch). Applied *after* normalisation, as in both, so the
-  patch is the dataset's mean colour rather than black.
+* :func:`cutout` — zero ``holes`` squares of side ``size`` (DeVries & Taylor, 2017,
+  "Improved regularization of convolutional neural networks with cutout"; Page's recipe:
+  one 8×8 patch). The squares lie fully inside the image, as Page's (DeVries & Taylor
+  centre them anywhere and clip them at the border). Applied *after* normalisation, as in
+  both, so the patch is the dataset's mean colour rather than black. (Seed 001's
+  albumentations ``A.Cutout()`` defaults to 8 holes of 8×8 filled with 0 *before*
+  normalising, i.e. black: ``cutout_holes=8`` gets the count, not the colour.)
 * :class:`Normalize` — ``uint8 → float / 255``, then ``(x - mean) / std`` per channel.
 
 :class:`ImageAugment` bundles crop → flip → cutout: the crop and the flip are fused into one
-gather (:func:`crop_flip`), cutout is one ``masked_fill``.
+gather (:func:`crop_flip`), cutout is one ``torch.where``.
 """
 
 from __future__ import annotations
@@ -46,12 +50,10 @@ def _source_index(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-sample source indices ``(N, size)`` along one axis and, for zero padding, the mask
     of indices that fall inside the image."""
-    out = torch.arange(size, device=offset.device)
+    out = torch.arange(size, device=offset.device)[None, :]
     if flip is not None:
         # Flip after cropping: output position j reads cropped position size - 1 - j.
-        out = torch.where(flip[:, None], size - 1 - out[None, :], out[None, :])
-    else:
-        out = out[None, :]
+        out = torch.where(flip[:, None], size - 1 - out, out)
     src = out + offset[:, None]
     if padding == 0:
         return src, None
@@ -99,15 +101,16 @@ def crop_flip(
     Equal to ``hflip(random_crop(x, dy, dx, padding=padding, mode=mode), flip)``.
     """
     _check_crop(x, padding, mode)
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     rows, row_ok = _source_index(dy.to(x.device), h, padding, mode, None)
     cols, col_ok = _source_index(dx.to(x.device), w, padding, mode, flip)
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    # Advanced indices separated by a slice put their dims first: (N, H, W, C).
-    out = x[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    # One gather over the flattened image: out[n, c, i, j] = x[n, c, rows[n, i], cols[n, j]].
+    # (Measured ~6x faster on CPU than advanced indexing with four index tensors.)
+    flat = (rows[:, :, None] * w + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+    out = x.reshape(n, c, h * w).gather(2, flat).view(n, c, h, w)
     if row_ok is not None and col_ok is not None:
-        inside = (row_ok[:, :, None] & col_ok[:, None, :])[:, None]
-        out = out.masked_fill(~inside, 0)
+        outside = ~(row_ok[:, None, :, None] & col_ok[:, None, None, :])
+        out = torch.where(outside, torch.zeros((), dtype=x.dtype, device=x.device), out)
     return out.contiguous(memory_format=_memory_format(x))
 
 
@@ -133,8 +136,9 @@ def cutout_mask(
     cols = torch.arange(width, device=x0.device)
     in_rows = (rows >= y0[..., None]) & (rows < y0[..., None] + size)  # (N, K, H)
     in_cols = (cols >= x0[..., None]) & (cols < x0[..., None] + size)  # (N, K, W)
-    mask = (in_rows[..., :, None] & in_cols[..., None, :]).any(dim=1)  # (N, H, W)
-    return mask[:, None]
+    if in_rows.shape[1] == 1:
+        return in_rows[:, :, :, None] & in_cols[:, :, None, :]
+    return (in_rows[..., :, None] & in_cols[..., None, :]).any(dim=1, keepdim=True)
 
 
 def cutout(x: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int) -> torch.Tensor:
@@ -143,7 +147,8 @@ def cutout(x: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int) -> to
     if y0.dim() == 1:
         y0, x0 = y0[:, None], x0[:, None]
     mask = cutout_mask(y0.to(x.device), x0.to(x.device), size, x.shape[-2], x.shape[-1])
-    return x.masked_fill(mask, 0)
+    # torch.where, not masked_fill: ~3x faster on CPU with a mask broadcast over channels.
+    return torch.where(mask, torch.zeros((), dtype=x.dtype, device=x.device), x)
 
 
 @dataclass(frozen=True)
