@@ -338,7 +338,7 @@ class Experiment(_Model):
     threads: int = Field(default=1, ge=1)
     grad_clip: float | None = Field(default=None, gt=0)
     accumulation_steps: int = Field(default=1, ge=1)
-    amp: Literal[False, "bf16", "fp16"] = False
+    amp: Literal[False, "bf16", "fp16"] | None = None
     checkpoint_every: int | None = Field(default=1, ge=1)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     range_test: RangeTestConfig = Field(default_factory=RangeTestConfig)

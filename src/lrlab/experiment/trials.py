@@ -201,7 +201,7 @@ def build_trial(
         "threads": exp.threads,
         "grad_clip": exp.grad_clip,
         "accumulation_steps": exp.accumulation_steps,
-        "amp": exp.amp,
+        "amp": amp_setting(exp, task, device),
     }
     return TrialSetup(
         task=task,
@@ -215,6 +215,14 @@ def build_trial(
         device=device,
         config=config,
     )
+
+
+def amp_setting(exp: Experiment, task: Any, device: Any) -> str | bool:
+    """``exp.amp``; when unset, the task's autocast dtype on CUDA and full precision
+    elsewhere (the task's setting is meant for GPUs)."""
+    if exp.amp is not None:
+        return exp.amp
+    return (task.amp or False) if getattr(device, "type", "cpu") == "cuda" else False
 
 
 def _seeded_start(exp: Experiment, v: Variant, seed: int) -> tuple[Any, ...]:
@@ -321,7 +329,7 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
             metrics=list(setup.task.metrics),
             grad_clip=exp.grad_clip,
             accumulation_steps=exp.accumulation_steps,
-            amp=exp.amp,
+            amp=setup.config["amp"],
             out_dir=out,
             checkpoint_every=exp.checkpoint_every,
             resume=True,
@@ -403,6 +411,7 @@ def find_auto_lr(spec: AutoSpec) -> float:
             step_mode=rt.step_mode,
             accumulation_steps=exp.accumulation_steps,
             grad_clip=exp.grad_clip,
+            amp=amp_setting(exp, setup["task"], setup["device"]),
             device=setup["device"],
         )
     suggestion = result.suggestion
