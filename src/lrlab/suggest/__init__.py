@@ -8,13 +8,14 @@
 * :func:`diagnose` — the shape of a metric-vs-LR curve (:class:`Diagnosis`).
 """
 
-from lrlab.suggest.consensus import suggest
+from lrlab.suggest.consensus import MEMBERS, smoothed_curve, suggest
 from lrlab.suggest.diagnose import diagnose
 from lrlab.suggest.minlr import cyclic_min_lr, one_cycle_min_lr, onset
 from lrlab.suggest.rules import RULES, edge, minimum_div10, steepest, valley
 from lrlab.suggest.types import Diagnosis, MinLR, Suggestion
 
 __all__ = [
+    "MEMBERS",
     "RULES",
     "Diagnosis",
     "MinLR",
@@ -25,6 +26,7 @@ __all__ = [
     "minimum_div10",
     "one_cycle_min_lr",
     "onset",
+    "smoothed_curve",
     "steepest",
     "suggest",
     "valley",

@@ -1,30 +1,35 @@
-"""lrlab's default suggestion: a consensus of the rules with a confidence range and flags.
+"""lrlab's default suggestion: a consensus of calibrated rules, a confidence range and flags.
 
-Algorithm (all on ``x = log10(lr)``; see ``docs/suggestions.md``):
+Algorithm (all on ``x = log10(lr)``; ``docs/suggestions.md`` has the reasoning and numbers):
 
 1. :func:`~lrlab.suggest.curve.prepare` cuts the curve at its first non-finite loss.
 2. The losses are smoothed in log LR with a fixed width in decades
    (:func:`~lrlab.suggest.curve.smooth_log`, width ``h`` from
    :func:`~lrlab.suggest.curve.bandwidth`), so the curve the rules read does not move when
    the sweep is sampled more or less densely (the EMA's lag does).
-3. Every rule of :data:`~lrlab.suggest.rules.RULES` reads that curve; the same rules also read
-   perturbed versions of it — smoothing widths ``0.7h`` and ``1.4h``, and the sweep with its
-   first or last ``trim`` of decades cut off (a narrower window). Each (rule, variant) pair is
-   one *vote* ``x_k``.
-4. The suggestion is the median vote, ``lr = 10^median(x_k)``; the confidence range
-   ``[low, high]`` is the 20th–80th percentile of the votes. The median ignores a rule that is
-   off on this curve as long as most agree; the range is wide when the rules disagree or when
-   cutting the window moves them — exactly the cases where a different sweep would give a
-   different answer.
-5. Flags (each a code and a sentence) report curves that cannot be trusted: too few points,
-   no meaningful drop, too noisy for the drop, the minimum at the first points; and
-   warnings that do not invalidate the curve: still falling at ``end_lr`` (the window caps
-   the suggestion), already falling at ``start_lr``, rules disagreeing widely.
+3. Five *members* each estimate the same point, the LR where the smoothed loss is lowest
+   (Smith, 2018, §4.1: the one-cycle's max LR sits where the loss is still lowest, before it
+   turns up): the minimum itself; the LRs where the loss has climbed back 10 %, 25 % and
+   50 % of its drop (:func:`~lrlab.suggest.rules.edge`), divided by 1.7, 2.3 and 3.3; and the
+   steepest descent times 3.3. The factors are the median ratios measured on 108 range tests
+   (digits and mnist1d MLPs, SGD and Adam, three windows × three ``num_iter``); they put
+   every member on the same scale so a median can combine them.
+4. Every member reads the smoothed curve and perturbed versions of it (widths ``0.7h`` and
+   ``1.4h``; the sweep with the first or last ``trim`` of its decades cut off). The suggestion
+   is the median of all these votes, ``lr = 10^median``: a member that is off on this curve,
+   or that moves when the window shrinks, is outvoted.
+5. The confidence range ``[low, high]`` joins two spreads: the 25th–75th percentile of the
+   votes (the rules disagree), and the 10th–90th percentile of the suggestion recomputed on
+   ``n_boot`` block-bootstrap resamples of the residuals (the same curve with different
+   noise; fixed seed, so the result is deterministic). ``high`` never exceeds the LR where the
+   loss has climbed back a quarter of its drop.
+6. Flags (a code and a sentence each) say when the curve cannot be trusted (``BLOCKING``)
+   or what to change in the sweep (warnings).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -32,34 +37,89 @@ from lrlab.errors import check
 from lrlab.smoothing import ema
 from lrlab.suggest import minlr
 from lrlab.suggest.curve import Curve, bandwidth, noise_scale, prepare, smooth_log
-from lrlab.suggest.rules import RULES
+from lrlab.suggest.rules import RULES, edge, minimum_div10, steepest
 from lrlab.suggest.types import MinLR, Suggestion
 
 # Flags whose presence makes a curve untrustworthy; the others are warnings.
-BLOCKING = frozenset({"too-short", "never-descends", "too-noisy", "no-descent-in-window"})
+BLOCKING = frozenset({"too-short", "never-descends", "too-noisy", "no-descent-in-window", "coarse"})
 
 _BANDWIDTH_MULTS = (0.7, 1.0, 1.4)
 
 
-def _votes(curve: Curve, h: float, trim: float) -> dict[str, list[float]]:
-    """log10 LR votes of every rule on the smoothed curve and its perturbations."""
-    votes: dict[str, list[float]] = {name: [] for name in RULES}
+def _minimum(lrs: np.ndarray, fit: np.ndarray) -> float | None:
+    return minimum_div10(lrs, fit, divisor=1.0)
+
+
+def _edge_member(rise: float, factor: float) -> Callable[[np.ndarray, np.ndarray], float | None]:
+    def member(lrs: np.ndarray, fit: np.ndarray) -> float | None:
+        return edge(lrs, fit, rise=rise, divisor=factor)
+
+    return member
+
+
+def _steepest_member(lrs: np.ndarray, fit: np.ndarray) -> float | None:
+    v = steepest(lrs, fit)
+    return None if v is None else 3.3 * v
+
+
+# Consensus members: each an estimate of the LR at the smoothed loss's minimum.
+MEMBERS: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
+    "minimum": _minimum,
+    "edge10/1.7": _edge_member(0.10, 1.7),
+    "edge25/2.3": _edge_member(0.25, 2.3),
+    "edge50/3.3": _edge_member(0.50, 3.3),
+    "steepest*3.3": _steepest_member,
+}
+
+
+def _member_votes(lrs: np.ndarray, fit: np.ndarray) -> list[float]:
+    votes = []
+    for member in MEMBERS.values():
+        v = member(lrs, fit)
+        if v is not None:
+            votes.append(float(np.log10(v)))
+    return votes
+
+
+def _votes(curve: Curve, h: float, trim: float) -> list[float]:
+    """log10-LR votes of every member on the smoothed curve and its perturbations."""
     variants: list[tuple[slice, float]] = [(slice(None), m) for m in _BANDWIDTH_MULTS]
     cut = trim * curve.decades
     if cut > 0 and curve.n >= 20:
         head = int(np.searchsorted(curve.x, curve.x[0] + cut))
         tail = int(np.searchsorted(curve.x, curve.x[-1] - cut, side="right"))
         variants += [(slice(head, None), 1.0), (slice(None, tail), 1.0)]
+    votes: list[float] = []
     for sl, mult in variants:
         x, y = curve.x[sl], curve.losses[sl]
         if x.size < 5:
             continue
         fit, _ = smooth_log(x, y, h * mult)
-        for name, rule in RULES.items():
-            v = rule(10**x, fit)
-            if v is not None:
-                votes[name].append(float(np.log10(v)))
+        votes += _member_votes(10**x, fit)
     return votes
+
+
+def _bootstrap(curve: Curve, fit: np.ndarray, h: float, n_boot: int) -> np.ndarray:
+    """Suggestions (log10) on ``fit + resampled residuals``: moving blocks of ~2h.
+
+    Residuals of neighbouring steps are correlated (the same weights, similar batches), so
+    they are resampled in blocks (Künsch, 1989) as long as the smoothing kernel is wide.
+    """
+    rng = np.random.default_rng(0)  # fixed: same curve, same range
+    resid = curve.losses - fit
+    n = resid.size
+    spacing = float(np.median(np.diff(curve.x)))
+    block = int(np.clip(round(2 * h / spacing), 1, max(1, n // 4)))
+    n_blocks = -(-n // block)
+    out = []
+    for _ in range(n_boot):
+        starts = rng.integers(0, n - block + 1, size=n_blocks)
+        r = np.concatenate([resid[s : s + block] for s in starts])[:n]
+        boot_fit, _ = smooth_log(curve.x, fit + r, h)
+        votes = _member_votes(curve.lrs, boot_fit)
+        if votes:
+            out.append(float(np.median(votes)))
+    return np.array(out)
 
 
 def _empty(curve: Curve | None, flags: list[str]) -> Suggestion:
@@ -72,6 +132,20 @@ def _empty(curve: Curve | None, flags: list[str]) -> Suggestion:
     )
 
 
+def smoothed_curve(
+    lrs: Sequence[float] | np.ndarray,
+    losses: Sequence[float] | np.ndarray,
+    *,
+    decades: float = 0.25,
+) -> np.ndarray:
+    """The log-LR smoothed loss the consensus reads, one value per finite loss (for plots)."""
+    curve = prepare(lrs, losses)
+    if curve.n == 0:
+        return np.array([])
+    fit, _ = smooth_log(curve.x, curve.losses, bandwidth(curve.x, decades))
+    return fit
+
+
 def suggest(
     lrs: Sequence[float] | np.ndarray,
     losses: Sequence[float] | np.ndarray,
@@ -80,8 +154,9 @@ def suggest(
     beta: float = 0.98,
     method: str = "consensus",
     smoothing: str = "log",
-    decades: float = 0.2,
+    decades: float = 0.25,
     trim: float = 0.15,
+    n_boot: int = 24,
     min_points: int = 20,
 ) -> Suggestion:
     """Suggest a maximum learning rate from a range test's ``(lrs, losses)``.
@@ -94,17 +169,22 @@ def suggest(
         beta: EMA weight of the past for ``smoothing="ema"`` (fastai's 0.98).
         method: ``"consensus"`` (default) or one rule of :data:`lrlab.suggest.RULES`
             (``"steepest"``, ``"valley"``, ``"minimum/10"``, ``"edge"``) to report as ``lr``.
-        smoothing: ``"log"`` (default; fixed width in decades, no lag) or ``"ema"`` (the rules
-            read the range test's EMA, as torch-lr-finder and fastai do).
+        smoothing: ``"log"`` (default: fixed width in decades, no lag) or ``"ema"`` (the rules
+            read the range test's EMA, as torch-lr-finder and fastai do; no perturbations).
         decades: smoothing width in decades of LR for ``smoothing="log"``.
-        trim: fraction of the sweep's decades cut from either end for the window-robustness
-            votes.
+        trim: fraction of the sweep's decades cut from either end for the window votes.
+        n_boot: bootstrap resamples for the confidence range (0: votes' spread only).
         min_points: fewer finite points than this raises the ``too-short`` flag.
 
     Returns:
         a :class:`~lrlab.suggest.Suggestion`; ``lr`` is ``None`` (with flags saying why) when
         the curve cannot support a suggestion. Malformed input (different lengths, LRs not
         positive and increasing) raises :class:`~lrlab.errors.InvalidArgument`.
+
+    Example::
+
+        >>> s = suggest(result.lrs, result.losses)
+        >>> s.lr, (s.low, s.high), s.trustworthy, s.flags
     """
     check(
         method == "consensus" or method in RULES,
@@ -113,17 +193,20 @@ def suggest(
     check(smoothing in ("log", "ema"), f"{smoothing=} must be 'log' or 'ema'.")
     check(decades > 0, f"{decades=} must be > 0.")
     check(0.0 <= trim < 0.5, f"{trim=} must be in [0, 0.5).")
+    check(n_boot >= 0, f"{n_boot=} must be >= 0.")
     curve = prepare(lrs, losses)
-    n_finite = curve.n
-    if n_finite < 5:
-        why = (
-            f"too-short: only {n_finite} finite loss(es) before the sweep stopped; "
-            "need at least 5 (raise num_iter, or lower start_lr if it diverged at once)."
+    if curve.n < 5:
+        return _empty(
+            curve,
+            [
+                f"too-short: only {curve.n} finite loss(es) before the sweep stopped; need at "
+                "least 5 (raise num_iter, or lower start_lr if it diverged at once)."
+            ],
         )
-        return _empty(curve, [why])
 
     h = bandwidth(curve.x, decades)
     fit, _ = smooth_log(curve.x, curve.losses, h)
+    boot = np.array([])
     if smoothing == "ema":
         if smoothed is None:
             fit = ema(curve.losses, beta)
@@ -134,56 +217,45 @@ def suggest(
                 f"smoothed has {s_arr.size} values but losses has {curve.n_total}.",
                 hint="Pass the range test's smoothed list unchanged.",
             )
-            fit = s_arr[: curve.n]
-        rule_values = {name: rule(curve.lrs, fit) for name, rule in RULES.items()}
-        votes = {k: [float(np.log10(v))] for k, v in rule_values.items() if v is not None}
+            # Leading zero LRs were dropped by `prepare`; align the smoothed values with it.
+            lead = int(np.argmax(np.asarray(lrs, dtype=np.float64) != 0))
+            fit = s_arr[lead : lead + curve.n]
+        votes = np.array(_member_votes(curve.lrs, fit))
     else:
-        votes = _votes(curve, h, trim)
-        rule_values = {name: rule(curve.lrs, fit) for name, rule in RULES.items()}
-
+        votes = np.array(_votes(curve, h, trim))
+        if n_boot and votes.size:
+            boot = _bootstrap(curve, fit, h, n_boot)
+    rule_values = {name: rule(curve.lrs, fit) for name, rule in RULES.items()}
     flags, evidence = _flags(curve, fit, h, min_points)
-    all_votes = np.array([v for vs in votes.values() for v in vs])
+
     lr = low = high = None
     if method != "consensus":
         lr = rule_values.get(method)
-        if lr is not None and all_votes.size:
-            low = float(min(lr, 10 ** np.percentile(all_votes, 20)))
-            high = float(max(lr, 10 ** np.percentile(all_votes, 80)))
-    elif all_votes.size:
-        centre = float(np.median(all_votes))
-        lr = float(10**centre)
-        low = float(10 ** min(centre, np.percentile(all_votes, 20)))
-        high = float(10 ** max(centre, np.percentile(all_votes, 80)))
-    if lr is None:
-        flags.append(
-            f"no-suggestion: no rule found a descent followed by a minimum "
-            f"(method {method!r}); see the other flags."
-        )
-    elif high is not None and low is not None and high / low > 10:
-        flags.append(
-            f"rules-disagree: the confidence range spans {high / low:.0f}× "
-            f"({low:.3g} to {high:.3g}); a different window or num_iter would move the "
-            "suggestion — look at the curve."
-        )
-    # A window that stops while the loss still falls caps every rule: say so.
-    if lr is not None and evidence.get("lr_edge") is None and curve.diverged_lr is None:
-        i_min = int(np.argmin(fit))
-        if curve.x[-1] - curve.x[i_min] < 2 * h:
-            flags.append(
-                f"still-falling: the loss was still falling at end_lr={curve.lrs[-1]:.3g}; "
-                "the window caps the suggestion — raise end_lr to see where training breaks."
-            )
-
+    elif votes.size:
+        lr = float(10 ** np.median(votes))
+    # The loss still falls at the end of the window: the minimum and the edge lie beyond it.
+    still_falling = evidence["lr_edge"] is None and (
+        curve.x[-1] - curve.x[int(np.argmin(fit))] < 2 * h
+    )
+    if lr is not None:
+        spread = [np.log10(lr)]
+        if votes.size:
+            spread += list(np.percentile(votes, [25, 75]))
+        if boot.size:
+            spread += list(np.percentile(boot, [10, 90]))
+        low, high = float(10 ** min(spread)), float(10 ** max(spread))
+        lr_edge = evidence.get("lr_edge")
+        if lr_edge is not None:
+            high = max(lr, min(high, lr_edge))
+        if still_falling and method == "consensus":
+            # end_lr is the largest LR shown to be stable, and the loss may be about to turn
+            # just past it (its response lags the LR by a few steps): back off by the typical
+            # edge-to-minimum ratio (≈2, see MEMBERS). Seed 004: a 0.004→0.04 window, still
+            # falling, and 0.025 trained ResNet9 to 90 %.
+            cap = float(curve.lrs[-1]) / 2.0
+            lr, low, high = min(lr, cap), min(low, cap), min(high, float(curve.lrs[-1]))
+    flags += _result_flags(curve, fit, h, lr, low, high, still_falling, method)
     on = minlr.onset(curve.lrs, fit)
-    if on is None and lr is not None:
-        slope0 = float(
-            np.polyfit(curve.x[: max(3, curve.n // 10)], fit[: max(3, curve.n // 10)], 1)[0]
-        )
-        if slope0 < 0:
-            flags.append(
-                f"falling-at-start: the loss was already falling at start_lr={curve.lrs[0]:.3g}; "
-                "lower start_lr to see where learning begins (min-LR onset unknown)."
-            )
     min_lr = MinLR(
         cyclic=minlr.cyclic_min_lr(lr) if lr else None,
         one_cycle=minlr.one_cycle_min_lr(lr) if lr else None,
@@ -212,12 +284,14 @@ def _flags(
     i_min = int(np.argmin(fit))
     drop = float(fit[0] - fit[i_min])
     sigma = noise_scale(y, fit)
-    # Points under the kernel (±h): the standard error of the smoothed curve is σ/√k.
-    spacing = float(np.median(np.diff(curve.x))) if curve.n > 1 else 1.0
+    # Points under the kernel (±h): the standard error of the smoothed curve is about σ/√k.
+    spacing = float(np.median(np.diff(curve.x)))
     k = max(1.0, 2 * h / max(spacing, 1e-12))
     se = sigma / np.sqrt(k)
     scale = max(abs(float(fit[0])), abs(float(fit[i_min])), 1e-12)
-    edge_lr = RULES["edge"](curve.lrs, fit)
+    lr_edge = edge(curve.lrs, fit, rise=0.25, divisor=1.0)
+    # Points in the descent: from where 10 % of the drop is made to the minimum.
+    descending = int(np.count_nonzero(fit[: i_min + 1] <= fit[0] - 0.1 * drop))
     evidence: dict[str, float | None] = {
         "points": float(curve.n),
         "decades": curve.decades,
@@ -228,7 +302,8 @@ def _flags(
         "drop": drop,
         "noise": sigma,
         "noise_to_drop": sigma / drop if drop > 0 else None,
-        "lr_edge": edge_lr * 4.0 if edge_lr is not None else None,
+        "descent_points": float(descending),
+        "lr_edge": lr_edge,
         "lr_diverged": curve.diverged_lr,
     }
     if curve.n < min_points:
@@ -242,14 +317,61 @@ def _flags(
             f"{float(fit[0]):.4g} (noise {sigma:.3g}); nothing was learnt in "
             f"[{curve.lrs[0]:.3g}, {curve.lrs[-1]:.3g}] — widen the window or check the model."
         )
-    elif se > 0.15 * drop:
+        return flags, evidence
+    if se > 0.15 * drop:
         flags.append(
             f"too-noisy: the losses' noise ({sigma:.3g}) is large against the drop "
             f"({drop:.3g}) for {curve.n} points; raise num_iter or the batch size."
         )
-    if i_min <= 2 and drop > 0:
+    if i_min <= 2:
         flags.append(
             f"no-descent-in-window: the loss is lowest at the first points "
             f"(lr {curve.lrs[i_min]:.3g}); start_lr is too high or the model diverged at once."
         )
+    elif descending < 8:
+        flags.append(
+            f"coarse: only {descending} points between the start of the drop and the minimum; "
+            "raise num_iter or narrow the window around the drop."
+        )
     return flags, evidence
+
+
+def _result_flags(
+    curve: Curve,
+    fit: np.ndarray,
+    h: float,
+    lr: float | None,
+    low: float | None,
+    high: float | None,
+    still_falling: bool,
+    method: str,
+) -> list[str]:
+    """Warnings about the suggestion and the sweep's window."""
+    flags: list[str] = []
+    if lr is None:
+        flags.append(
+            f"no-suggestion: no rule found a descent followed by a minimum "
+            f"(method {method!r}); see the other flags."
+        )
+        return flags
+    if low is not None and high is not None and high / low > 10:
+        flags.append(
+            f"rules-disagree: the confidence range spans {high / low:.0f}× "
+            f"({low:.3g} to {high:.3g}); a different window or num_iter would move the "
+            "suggestion — look at the curve."
+        )
+    if still_falling:
+        flags.append(
+            f"still-falling: the loss was still falling at end_lr={curve.lrs[-1]:.3g}; the "
+            "window caps the suggestion (at end_lr/2) — raise end_lr to see where training "
+            "breaks."
+        )
+    head = max(3, curve.n // 10)
+    slope0 = float(np.polyfit(curve.x[:head], fit[:head], 1)[0])
+    slope_min = float(np.min(np.gradient(fit, curve.x)))
+    if slope_min < 0 and slope0 < 0.2 * slope_min:
+        flags.append(
+            f"falling-at-start: the loss was already falling at start_lr={curve.lrs[0]:.3g}; "
+            "lower start_lr to see where learning begins (the onset min-LR is unknown)."
+        )
+    return flags

@@ -44,7 +44,8 @@ class Curve:
     """The finite part of a range-test curve, ready for the rules.
 
     ``lrs``/``losses`` are the points before the first non-finite loss; ``x = log10(lrs)``;
-    ``n_total`` counts every point given; ``diverged_lr`` is the LR of the first non-finite
+    ``n_total`` counts every point given (``n_total − n`` were cut: leading zero LRs and
+    the diverged tail); ``diverged_lr`` is the LR of the first non-finite
     loss (``None`` when every loss is finite); ``log_spaced`` tells whether the LRs are
     (roughly) evenly spaced in log LR, as in an exponential sweep.
     """
@@ -65,8 +66,13 @@ class Curve:
         return float(self.x[-1] - self.x[0]) if self.n > 1 else 0.0
 
 
-def as_curve_arrays(lrs: object, values: object, *, name: str = "losses") -> tuple:
-    """Validate two 1-D sequences of the same length; return them as float64 arrays."""
+def as_curve_arrays(
+    lrs: object, values: object, *, name: str = "losses"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two 1-D sequences of the same length; return them as float64 arrays.
+
+    Leading zero LRs (a linear sweep from 0) are dropped with their values.
+    """
     try:
         lr_arr = np.asarray(lrs, dtype=np.float64)
         val_arr = np.asarray(values, dtype=np.float64)
@@ -85,12 +91,14 @@ def as_curve_arrays(lrs: object, values: object, *, name: str = "losses") -> tup
             f"lrs and {name} must have the same length (got {lr_arr.size} and {val_arr.size}).",
             hint="Pass the two lists of the same range test, one entry per step.",
         )
-    finite_lrs = lr_arr[np.isfinite(lr_arr)]
-    if finite_lrs.size != lr_arr.size or np.any(lr_arr <= 0):
+    # A linear sweep may start at lr = 0, which has no log: its leading zeros are skipped.
+    lead = int(np.argmax(lr_arr != 0)) if np.any(lr_arr != 0) else lr_arr.size
+    lr_arr, val_arr = lr_arr[lead:], val_arr[lead:]
+    if not np.all(np.isfinite(lr_arr)) or np.any(lr_arr <= 0):
         bad = lr_arr[~np.isfinite(lr_arr) | (lr_arr <= 0)][0]
         raise InvalidArgument(
             f"every learning rate must be finite and > 0 (found {bad!r}).",
-            hint="A linear sweep must start above 0 (e.g. start_lr=1e-4).",
+            hint="Pass the LRs the range test recorded (only a linear sweep's first LR may be 0).",
         )
     if lr_arr.size > 1 and np.any(np.diff(lr_arr) <= 0):
         i = int(np.argmax(np.diff(lr_arr) <= 0))
@@ -104,6 +112,7 @@ def as_curve_arrays(lrs: object, values: object, *, name: str = "losses") -> tup
 def prepare(lrs: object, losses: object) -> Curve:
     """Validate a range-test curve and cut it at the first non-finite loss."""
     lr_arr, loss_arr = as_curve_arrays(lrs, losses)
+    n_total = int(np.size(losses))
     bad = ~np.isfinite(loss_arr)
     cut = int(np.argmax(bad)) if bad.any() else loss_arr.size
     diverged_lr = float(lr_arr[cut]) if cut < loss_arr.size else None
@@ -114,18 +123,35 @@ def prepare(lrs: object, losses: object) -> Curve:
         steps = np.diff(x)
         # An exponential sweep has equal steps in x; a linear sweep's steps shrink like 1/lr.
         log_spaced = bool(steps.max() <= 1.5 * steps.min())
-    return Curve(lr_arr, loss_arr, x, int(np.asarray(losses).size), diverged_lr, log_spaced)
+    return Curve(lr_arr, loss_arr, x, n_total, diverged_lr, log_spaced)
 
 
 def median_filter(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
-    """``m_i = median{y_j : |x_j − x_i| ≤ half_width}`` (at least the 3 nearest points)."""
+    """``m_i = median{y_j : |x_j − x_i| ≤ half_width}`` (at least the point and its neighbours).
+
+    Vectorised over a sliding window when the points are evenly spaced in ``x`` (an
+    exponential sweep); a loop over points otherwise (a linear sweep is dense at high LR).
+    """
+    n = y.size
+    if n < 3:
+        return y.copy()
+    steps = np.diff(x)
+    if steps.max() <= 1.01 * steps.min():
+        k = max(1, int(half_width / float(np.mean(steps)) + 1e-9))
+        out = np.empty_like(y)
+        if n > 2 * k:  # interior: full windows, one vectorised median
+            windows = np.lib.stride_tricks.sliding_window_view(y, 2 * k + 1)
+            out[k : n - k] = np.median(windows, axis=1)
+        for i in [*range(min(k, n)), *range(max(k, n - k), n)]:  # truncated windows at the ends
+            out[i] = np.median(y[max(0, i - k) : i + k + 1])
+        return out
     lo = np.searchsorted(x, x - half_width, side="left")
     hi = np.searchsorted(x, x + half_width, side="right")
     out = np.empty_like(y)
-    for i in range(y.size):
+    for i in range(n):
         a, b = int(lo[i]), int(hi[i])
         if b - a < 3:  # too sparse for a median: use the point and its neighbours
-            a, b = max(0, i - 1), min(y.size, i + 2)
+            a, b = max(0, i - 1), min(n, i + 2)
         out[i] = np.median(y[a:b])
     return out
 
@@ -139,6 +165,10 @@ def local_linear(
     cost is ``O(n · points per 8h)`` and the memory ``O(block · that)``.
     """
     n = x.size
+    if n > 2:
+        steps = np.diff(x)
+        if steps.max() <= 1.01 * steps.min():
+            return _local_linear_uniform(x, y, h, float(np.mean(steps)))
     fit = np.empty(n)
     slope = np.zeros(n)
     for start in range(0, n, block):
@@ -164,7 +194,36 @@ def local_linear(
     return fit, slope
 
 
-def bandwidth(x: np.ndarray, decades: float = 0.2, min_points: float = 2.5) -> float:
+def _local_linear_uniform(
+    x: np.ndarray, y: np.ndarray, h: float, step: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`local_linear` on evenly spaced ``x`` (an exponential sweep), by convolution.
+
+    With ``d = k · step`` the offsets of the kernel, the weighted sums ``Σ w d^p`` and
+    ``Σ w d^p y`` are convolutions of the data (and of a mask of ones, which truncates the
+    kernel at the ends exactly as the direct sums do): ``O(n · kernel)`` in compiled code.
+    """
+    half = int(_SUPPORT * h / step)
+    d = np.arange(-half, half + 1) * step
+    w = np.exp(-0.5 * (d / h) ** 2)
+    ones = np.ones_like(y)
+
+    def conv(signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        # out_i = Σ_j kernel[half + j − i] · signal[j]: the centre of a full convolution
+        # with the reversed kernel (valid whatever the kernel's length against the data's).
+        return np.convolve(signal, kernel[::-1], mode="full")[half : half + signal.size]
+
+    s0, s1, s2 = conv(ones, w), conv(ones, w * d), conv(ones, w * d * d)
+    t0, t1 = conv(y, w), conv(y, w * d)
+    det = s0 * s2 - s1 * s1
+    ok = det > 1e-12 * np.maximum(s0 * s2, 1e-300)
+    safe = np.where(ok, det, 1.0)
+    fit = np.where(ok, (s2 * t0 - s1 * t1) / safe, t0 / s0)
+    slope = np.where(ok, (s0 * t1 - s1 * t0) / safe, 0.0)
+    return fit, slope
+
+
+def bandwidth(x: np.ndarray, decades: float = 0.25, min_points: float = 2.5) -> float:
     """The smoothing width in decades: ``max(decades, min_points · median spacing)``.
 
     A fixed width in decades keeps the smoothed curve the same whatever the sampling density;

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrlab.errors import check
-from lrlab.suggest.curve import as_curve_arrays, noise_scale
+from lrlab.suggest.curve import as_curve_arrays
 from lrlab.suggest.types import Diagnosis
 
 
@@ -38,6 +38,16 @@ def _median3(y: np.ndarray) -> np.ndarray:
     out = y.copy()
     out[1:-1] = np.median(np.stack([y[:-2], y[1:-1], y[2:]]), axis=0)
     return out
+
+
+def _noise(y: np.ndarray) -> float:
+    """Robust noise of a curve from its first differences: ``1.4826 · MAD(Δy) / √2``.
+
+    Differences remove a smooth trend (up to its slope per step) without a smoother, whose
+    residuals would underestimate the noise.
+    """
+    d = np.diff(y)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
 def _span(lrs: np.ndarray, lo: int, hi: int) -> tuple[float, float]:
@@ -51,7 +61,7 @@ def diagnose(
     chance: float | None = None,
     higher_is_better: bool = True,
     tol: float = 0.15,
-    plateau_decades: float = 0.5,
+    plateau_decades: float = 1.0,
     name: str = "accuracy",
 ) -> Diagnosis:
     """The shape of ``metric`` against ``lrs`` (see module docstring for the definitions).
@@ -90,7 +100,7 @@ def diagnose(
     ip = int(np.argmax(g))
     p = float(g[ip])
     gain = p - b
-    noise = noise_scale(g_raw, g)
+    noise = _noise(g_raw)
 
     def val(v: float) -> float:  # back to the metric's own sign for the text
         return sign * v
@@ -103,7 +113,8 @@ def diagnose(
         "noise": noise,
     }
     best_lr = float(lr_arr[ip])
-    if gain <= max(4.0 * noise, 1e-3 * max(abs(p), abs(b), 1e-12)):
+    # (the relative floor only absorbs rounding: it must not depend on where zero is)
+    if gain <= max(4.0 * noise, 1e-9 * max(abs(p), abs(b), 1e-12)):
         return Diagnosis(
             "flat",
             text=f"Flat: the {name} never rises clearly above {val(b):.3g} (best {val(p):.3g}, "

@@ -72,21 +72,25 @@ def steepest(lrs: object, losses: object) -> float | None:
     return float(10 ** _vertex(x[: i_min + 1], slope, i))
 
 
-def valley(lrs: object, losses: object, position: float = 0.5) -> float | None:
+def valley(lrs: object, losses: object) -> float | None:
     """fastai's ``valley``: a point part-way along the longest valley of the loss.
 
-    The *longest valley* is the longest strictly decreasing subsequence of the losses (found
-    by dynamic programming, ``len_i = 1 + max{len_j : j < i, L_j > L_i}``); it spans the
-    indices ``[end − len + 1, end]``. The suggestion is the LR at ``start + position · (end −
-    start)``. fastai's code (``fastai/callback/schedule.py``, Zach Mueller's rule) takes
-    ``start + ⌊s⌋ + ⌊s/2⌋`` with ``s = (end − start)/3``, i.e. half-way along in index terms,
-    although its docs describe "2/3 of the way"; ``position=0.5`` follows the code. The
-    position is applied in log LR here, so a linear sweep gives the same point as an
-    exponential one. ``None`` when the longest valley has fewer than 3 points.
+    The *longest valley* is the longest strictly decreasing subsequence of the losses, found
+    by dynamic programming (``len_i = 1 + max{len_j : j < i, L_j > L_i}``); with ``end`` the
+    first index of maximal length ``len``, fastai takes ``start = end − len`` and suggests the
+    LR at index ``start + ⌊s⌋ + ⌊s/2⌋`` with ``s = (end − start)/3`` — about half-way along
+    (fastai's docs say "2/3 of the way"; its code, reproduced here on the indices, says half).
+    Source: ``fastai/callback/schedule.py`` (``valley``, Zach Mueller's rule, fastai 2.5).
+    lrlab clips ``start`` at 0 (fastai's ``−1`` on a curve that falls from its first point
+    would index from the end) and returns ``None`` when no two losses decrease (fastai would
+    return the first LR). The rule works on indices, as fastai's does: on a linear sweep it
+    sits at a different LR than on an exponential one.
     """
-    x, y = _xy(lrs, losses)
-    n = y.size
-    if n < 3:
+    lr_arr, loss_arr = as_curve_arrays(lrs, losses)
+    bad = ~np.isfinite(loss_arr)
+    n = int(np.argmax(bad)) if bad.any() else loss_arr.size
+    y = loss_arr[:n]
+    if n < 2:
         return None
     length = np.ones(n, dtype=np.int64)
     for i in range(1, n):
@@ -94,11 +98,11 @@ def valley(lrs: object, losses: object, position: float = 0.5) -> float | None:
         if higher.any():
             length[i] = 1 + int(length[:i][higher].max())
     end = int(np.argmax(length))  # first index reaching the maximal length
-    if length[end] < 3:
+    if length[end] < 2:
         return None
-    start = end - int(length[end]) + 1
-    start = max(start, 0)
-    return float(10 ** (x[start] + position * (x[end] - x[start])))
+    start = max(end - int(length[end]), 0)
+    sections = (end - start) / 3
+    return float(lr_arr[start + int(sections) + int(sections / 2)])
 
 
 def minimum_div10(lrs: object, losses: object, divisor: float = 10.0) -> float | None:
@@ -117,7 +121,7 @@ def minimum_div10(lrs: object, losses: object, divisor: float = 10.0) -> float |
     return float(10 ** _vertex(x, y, i) / divisor)
 
 
-def edge(lrs: object, losses: object, rise: float = 0.25, divisor: float = 4.0) -> float | None:
+def edge(lrs: object, losses: object, rise: float = 0.25, divisor: float = 2.5) -> float | None:
     """The edge of stability: where the loss rises ``rise`` of its drop above its minimum.
 
     With ``L_0`` the first smoothed loss and ``L_min`` the minimum, the edge is the first LR
