@@ -181,9 +181,34 @@ def find(
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("runs/find"),
+    vary: Annotated[
+        str | None,
+        typer.Option(
+            "--vary",
+            help="Compare range tests across values of one hyper-parameter, e.g. "
+            "momentum=0.99,0.97,0.95,0.9 (writes vary.json and vary.png).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="--vary: run the candidates on N processes.")
+    ] = 1,
+    confirm_epochs: Annotated[
+        int | None,
+        typer.Option("--confirm-epochs", help="--vary: a short one-cycle run per candidate."),
+    ] = None,
 ) -> None:
     """Run an LR range test; print the suggested max LR and its range; save JSON and PNG."""
     spec = load_find_task(task, model)
+    if vary is not None:  # `lrlab find --vary`: lrlab/cli/_vary.py
+        from lrlab.cli._vary import run_vary_command
+
+        return run_vary_command(
+            spec, vary, out=out, quiet=quiet, console=console, err_console=err_console,
+            start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, step_mode=step_mode,
+            eval_every=eval_every, eval_batches=eval_batches, batch_size=batch_size, seed=seed,
+            device=device, workers=workers, confirm_with_one_cycle=confirm_epochs,
+            progress=not quiet,
+        )  # fmt: skip
     result = run_find(
         spec,
         start_lr=start_lr,

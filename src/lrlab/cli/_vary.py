@@ -1,0 +1,164 @@
+"""``lrlab find --vary NAME=V1,V2,...``: compare range tests across values of one
+hyper-parameter (a thin layer over :func:`lrlab.vary.compare_range_tests_on_task`).
+
+Writes ``vary.json`` and ``vary.png`` into ``--out``, prints the ranking as a table, the
+verdict, and the max LR each candidate allows. Examples::
+
+    lrlab find --task mnist1d-mlp --vary momentum=0.99,0.97,0.95,0.9
+    lrlab find --task mnist1d-mlp --vary weight_decay=1e-3,1e-4,1e-5,1e-6 --confirm-epochs 5
+    lrlab find --task digits-mlp --vary batch_size=32,64,128 --workers 2
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from lrlab.errors import Interrupted, InvalidArgument, LrlabError
+
+JSON_NAME = "vary.json"
+PNG_NAME = "vary.png"
+
+
+def _scalar(text: str) -> Any:
+    """``"64"`` → 64, ``"1e-3"`` → 0.001, ``"true"`` → True, anything else stays a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            return kind(text)
+    return text.strip()
+
+
+def parse_vary_option(spec: str) -> dict[str, list[Any]]:
+    """``"momentum=0.99,0.97"`` → ``{"momentum": [0.99, 0.97]}``."""
+    name, eq, rest = spec.partition("=")
+    values = [p for p in (v.strip() for v in rest.split(",")) if p]
+    if not eq or not name.strip() or not values:
+        raise InvalidArgument(
+            f"--vary {spec!r} is not NAME=V1,V2,...",
+            hint="For example --vary momentum=0.99,0.97,0.95,0.9 or "
+            "--vary weight_decay=1e-3,1e-4,1e-5.",
+        )
+    return {name.strip(): [_scalar(v) for v in values]}
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
+
+
+def ranking_table(result: Any) -> Table:
+    """One row per candidate, best first: the measures the ranking read and why."""
+    task = result.config.get("task")
+    table = Table(title=f"{result.name} comparison" + (f" — {task}" if task else ""))
+    ranking = result.ranking
+    metric = ranking.settings.get("metric") if ranking else None
+    confirmed = any(c.confirmation is not None for c in result.candidates)
+    for col in ("#", result.name, "lowest loss", "at lr", "LR limit", "suggested max lr"):
+        table.add_column(col, justify="right" if col != result.name else "left")
+    if metric:
+        table.add_column(f"best eval {metric}", justify="right")
+    if confirmed:
+        table.add_column("one-cycle eval loss", justify="right")
+    table.add_column("why")
+    order = ranking.order if ranking else range(len(result.candidates))
+    for k in order:
+        cand = result.candidates[k]
+        m = ranking.measures[k] if ranking else None
+        limit = "—"
+        if m is not None and m.lr_limit is not None:
+            limit = ("≥ " if m.limit_kind == "censored" else "") + _fmt(m.lr_limit)
+        star = ranking is not None and ranking.recommended == k
+        row = [
+            str(ranking.ranks[k]) if ranking else "",
+            f"[bold green]{cand.value}[/]" if star else str(cand.value),
+            "—" if m is None or m.best_loss is None else f"{m.best_loss:.4g} ±{m.se:.2g}",
+            _fmt(None if m is None else m.lr_best),
+            limit,
+            _fmt(cand.suggested_lr),
+        ]
+        if metric:
+            row.append(_fmt(None if m is None else m.metric_best, 4))
+        if confirmed:
+            conf = cand.confirmation
+            row.append("—" if conf is None else _fmt(conf.eval_loss, 4))
+        why = ranking.reasons[k].split(" — ")[0].split(": ", 1)[-1] if ranking else ""
+        row.append(why)
+        table.add_row(*row)
+    return table
+
+
+def write_vary_outputs(result: Any, out: Path) -> tuple[Path, Path]:
+    """``vary.json`` and ``vary.png`` in ``out`` (no pyplot state, no global backend)."""
+    from matplotlib.figure import Figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = result.save(out / JSON_NAME)
+    has_metric = any(any(k != "loss" for k in c.range_test.eval) for c in result.candidates)
+    fig = Figure(figsize=(8, 7 if has_metric else 5))
+    if has_metric:
+        ax, metric_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    else:
+        ax, metric_ax = fig.add_subplot(), None
+    result.plot(ax=ax, metric_ax=metric_ax)
+    fig.tight_layout()
+    png_path = out / PNG_NAME
+    fig.savefig(png_path, dpi=120)
+    return json_path, png_path
+
+
+def run_vary_command(
+    task: Any,
+    vary: str,
+    *,
+    out: Path,
+    quiet: bool,
+    console: Any,
+    err_console: Any,
+    **options: Any,
+) -> None:
+    """Run the comparison for ``lrlab find --vary``, print and save it."""
+    from lrlab.vary import compare_range_tests_on_task
+
+    spec = parse_vary_option(vary)
+
+    def announce(cand: Any) -> None:
+        if not quiet:
+            rt = cand.range_test
+            err_console.print(
+                f"{cand.label}: {rt.num_steps} steps ({rt.stop_reason}), "
+                f"suggested max lr {_fmt(cand.suggested_lr)}"
+            )
+
+    try:
+        result = compare_range_tests_on_task(task, spec, on_candidate=announce, **options)
+    except LrlabError as exc:
+        partial = getattr(exc, "partial_result", None)
+        if partial is not None:
+            json_path, _ = write_vary_outputs(partial, out)
+            err_console.print(f"saved the finished candidates to {json_path}")
+        raise
+    json_path, png_path = write_vary_outputs(result, out)
+    console.print(ranking_table(result))
+    console.print(f"[bold]verdict[/]: {result.verdict}")
+    for note in result.ranking.notes if result.ranking else []:
+        console.print(f"note: {note}")
+    lrs = ", ".join(f"{c.value}: {_fmt(c.suggested_lr)}" for c in result.candidates)
+    console.print(f"max lr each {result.name} allows (its suggestion): {lrs}")
+    if result.confirmed is not None:
+        console.print(
+            f"one-cycle confirmation: lowest eval loss with {result.name}={result.confirmed}"
+        )
+    if not quiet:
+        err_console.print(f"wrote {json_path} and {png_path}")
+    if result.stop_reason == "interrupted":
+        raise Interrupted(
+            f"Comparison interrupted after {len(result.candidates)} candidate(s); what was "
+            f"measured was saved to {json_path}.",
+            hint="Run the command again for every candidate.",
+        )
