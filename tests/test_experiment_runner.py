@@ -115,7 +115,7 @@ def interrupting_fit(victim: str, at_epoch: int):
 
 def test_ctrl_c_keeps_finished_trials_and_the_rerun_resumes(reference, tmp_path, monkeypatch):
     monkeypatch.setattr(lrlab.train, "fit", interrupting_fit("one-cycle/seed-0", at_epoch=3))
-    with pytest.raises(Interrupted, match="(?i)re-run the same command to resume") as excinfo:
+    with pytest.raises(Interrupted, match=r"(?i)re-run the same command to resume") as excinfo:
         run(experiment(), tmp_path)
     assert "finished ones are saved" in str(excinfo.value)
     root = tmp_path / "tiny"
@@ -203,3 +203,45 @@ def test_a_failing_trial_does_not_lose_the_others(tmp_path):
     saved = ExperimentResult.load(tmp_path / "tiny")
     assert [(t.variant, t.status) for t in saved.trials] == [("good", "completed")]
     assert saved.comparison is not None and saved.comparison.control == "good"
+
+
+def tiny_factory(seed: int = 0):
+    """A user factory (``factory: "test_experiment_runner:tiny_factory"``): two Gaussian
+    blobs and a small MLP."""
+    import torch
+
+    g = torch.Generator().manual_seed(1234)  # the data set is fixed; the seed is for the model
+    x = torch.cat([torch.randn(96, 4, generator=g) + 1.5, torch.randn(96, 4, generator=g) - 1.5])
+    y = torch.cat([torch.zeros(96, dtype=torch.long), torch.ones(96, dtype=torch.long)])
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    return {
+        "model": model,
+        "criterion": torch.nn.CrossEntropyLoss(),
+        "train_data": (x, y),
+        "eval_data": (x, y),
+        "batch_size": 32,
+        "epochs": 2,
+    }
+
+
+def test_a_user_factory_runs_with_identical_starts(tmp_path):
+    import torch
+
+    from lrlab.experiment import build_trial
+
+    exp = experiment(
+        task=None,
+        factory="test_experiment_runner:tiny_factory",
+        epochs=None,
+        seeds=[0, 1],
+        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
+    )
+    a, b = build_trial(exp, "control", 1), build_trial(exp, "one-cycle", 1)
+    assert all(torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())
+    c = build_trial(exp, "control", 0)
+    assert any(not torch.equal(v, c.model.state_dict()[k]) for k, v in a.model.state_dict().items())
+    result = run(exp, tmp_path)
+    assert [t.status for t in result.trials] == ["completed"] * 4
+    assert all(t.records[-1]["epoch"] == 2 for t in result.trials)  # the factory's epochs
+    assert all(t.records[-1]["iteration"] == 2 * 6 for t in result.trials)  # 192 / 32 batches
+    assert result.comparison.metric == "accuracy"
