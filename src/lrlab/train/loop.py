@@ -490,12 +490,12 @@ class _Loop:
         for group in _groups(self.train_data, k):
             if self.driver is not None:
                 self.driver.apply(run.iteration)
-            group_loss = self._update(group, tally)
+            losses = self._update(group, tally)
             run.iteration += 1
             run.batch += len(group)
             run.lr, run.momentum = _hyper(run.optimizer)
             tally.add_update(run.iteration, run.epoch, run.lr, run.momentum, len(group))
-            run.loss = group_loss
+            run.loss = losses[0] if len(losses) == 1 else losses  # read lazily, if at all
             if has_step_hooks and self.hooks.call("on_step_end", run):
                 stopped_by = "callback"
             now = time.perf_counter()
@@ -546,23 +546,29 @@ class _Loop:
         self._maybe_checkpoint(final=False)
         return None
 
-    def _update(self, group: Sequence[Batch], tally: Tally) -> torch.Tensor:
-        """One optimizer update from a group of micro-batches; the group's mean loss."""
+    def _update(self, group: Sequence[Batch], tally: Tally) -> list[torch.Tensor]:
+        """One optimizer update from a group of micro-batches; their (detached) losses.
+
+        The hot path: nothing here reads a value back from the device.
+        """
         run = self.run_state
-        scale = 1.0 / len(group)
+        model, step, n = run.model, self.step, len(group)
         losses: list[torch.Tensor] = []
         for batch in group:
-            with self._autocast():
-                out = run_step(self.step, run.model, batch)
-            loss = out.loss
-            scaled = loss * scale if len(group) > 1 else loss
-            if self.scaler is not None:
-                self.scaler.scale(scaled).backward()
+            if self.amp_dtype is None:
+                out = run_step(step, model, batch)
             else:
-                scaled.backward()
+                with torch.autocast(self.device.type, dtype=self.amp_dtype):
+                    out = run_step(step, model, batch)
+            loss = out.loss
+            scaled = loss if n == 1 else loss / n  # the group's mean gradient
+            if self.scaler is not None:
+                scaled = self.scaler.scale(scaled)
+            scaled.backward()
             detached = loss.detach()
             losses.append(detached)
-            tally.add_micro(detached, self._metrics(out), int(out.batch_size or 1))
+            metrics = self._metrics(out) if self.metric_fns else ()
+            tally.add_micro(detached, metrics, out.batch_size or 1)
         opt = run.optimizer
         if self.scaler is not None:
             if self.grad_clip is not None:
@@ -575,7 +581,7 @@ class _Loop:
                 torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
             opt.step()
         opt.zero_grad(set_to_none=True)
-        return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+        return losses
 
     def _metrics(self, out: Any) -> list[torch.Tensor]:
         if not self.metric_fns:
@@ -590,11 +596,6 @@ class _Loop:
         with torch.no_grad():
             outputs = out.outputs.detach()
             return [fn(outputs, out.targets).detach() for fn in self.metric_fns.values()]
-
-    def _autocast(self) -> Any:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def _flush(self, tally: Tally, has_log_hooks: bool) -> bool:
         """Read pending losses; True when one of them is the first non-finite loss."""

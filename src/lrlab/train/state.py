@@ -75,19 +75,22 @@ class RunState:
     lr: float | None = None
     momentum: float | None = None
     running: dict[str, float] = field(default_factory=dict)
-    _loss: torch.Tensor | float | None = field(default=None, repr=False)
+    _loss: torch.Tensor | list[torch.Tensor] | float | None = field(default=None, repr=False)
 
     @property
     def loss(self) -> float:
-        """The last update's loss (NaN before the first update)."""
+        """The last update's loss (NaN before the first update); with gradient accumulation,
+        the mean of its micro-batch losses."""
         value = self._loss
         if value is None:
             return math.nan
+        if isinstance(value, list):
+            value = torch.stack(value).float().mean()
         if isinstance(value, torch.Tensor):
             value = float(value)  # the one device sync, paid only when someone asks
-            self._loss = value
+        self._loss = value
         return value
 
     @loss.setter
-    def loss(self, value: torch.Tensor | float | None) -> None:
+    def loss(self, value: torch.Tensor | list[torch.Tensor] | float | None) -> None:
         self._loss = value
