@@ -209,6 +209,44 @@ def test_diverged_copies_are_masked_and_do_not_poison_the_others():
     assert seq.status == mixed.status
 
 
+def test_all_copies_diverging_mid_epoch_are_recorded_in_both_engines():
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    kwargs = dict(lrs=[1e6, 1e12], horizons=(2, 3), stop_factor=None)
+    a = scan(model, nn.MSELoss(), _data(), method="batched", **kwargs)
+    b = scan(model, nn.MSELoss(), _data(), method="sequential", **kwargs)
+    assert a.status == b.status == [["diverged"] * 2] * 2
+    assert a.complete and np.isnan(np.asarray(a.raw_losses)).all()
+
+
+class _Tied(nn.Module):
+    """A module registered under two names and a parameter tied into a second module:
+    every alias must see the copy's tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Linear(4, 6)
+        self.dec = nn.Linear(6, 4)
+        self.shared = self.enc  # the same module under a second name
+        self.dec2 = nn.Linear(6, 4)
+        self.dec2.weight = self.dec.weight  # tied parameter
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.shared(x))
+        return self.head(self.dec(h) + self.dec2(h) + x)
+
+
+def test_shared_modules_batched_equals_sequential():
+    torch.manual_seed(0)
+    model = _Tied()
+    kwargs = dict(lrs=[1e-2, 0.1], horizons=(1, 2), optimizer="adam", stop_factor=None)
+    a = scan(model, nn.MSELoss(), _data(), method="batched", **kwargs)
+    b = scan(model, nn.MSELoss(), _data(), method="sequential", **kwargs)
+    assert a.method == "batched"
+    _close(a.raw_losses, b.raw_losses)
+
+
 def test_stop_rule_matches_seed_003_and_masked_copies_stay_empty():
     model, data = _mlp(6), _data()
     res = scan(model, nn.MSELoss(), data, lrs=log_lrs(1e-3, 30, 9), horizons=(1, 2, 4))

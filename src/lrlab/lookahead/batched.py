@@ -2,23 +2,24 @@
 
 Layout: the trainable parameters of all copies live in one leaf tensor ``flat`` of shape
 ``[K, P]`` (``P`` trainable scalars per copy); each step takes per-parameter views of it,
-runs the user's step function under ``torch.func.vmap`` over the copy dimension through
-``torch.func.functional_call``, and differentiates ``Σ_k loss_k`` once: copies share no
+runs the user's step function under ``torch.func.vmap`` over the copy dimension with those
+views swapped in for the model's parameters (as ``torch.func.functional_call`` does), and
+differentiates ``Σ_k loss_k`` once: copies share no
 computation, so ``∂(Σ_j loss_j)/∂θ_k = ∂loss_k/∂θ_k`` (each copy gets exactly its own
 gradient). The optimizer update is a few tensor ops on ``flat`` (:mod:`.optim`), with the
 per-copy learning rate broadcast along ``P``.
 
 Buffers (BatchNorm running statistics, ``num_batches_tracked``) are stacked ``[K, ...]``
-and passed through ``functional_call`` too: BatchNorm updates them in place, and under
+and swapped in too: BatchNorm updates them in place, and under
 vmap an in-place update of a batched buffer updates each copy's own slice, so every copy
 keeps its own running statistics (unlike ``replace_all_batch_norm_modules_``, which drops
 them).
 
 Copies that blow up are masked on the device without a host sync: a copy whose training
 loss is non-finite is marked dead, its loss is replaced by 0 before the sum (so the sum and
-its gradient stay finite for the others) and its update is dropped. The host learns about
-it at the next evaluation, where dead copies are removed from the stack (compaction), so
-later steps cost less.
+its gradient stay finite for the others) and its update is dropped. Dead copies are then
+removed from the stack (compaction): on the CPU right away, on a GPU at the next
+evaluation (where the host syncs anyway), so later steps cost less.
 
 On the CPU, ``nn.Linear`` inside the vmapped forward is computed as ``(W·xᵀ)ᵀ``
 (:class:`_FeatureMajorLinear`): the same numbers, but the activations are then stored
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, vmap
+from torch.func import vmap
 from torch.overrides import TorchFunctionMode
 
 from lrlab.batches import StepFn, run_step
@@ -44,50 +45,83 @@ from lrlab.lookahead.optim import NotBatchable, OptimizerPlan, stacked_rule
 from lrlab.metrics import Metric
 
 
-class _Shell(nn.Module):
-    """Wraps (model, step_fn) so that ``functional_call`` can swap the model's tensors.
+class _TensorSwap:
+    """Puts given tensors in the place of a module's parameters and buffers, and back.
 
-    ``forward(batch)`` returns the loss (and metric values when ``with_metrics``); the batch
-    size of the last call is kept in ``batch_size`` (a Python int: the step function runs
-    once per vmapped call).
+    What ``torch.func.functional_call`` does, with the slots (every module dict entry that
+    holds each tensor, tied aliases included) looked up once instead of on every call: the
+    scan calls it once per step, and for small models its cost is not negligible.
     """
 
-    def __init__(self, model: nn.Module, step_fn: StepFn, metrics: Mapping[str, Metric]) -> None:
-        super().__init__()
-        self.model = model
-        self.step_fn = step_fn
-        self.metric_fns = dict(metrics)
-        self.batch_size = 1
+    def __init__(self, model: nn.Module) -> None:
+        canonical = {id(t): n for n, t in model.named_parameters()}
+        canonical.update({id(t): n for n, t in model.named_buffers()})
+        seen: set[tuple[int, str]] = set()
+        self.slots: list[tuple[dict[str, Any], str, str]] = []
+        for _, module in model.named_modules(remove_duplicate=False):
+            for table in (module._parameters, module._buffers):
+                for attr, tensor in table.items():
+                    key = (id(table), attr)
+                    if tensor is None or key in seen or id(tensor) not in canonical:
+                        continue
+                    seen.add(key)
+                    self.slots.append((table, attr, canonical[id(tensor)]))
 
-    def forward(self, batch: Any, with_metrics: bool) -> Any:
-        out = run_step(self.step_fn, self.model, batch)
-        self.batch_size = int(out.batch_size or 1)
-        loss = out.loss.reshape(())
-        if not with_metrics or not self.metric_fns:
-            return loss
-        if out.outputs is None or out.targets is None:
-            raise DataError(
-                "Metrics were asked for, but the step function returned only a loss.",
-                hint="Return lrlab.batches.StepOutput(loss, outputs, targets) from step_fn.",
-            )
-        values = [
-            fn(out.outputs.detach(), out.targets).reshape(()) for fn in self.metric_fns.values()
-        ]
-        return (loss, *values)
+    def __call__(self, tensors: Mapping[str, torch.Tensor], fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` with ``tensors`` (canonical name → tensor) swapped in."""
+        saved = []
+        try:
+            for table, attr, name in self.slots:
+                if name in tensors:
+                    saved.append((table, attr, table[attr]))
+                    table[attr] = tensors[name]
+            return fn(*args)
+        finally:
+            for table, attr, original in saved:
+                table[attr] = original
+
+
+def _step_values(
+    model: nn.Module,
+    step_fn: StepFn,
+    metric_fns: Mapping[str, Metric],
+    batch: Any,
+    with_metrics: bool,
+    sizes: list[int],
+) -> Any:
+    """Loss (and metric values) of one copy on ``batch``; its batch size goes to ``sizes``
+    (a Python int: the step function runs once per vmapped call)."""
+    out = run_step(step_fn, model, batch)
+    sizes.append(int(out.batch_size or 1))
+    loss = out.loss.reshape(())
+    if not with_metrics or not metric_fns:
+        return loss
+    if out.outputs is None or out.targets is None:
+        raise DataError(
+            "Metrics were asked for, but the step function returned only a loss.",
+            hint="Return lrlab.batches.StepOutput(loss, outputs, targets) from step_fn.",
+        )
+    values = [fn(out.outputs.detach(), out.targets).reshape(()) for fn in metric_fns.values()]
+    return (loss, *values)
 
 
 class _FeatureMajorLinear(TorchFunctionMode):
-    """``F.linear(x, W, b)`` on 2-D inputs as ``(W·xᵀ + b)ᵀ``: equal maths, faster layout."""
+    """``F.linear(x, W, b)`` on 2-D inputs as ``(b + W·xᵀ)ᵀ``: equal maths, faster layout.
+
+    Under vmap the product becomes ``W·xᵀ`` per copy on the stacked tensors, stored
+    feature-major (``[K, out, N]``) — the layout the next layer's ``xᵀ`` wants. (A custom
+    ``autograd.Function`` with a ``baddbmm`` batching rule was measured too: its per-call
+    overhead under vmap cost more than the fused bias saved.)
+    """
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         if func is F.linear and args and args[0].dim() == 2:
             x, weight = args[0], args[1] if len(args) > 1 else kwargs["weight"]
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
-            out = weight @ x.mT
-            if bias is not None:
-                out = out + bias.unsqueeze(-1)
-            return out.mT
+            if bias is None:
+                return (weight @ x.mT).mT
+            return torch.addmm(bias.unsqueeze(-1), weight, x.mT).mT
         return func(*args, **kwargs)
 
 
@@ -110,7 +144,9 @@ class BatchedEngine:
     ) -> None:
         self.model = model
         self.live = list(range(len(lrs)))
-        self.shell = _Shell(model, step_fn, metrics or {})
+        self.step_fn = step_fn
+        self.metric_fns = dict(metrics or {})
+        self.swap = _TensorSwap(model)
         params = dict(model.named_parameters())
         order = plan.trainable
         trained = [params[n] for n in order]
@@ -127,19 +163,13 @@ class BatchedEngine:
         (self.device,) = devices
         K = len(lrs)
         self.names = list(order)
-        self.keys = [f"model.{n}" for n in order]
         self.shapes = [params[n].shape for n in order]
         self.sizes = [params[n].numel() for n in order]
         flat = torch.cat([params[n].detach().reshape(-1) for n in order])
         self.flat = flat.unsqueeze(0).expand(K, -1).clone().requires_grad_(True)
-        trained_names = set(order)
-        # Parameters the optimizer does not train are shared constants (not stacked).
-        self.frozen = {
-            f"model.{n}": p.detach() for n, p in params.items() if n not in trained_names
-        }
+        # Parameters the optimizer does not train stay in the model, shared by all copies.
         self.buffers = {
-            f"model.{n}": b.detach().unsqueeze(0).expand(K, *b.shape).clone()
-            for n, b in model.named_buffers()
+            n: b.detach().unsqueeze(0).expand(K, *b.shape).clone() for n, b in model.named_buffers()
         }
         lr_t = torch.tensor(lrs, dtype=self.dtype, device=self.device)
         self.rule = stacked_rule(plan, lr_t, dict(zip(order, self.sizes, strict=True)), order)
@@ -147,6 +177,10 @@ class BatchedEngine:
         if feature_major is None:
             feature_major = self.device.type == "cpu"
         self.feature_major = feature_major
+        # On the CPU a host sync is free: drop diverged copies at once instead of computing
+        # them until the next evaluation. (On a GPU it would stall the queue every step.)
+        self.compact_eagerly = self.device.type == "cpu"
+        self.dead: list[int] = []
         self.steps_done = 0
 
     # -- helpers ---------------------------------------------------------------------------
@@ -156,19 +190,20 @@ class BatchedEngine:
         parts = self.flat.split(self.sizes, dim=1)
         views = {
             key: part.view(K, *shape)
-            for key, part, shape in zip(self.keys, parts, self.shapes, strict=True)
+            for key, part, shape in zip(self.names, parts, self.shapes, strict=True)
         }
         return views
 
-    def _vmapped(self, batch: Any, with_metrics: bool):  # type: ignore[no-untyped-def]
-        shell, frozen, feature_major = self.shell, self.frozen, self.feature_major
+    def _vmapped(self, batch: Any, with_metrics: bool, sizes: list[int]):  # type: ignore[no-untyped-def]
+        model, swap, step_fn, metric_fns = self.model, self.swap, self.step_fn, self.metric_fns
+        feature_major = self.feature_major
 
         def one_copy(tensors: dict[str, torch.Tensor]) -> Any:
-            merged = {**tensors, **frozen} if frozen else tensors
+            args = (model, step_fn, metric_fns, batch, with_metrics, sizes)
             if feature_major:
                 with _FeatureMajorLinear():
-                    return functional_call(shell, merged, (batch, with_metrics))
-            return functional_call(shell, merged, (batch, with_metrics))
+                    return swap(tensors, _step_values, *args)
+            return swap(tensors, _step_values, *args)
 
         return vmap(one_copy, randomness="same")
 
@@ -176,7 +211,7 @@ class BatchedEngine:
 
     def train_step(self, batch: Any) -> None:
         views = self._views()
-        losses = self._vmapped(batch, False)({**views, **self.buffers})
+        losses = self._vmapped(batch, False, [])({**views, **self.buffers})
         alive = self.alive_t.squeeze(1)
         alive.logical_and_(torch.isfinite(losses.detach()))
         # Dead copies contribute 0 (not NaN·0) to the sum: the others' gradients stay exact.
@@ -193,22 +228,27 @@ class BatchedEngine:
             (grad,) = torch.autograd.grad(total, self.flat)
         self.rule.step(self.flat, grad, self.alive_t)
         self.steps_done += 1
+        if self.compact_eagerly and not bool(self.alive_t.all()):
+            mask = self.alive()
+            self.dead.extend(c for c, m in zip(self.live, mask, strict=True) if not m)
+            self.keep(mask)
 
     def alive(self) -> np.ndarray:
         return self.alive_t.squeeze(1).cpu().numpy().copy()
 
     @torch.no_grad()
     def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:
-        names = ["loss", *self.shell.metric_fns]
+        names = ["loss", *self.metric_fns]
         tensors = {**self._views(), **self.buffers}
         totals: list[torch.Tensor] | None = None
         count = 0
         self.model.eval()
         try:
             for batch in data:
-                out = self._vmapped(batch, True)(tensors)
+                sizes: list[int] = []
+                out = self._vmapped(batch, True, sizes)(tensors)
                 values = out if isinstance(out, tuple) else (out,)
-                n = self.shell.batch_size
+                n = sizes[-1]
                 # Batch-size-weighted float64 sums, exactly as lrlab.evaluate does (which
                 # rounds each batch's loss to float32 first).
                 weighted = [values[0].float().double() * n, *(v.double() * n for v in values[1:])]
@@ -224,6 +264,10 @@ class BatchedEngine:
                 "Evaluation data yielded no batches.", hint="Check the eval dataset is not empty."
             )
         return {name: (t / count).cpu().numpy() for name, t in zip(names, totals, strict=True)}
+
+    def take_dead(self) -> list[int]:
+        dead, self.dead = self.dead, []
+        return dead
 
     def keep(self, mask: np.ndarray) -> None:
         if mask.all():

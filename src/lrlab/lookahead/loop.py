@@ -53,6 +53,11 @@ class Engine(Protocol):
         """Drop the live copies where ``mask`` is False."""
         ...
 
+    def take_dead(self) -> list[int]:
+        """Global indices of copies the engine dropped itself (non-finite training loss)
+        since the last call."""
+        ...
+
 
 def stop_threshold(initial_loss: float, stop_factor: float | None) -> float | None:
     """The loss above which a copy is stopped: ``initial + (stop_factor − 1)·|initial|``.
@@ -88,10 +93,20 @@ class Record:
         return np.where(self.status == OK, self.raw, np.nan)
 
 
-def epoch_batches(data: Iterable[Any], epoch: int, seed: int) -> Iterable[Any]:
-    """Seed and position the data for ``epoch``; return the iterable to loop over."""
+def epoch_batches(
+    data: Iterable[Any], epoch: int, seed: int, cuda_devices: Sequence[int] = ()
+) -> Iterable[Any]:
+    """Seed and position the data for ``epoch``; return the iterable to loop over.
+
+    Seeds the CPU generator (and the given CUDA devices' generators) directly rather than
+    through ``torch.manual_seed``, which also queues a lazy seeding of every CUDA device,
+    recording a stack trace each time (milliseconds per call on a small scan).
+    """
     set_epoch(data, epoch)
-    torch.manual_seed(derive_seed(seed, "data", epoch))
+    value = derive_seed(seed, "data", epoch)
+    torch.default_generator.manual_seed(value)
+    for index in cuda_devices:
+        torch.cuda.default_generators[index].manual_seed(value)
     return data
 
 
@@ -119,13 +134,16 @@ def run_horizons(
     epoch = 0
     while next_h < len(horizons) and engine.live:
         produced = False
-        for batch in epoch_batches(train_data, epoch, seed):
+        for batch in epoch_batches(train_data, epoch, seed, rng_devices):
             produced = True
             engine.train_step(batch)
             step += 1
             record.steps = step
             if tick is not None:
                 tick(1)
+            if not engine.live:  # every copy diverged mid-way: nothing left to train
+                _mark(record, next_h, engine.take_dead(), DIVERGED)
+                return
             if unit == "steps" and step == horizons[next_h]:
                 _checkpoint(engine, eval_data, record, next_h, threshold, mask_stopped, rng_devices)
                 next_h += 1
@@ -151,6 +169,7 @@ def _checkpoint(
     mask_stopped: bool,
     rng_devices: Sequence[int],
 ) -> None:
+    _mark(record, h, engine.take_dead(), DIVERGED)
     alive = engine.alive()
     with torch.random.fork_rng(devices=list(rng_devices)):
         values = engine.evaluate(eval_data)
@@ -167,3 +186,11 @@ def _checkpoint(
         # A removed copy's later cells say why they are empty.
         record.status[h + 1 :, idx[removed]] = record.status[h, idx[removed]]
         engine.keep(~removed)
+
+
+def _mark(record: Record, h: int, copies: Sequence[int], status: str) -> None:
+    """Cells of ``copies`` from horizon ``h`` on: empty, with ``status``."""
+    if copies:
+        idx = np.asarray(copies)
+        record.status[h:, idx] = status
+        record.raw[h:, idx] = np.nan

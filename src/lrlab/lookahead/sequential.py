@@ -86,3 +86,6 @@ class SequentialEngine:
     def keep(self, mask: np.ndarray) -> None:
         if not mask[0]:
             self.live = []
+
+    def take_dead(self) -> list[int]:
+        return []  # a diverged copy is reported by alive() at the next evaluation
