@@ -7,6 +7,8 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrlab.batches import cycle, set_epoch
 from lrlab.data.augment import ImageAugment, Normalize
@@ -36,6 +38,36 @@ def test_every_sample_once_per_epoch_and_batch_sizes():
     # inputs travel with their targets
     for xb, yb in batches:
         assert torch.equal(xb[:, 0].long(), yb)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 60),
+    st.integers(1, 70),
+    st.booleans(),
+    st.booleans(),
+    st.integers(0, 2**40),
+    st.integers(0, 50),
+)
+def test_each_epoch_is_its_order_cut_into_batches(n, batch_size, drop_last, shuffle, seed, epoch):
+    x, y = _data(n)
+    if drop_last and batch_size > n:
+        with pytest.raises(InvalidArgument):
+            TensorLoader(x, y, batch_size, drop_last=drop_last)
+        return
+    loader = TensorLoader(x, y, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    loader.set_epoch(epoch)
+    batches = [yb.tolist() for _, yb in loader]
+    assert len(batches) == len(loader)
+    full, rest = divmod(n, batch_size)
+    expected = full + (0 if drop_last or rest == 0 else 1)
+    assert len(batches) == expected
+    assert all(len(b) == batch_size for b in batches[:full])
+    order = loader.order(epoch).tolist()
+    assert sorted(order) == list(range(n))
+    served = [v for b in batches for v in b]
+    assert served == order[: len(served)]
+    assert len(served) == (full * batch_size if drop_last else n)
 
 
 def test_drop_last():

@@ -355,3 +355,37 @@ def test_user_task_errors_name_the_fix(user_module, spec, match):
 
     with pytest.raises(InvalidArgument, match=match):
         load_user_task(spec.format(mod=user_module))
+
+
+def test_compile_option_wraps_the_seeded_model(monkeypatch):
+    # torch.compile itself costs seconds to import: check the wiring with a stand-in.
+    seen = []
+
+    def fake_compile(model):
+        seen.append(model)
+        return ("compiled", model)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    plain = get_task("mnist1d-cnn").model(0)
+    tag, inner = get_task("mnist1d-cnn", compile=True).model(0)
+    assert tag == "compiled" and seen == [inner]
+    assert all(
+        torch.equal(p, q) for p, q in zip(plain.parameters(), inner.parameters(), strict=True)
+    )
+
+
+@pytest.mark.gpu
+def test_cuda_resnet9_channels_last_bf16(cifar_archive):
+    task = get_task(
+        "cifar10-resnet9", path=str(cifar_archive), channels_last=True, amp="bf16", batch_size=8
+    )
+    bundle = task.data(seed=0, device="cuda")
+    xb, yb = next(iter(bundle.train))
+    assert xb.is_cuda and xb.is_contiguous(memory_format=torch.channels_last)
+    model = task.model(seed=0, device="cuda")
+    cpu_model = task.model(seed=0)
+    assert torch.equal(model.fc.weight.cpu(), cpu_model.fc.weight)  # same init on every device
+    with torch.autocast("cuda", dtype=task.amp_dtype):
+        loss = task.criterion()(model(xb), yb)
+    loss.backward()
+    assert torch.isfinite(loss)
