@@ -142,3 +142,32 @@ def test_parse_params_reads_yaml_scalars():
         "final_div_factor": 1e4,
         "mode": "x",
     }
+
+
+def test_ctrl_c_exits_130_with_a_resume_hint_and_resume_finishes(tmp_path, capsys, monkeypatch):
+    import lrlab.train.loop as loop
+
+    real_evaluate = loop.evaluate
+    calls = {"n": 0}
+
+    def interrupted_in_epoch_2(*args, **kwargs):  # Ctrl-C while epoch 2 is evaluated
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(loop, "evaluate", interrupted_in_epoch_2)
+    rc = cli(tmp_path, "--lr", 0.01, "--epochs", 3, "--out", out)
+    err = capsys.readouterr().err
+    assert rc == 130
+    assert "Interrupted during epoch 2" in err and "--resume" in err
+    assert [r["epoch"] for r in read_jsonl(out / "records.jsonl")] == [0, 1]
+
+    monkeypatch.setattr(loop, "evaluate", real_evaluate)
+    assert cli(tmp_path, "--lr", 0.01, "--epochs", 3, "--out", out, "--resume") == 0
+    straight = tmp_path / "straight"
+    assert cli(tmp_path, "--lr", 0.01, "--epochs", 3, "--out", straight) == 0
+    assert untimed(read_jsonl(out / "records.jsonl")) == untimed(
+        read_jsonl(straight / "records.jsonl")
+    )

@@ -23,11 +23,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from lrlab.errors import InvalidArgument
+from lrlab.train.records import RECORDS_JSONL
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from lrlab.train.callbacks import CallbackList
+    from lrlab.train.state import RunState
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT_VERSION = 1
@@ -112,3 +117,48 @@ def restore_optimizer_state(
             f"({type(optimizer).__name__}): {exc}",
             hint="Resume with the same optimizer and param groups, or use another out_dir.",
         ) from exc
+
+
+def prior_checkpoint(out_dir: Path, *, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint to resume from, or ``None`` for a fresh start.
+
+    Without ``resume``, a directory that already holds a run (a checkpoint or records) is an
+    error rather than silently overwritten. With ``resume`` and no checkpoint, the run starts
+    over (records a killed run wrote before its first checkpoint are then replaced).
+    """
+    ckpt = checkpoint_path(out_dir)
+    if resume:
+        return load_checkpoint(ckpt) if ckpt.exists() else None
+    existing = [p.name for p in (ckpt, out_dir / RECORDS_JSONL) if p.exists()]
+    if existing:
+        raise InvalidArgument(
+            f"out_dir={str(out_dir)!r} already holds a run ({', '.join(existing)}).",
+            hint="Pass resume=True (CLI: --resume) to continue it, or choose another out_dir "
+            "(or delete this one) to start over.",
+        )
+    return None
+
+
+def restore_run(
+    payload: dict[str, Any],
+    run: RunState,
+    *,
+    scaler: torch.amp.GradScaler | None,
+    hooks: CallbackList,
+    fingerprint: dict[str, Any],
+    out_dir: Path,
+) -> float:
+    """Put a checkpoint back into the live objects (model, optimizer, scaler, callbacks, the
+    run's position and records); return the elapsed time it recorded. The RNG streams are
+    restored later, right before the next epoch (where they were captured)."""
+    path = checkpoint_path(out_dir)
+    check_fingerprint(payload["fingerprint"], fingerprint, path)
+    restore_module_state(run.model, payload["model"], path)
+    restore_optimizer_state(run.optimizer, payload["optimizer"], path)
+    if scaler is not None and payload.get("scaler") is not None:
+        scaler.load_state_dict(payload["scaler"])
+    hooks.load_state_dict(payload.get("callbacks") or {})
+    run.records = [dict(r) for r in payload["records"]]
+    run.epoch = int(payload["epoch"])
+    run.iteration = int(payload["iteration"])
+    return float(payload["elapsed"])

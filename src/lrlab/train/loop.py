@@ -24,6 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,39 +32,28 @@ import torch
 from torch import nn
 
 from lrlab._io import jsonable
-from lrlab.batches import Batch, StepFn, num_batches, resolve_step, run_step, set_epoch, to_device
-from lrlab.errors import DataError, Diverged, InvalidArgument, check
+from lrlab.batches import Batch, StepFn, run_step, set_epoch
+from lrlab.errors import DataError, Diverged, InvalidArgument
 from lrlab.evaluate import evaluate
-from lrlab.metrics import Metric, resolve_metrics
+from lrlab.metrics import Metric
 from lrlab.train.callbacks import CallbackList, TensorBoardLogger
 from lrlab.train.checkpoint import (
-    check_fingerprint,
     checkpoint_path,
-    load_checkpoint,
-    restore_module_state,
-    restore_optimizer_state,
+    prior_checkpoint,
+    restore_run,
     save_checkpoint,
 )
-from lrlab.train.records import RECORDS_JSONL, RecordWriter
+from lrlab.train.options import build_step, check_options, default_metrics, place_model
+from lrlab.train.plan import Plan
+from lrlab.train.records import RecordWriter
 from lrlab.train.result import FitResult
 from lrlab.train.state import RunState, StepLog
 from lrlab.train.tally import Tally
-
-AMP_DTYPES: dict[str, torch.dtype] = {
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-}
-DIVERGENCE_POLICIES = ("stop", "raise", "ignore")
 
 # Losses are read from the device in batches: after this many updates or this many seconds,
 # whichever comes first (and at every epoch end). Bounds how late divergence is noticed.
 _FLUSH_UPDATES = 64
 _FLUSH_SECONDS = 0.2
-
-# Criteria for which accuracy is the natural default metric.
-_CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 
 
 def fit(
@@ -144,14 +134,14 @@ def fit(
                            epochs=10, eval_data=test_loader, out_dir="runs/one-cycle")
         print(result.final["eval_accuracy"], result.best["eval_accuracy"])
     """
-    plan = _Plan.build(
+    plan = Plan.build(
         train_data,
         schedule=schedule,
         epochs=epochs,
         iterations=iterations,
         accumulation_steps=accumulation_steps,
     )
-    amp_dtype = _check_options(
+    amp_dtype = check_options(
         grad_clip=grad_clip,
         amp=amp,
         out_dir=out_dir,
@@ -163,14 +153,14 @@ def fit(
         on_divergence=on_divergence,
         config=config,
     )
-    dev = _place_model(model, device)
+    dev = place_model(model, device)
     if amp_dtype is torch.float16 and dev.type != "cuda":
         raise InvalidArgument(
             f"amp='fp16' needs a CUDA device; the model is on {dev}.",
             hint="Use amp='bf16' (supported on CPU) or amp=False.",
         )
-    step = _build_step(criterion, unpack=unpack, step_fn=step_fn, device=dev)
-    metric_fns = _default_metrics(metrics, criterion)
+    step = build_step(criterion, unpack=unpack, step_fn=step_fn, device=dev)
+    metric_fns = default_metrics(metrics, criterion)
     out = Path(out_dir) if out_dir is not None else None
 
     cbs = list(callbacks)
@@ -220,33 +210,24 @@ def fit(
     }
 
     writer = RecordWriter(out, csv=csv) if out is not None else None
-    payload = _prior_run(out, resume=resume) if out is not None else None
+    payload = prior_checkpoint(out, resume=resume) if out is not None else None
     elapsed_before = 0.0
     if payload is not None:
         assert out is not None
-        path = checkpoint_path(out)
-        check_fingerprint(payload["fingerprint"], fingerprint, path)
-        restore_module_state(model, payload["model"], path)
-        restore_optimizer_state(optimizer, payload["optimizer"], path)
-        if scaler is not None and payload.get("scaler") is not None:
-            scaler.load_state_dict(payload["scaler"])
-        hooks.load_state_dict(payload.get("callbacks") or {})
-        run.records = [dict(r) for r in payload["records"]]
-        run.epoch = int(payload["epoch"])
-        run.iteration = int(payload["iteration"])
-        elapsed_before = float(payload["elapsed"])
+        elapsed_before = restore_run(
+            payload, run, scaler=scaler, hooks=hooks, fingerprint=fingerprint, out_dir=out
+        )
         if payload.get("stop_reason") == "callback" or plan.done(run.epoch, run.iteration):
             # Nothing left to do: the run finished before (re-running a finished trial).
             if writer is not None:
                 writer.reset(run.records)
-            return _result(
-                run, payload.get("stop_reason") or "completed", "", settings, elapsed_before
-            )
+            reason = payload.get("stop_reason") or "completed"
+            return _result(run, reason, "", settings, elapsed_before)
     if writer is not None:
         writer.reset(run.records)
 
     loop = _Loop(
-        run=run,
+        run_state=run,
         plan=plan,
         step=step,
         metric_fns=metric_fns,
@@ -277,149 +258,35 @@ _DIVERGED_HINT = (
 )
 
 
-class _Plan:
-    """The budget in both units, as far as the data's length allows."""
-
-    def __init__(
-        self,
-        *,
-        epochs: int | None,
-        iterations: int | None,
-        batches_per_epoch: int | None,
-        updates_per_epoch: int | None,
-        accumulation_steps: int,
-        epoch_budget: bool,
-    ) -> None:
-        self.epochs = epochs
-        self.iterations = iterations
-        self.batches_per_epoch = batches_per_epoch
-        self.updates_per_epoch = updates_per_epoch
-        self.accumulation_steps = accumulation_steps
-        self.epoch_budget = epoch_budget
-
-    @classmethod
-    def build(
-        cls,
-        train_data: Any,
-        *,
-        schedule: Any,
-        epochs: int | None,
-        iterations: int | None,
-        accumulation_steps: int,
-    ) -> _Plan:
-        if (epochs is None) == (iterations is None):
-            hint = "For example epochs=10, or iterations=2000 (optimizer updates)."
-            if schedule is not None and getattr(schedule, "total_steps", None):
-                hint += f" The schedule lasts iterations={schedule.total_steps}."
-            raise InvalidArgument(
-                f"Give exactly one budget: got epochs={epochs!r}, iterations={iterations!r}.",
-                hint=hint,
-            )
-        for name, value in (("epochs", epochs), ("iterations", iterations)):
-            if value is not None:
-                check(
-                    isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                    f"{name}={value!r} must be a positive integer.",
-                )
-        check(
-            isinstance(accumulation_steps, int) and accumulation_steps >= 1,
-            f"accumulation_steps={accumulation_steps!r} must be an integer >= 1.",
-        )
-        if schedule is not None and not (
-            callable(getattr(schedule, "lr", None)) and callable(getattr(schedule, "to_dict", None))
-        ):
-            raise InvalidArgument(
-                f"schedule={schedule!r} is not an lrlab schedule.",
-                hint="Build one with lrlab.schedules (one_cycle, cyclic, cosine, ...). To drive "
-                "a torch LRScheduler yourself, call it from a callback's on_step_end.",
-            )
-        n = num_batches(train_data)
-        if n == 0:
-            raise DataError(
-                "train_data has no batches (len 0).",
-                hint="Check the dataset is not empty and batch_size <= its length with "
-                "drop_last=True.",
-            )
-        upe = None if n is None else math.ceil(n / accumulation_steps)
-        if epochs is not None:
-            total = None if upe is None else epochs * upe
-            plan = cls(
-                epochs=epochs,
-                iterations=total,
-                batches_per_epoch=n,
-                updates_per_epoch=upe,
-                accumulation_steps=accumulation_steps,
-                epoch_budget=True,
-            )
-        else:
-            assert iterations is not None
-            plan = cls(
-                epochs=None if upe is None else math.ceil(iterations / upe),
-                iterations=iterations,
-                batches_per_epoch=n,
-                updates_per_epoch=upe,
-                accumulation_steps=accumulation_steps,
-                epoch_budget=False,
-            )
-        plan._check_schedule(schedule)
-        return plan
-
-    def _check_schedule(self, schedule: Any) -> None:
-        total = getattr(schedule, "total_steps", None) if schedule is not None else None
-        if total is None or self.iterations is None or self.iterations <= total:
-            return
-        how = (
-            f"epochs={self.epochs} × {self.updates_per_epoch} updates per epoch"
-            if self.epoch_budget
-            else f"iterations={self.iterations}"
-        )
-        raise InvalidArgument(
-            f"The schedule {getattr(schedule, 'name', '')!r} lasts total_steps={total}, but "
-            f"this run makes {self.iterations} optimizer updates ({how}).",
-            hint=f"Build the schedule with total_steps={self.iterations}, or shorten the budget.",
-        )
-
-    def cut_short(self, iteration: int) -> bool:
-        """An iteration budget reached in the middle of an epoch."""
-        if self.epoch_budget or self.iterations is None:
-            return False
-        return iteration >= self.iterations
-
-    def done(self, epoch: int, iteration: int) -> bool:
-        if self.epoch_budget:
-            assert self.epochs is not None
-            return epoch >= self.epochs
-        assert self.iterations is not None
-        return iteration >= self.iterations
-
-
+@dataclass(eq=False)
 class _Loop:
     """The state and steps of one ``fit`` call (split from ``fit`` only for readability)."""
 
-    def __init__(self, **kw: Any) -> None:
-        self.run_state: RunState = kw["run"]
-        self.plan: _Plan = kw["plan"]
-        self.step: StepFn = kw["step"]
-        self.metric_fns: dict[str, Metric] = kw["metric_fns"]
-        self.hooks: CallbackList = kw["hooks"]
-        self.driver = kw["driver"]
-        self.scaler = kw["scaler"]
-        self.amp_dtype: torch.dtype | None = kw["amp_dtype"]
-        self.device: torch.device = kw["device"]
-        self.grad_clip: float | None = kw["grad_clip"]
-        self.train_data = kw["train_data"]
-        self.eval_data = kw["eval_data"]
-        self.eval_batches: int | None = kw["eval_batches"]
-        self.writer: RecordWriter | None = kw["writer"]
-        self.checkpoint_every: int | None = kw["checkpoint_every"]
-        self.fingerprint: dict[str, Any] = kw["fingerprint"]
-        self.elapsed_before: float = kw["elapsed_before"]
-        self.on_divergence: str = kw["on_divergence"]
-        self.t_start = time.perf_counter()
-        self.last_checkpoint: int | None = self.run_state.epoch if self.run_state.records else None
-        opt = self.run_state.optimizer
-        self.params = [p for g in opt.param_groups for p in g["params"]]
-        self.diverged_at: StepLog | None = None
+    run_state: RunState
+    plan: Plan
+    step: StepFn
+    metric_fns: dict[str, Metric]
+    hooks: CallbackList
+    driver: Any  # lrlab.hyper.ScheduleDriver | None
+    scaler: torch.amp.GradScaler | None
+    amp_dtype: torch.dtype | None
+    device: torch.device
+    grad_clip: float | None
+    train_data: Iterable[Batch]
+    eval_data: Iterable[Batch] | None
+    eval_batches: int | None
+    writer: RecordWriter | None
+    checkpoint_every: int | None
+    fingerprint: dict[str, Any]
+    elapsed_before: float
+    on_divergence: str
+    t_start: float = field(default_factory=time.perf_counter)
+    diverged_at: StepLog | None = None
+
+    def __post_init__(self) -> None:
+        run = self.run_state
+        self.last_checkpoint: int | None = run.epoch if run.records else None
+        self.params = [p for g in run.optimizer.param_groups for p in g["params"]]
 
     def elapsed(self) -> float:
         return self.elapsed_before + (time.perf_counter() - self.t_start)
@@ -766,114 +633,6 @@ def _make_driver(optimizer: torch.optim.Optimizer, schedule: Any) -> Any:
     from lrlab.hyper import ScheduleDriver
 
     return ScheduleDriver(optimizer, schedule)
-
-
-def _place_model(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    if not isinstance(model, nn.Module):
-        raise InvalidArgument(
-            f"model must be a torch.nn.Module, got {type(model).__name__}.",
-        )
-    if device is not None:
-        from lrlab.devices import resolve_device
-
-        dev = resolve_device(device)
-        model.to(dev)
-        return dev
-    first = next(iter(model.parameters()), None)
-    return first.device if first is not None else torch.device("cpu")
-
-
-def _build_step(
-    criterion: Any, *, unpack: Any, step_fn: StepFn | None, device: torch.device
-) -> StepFn:
-    step = resolve_step(criterion, unpack=unpack, step_fn=step_fn, device=device)
-    if step_fn is None:
-        return step
-
-    def moved(model: nn.Module, batch: Batch) -> Any:
-        return step_fn(model, to_device(batch, device, non_blocking=True))
-
-    return moved
-
-
-def _default_metrics(metrics: Any, criterion: Any) -> dict[str, Metric]:
-    if metrics is None:
-        is_classification = isinstance(criterion, _CLASSIFICATION_LOSSES)
-        return resolve_metrics("accuracy" if is_classification else None)
-    return resolve_metrics(metrics)
-
-
-def _check_options(
-    *,
-    grad_clip: float | None,
-    amp: str | bool | None,
-    out_dir: Any,
-    csv: bool,
-    checkpoint_every: int | None,
-    resume: bool,
-    tensorboard: Any,
-    eval_batches: int | None,
-    on_divergence: str,
-    config: Any,
-) -> torch.dtype | None:
-    """Validate the simple options; the autocast dtype (``None`` without AMP)."""
-    if grad_clip is not None:
-        check(
-            isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip) and grad_clip > 0,
-            f"grad_clip={grad_clip!r} must be a positive number (the max gradient norm) or None.",
-        )
-    if checkpoint_every is not None:
-        check(
-            isinstance(checkpoint_every, int) and checkpoint_every >= 1,
-            f"checkpoint_every={checkpoint_every!r} must be a positive integer (epochs).",
-        )
-    if eval_batches is not None:
-        check(
-            isinstance(eval_batches, int) and eval_batches >= 1,
-            f"eval_batches={eval_batches!r} must be a positive integer or None (all).",
-        )
-    check(
-        on_divergence in DIVERGENCE_POLICIES,
-        f"on_divergence={on_divergence!r} must be one of {list(DIVERGENCE_POLICIES)}.",
-    )
-    if config is not None:
-        check(isinstance(config, Mapping), f"config must be a dict, got {type(config).__name__}.")
-    if out_dir is None:
-        for name, value in (
-            ("csv", csv),
-            ("checkpoint_every", checkpoint_every),
-            ("resume", resume),
-            ("tensorboard", tensorboard),
-        ):
-            check(
-                not value,
-                f"{name}={value!r} needs a run directory, but out_dir is None.",
-                hint="Pass out_dir='runs/my-run'.",
-            )
-    if amp is False or amp is None:
-        return None
-    dtype = AMP_DTYPES.get(amp) if isinstance(amp, str) else None
-    if dtype is None:
-        raise InvalidArgument(
-            f"amp={amp!r} is not a precision lrlab knows.",
-            hint="Use amp=False, 'bf16' or 'fp16' (CUDA only).",
-        )
-    return dtype
-
-
-def _prior_run(out: Path, *, resume: bool) -> dict[str, Any] | None:
-    """The checkpoint to resume from, or None for a fresh start (refusing to overwrite)."""
-    ckpt = checkpoint_path(out)
-    if resume:
-        return load_checkpoint(ckpt) if ckpt.exists() else None
-    existing = [p.name for p in (ckpt, out / RECORDS_JSONL) if p.exists()]
-    if existing:
-        raise InvalidArgument(
-            f"out_dir={str(out)!r} already holds a run ({', '.join(existing)}).",
-            hint="Pass resume=True (CLI: --resume) to continue it, or choose another out_dir "
-            "(or delete this one) to start over.",
-        )
-    return None
 
 
 def _result(
