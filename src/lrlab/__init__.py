@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     # workloads
     "get_task": "lrlab.tasks",
     "list_tasks": "lrlab.tasks",
+    "load_user_task": "lrlab.tasks",
+    "TensorLoader": "lrlab.data",
     # helpers
     "seed_everything": "lrlab.seeding",
     "evaluate": "lrlab.evaluate",

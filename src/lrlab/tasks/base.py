@@ -14,7 +14,6 @@ it costs nothing; the data and the model are made on demand:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,14 +106,6 @@ class DataBundle:
     chance_level: float | None = None
     class_names: tuple[str, ...] | None = None
     normalize: Normalize | None = None
-
-
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 @dataclass(frozen=True, eq=False)

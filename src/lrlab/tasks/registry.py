@@ -143,13 +143,15 @@ def get_task(name: str, **options: Any) -> Task:
 
     if not isinstance(name, str):
         raise InvalidArgument(f"task name must be a string, got {type(name).__name__}.")
-    base, spec_options = parse_task_spec(name) if ":" in name else (name, {})
+    base = name.partition(":")[0].strip()
     task = TASKS.get(base)
     if task is None:
         raise InvalidArgument(
             f"Unknown task {base!r}.{_close(base, list(TASKS))}",
-            hint="List the tasks with `lrlab tasks` (or lrlab.tasks.list_tasks()).",
+            hint="List the tasks with `lrlab tasks` (or lrlab.tasks.list_tasks()); for your "
+            "own 'pkg.module:function' factory use --model (lrlab.tasks.load_user_task).",
         )
+    _, spec_options = parse_task_spec(name) if ":" in name else (base, {})
     return apply_options(task, {**spec_options, **options})
 
 
