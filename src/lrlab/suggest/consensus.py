@@ -8,10 +8,11 @@ Algorithm (all on ``x = log10(lr)``; ``docs/suggestions.md`` has the reasoning a
    :func:`~lrlab.suggest.curve.bandwidth`), so the curve the rules read does not move when
    the sweep is sampled more or less densely (the EMA's lag does).
 3. Five *members* each estimate the same point, the LR where the smoothed loss is lowest
-   (Smith, 2018, §4.1: the one-cycle's max LR sits where the loss is still lowest, before it
-   turns up): the minimum itself; the LRs where the loss has climbed back 10 %, 25 % and
-   50 % of its drop (:func:`~lrlab.suggest.rules.edge`), divided by 1.7, 2.3 and 3.3; and the
-   steepest descent times 3.3. The factors are the median ratios measured on 108 range tests
+   (Smith's range test puts the max LR of a cyclic or one-cycle schedule where the loss
+   stops improving, before it turns up — Smith 2017, 2018): the minimum itself; the LRs
+   where the loss has climbed back 10 %, 25 % and 50 % of its drop
+   (:func:`~lrlab.suggest.rules.edge`), divided by 1.7, 2.3 and 3.3; and the steepest
+   descent times 3.3. The factors are the median ratios measured on 108 range tests
    (digits and mnist1d MLPs, SGD and Adam, three windows × three ``num_iter``); they put
    every member on the same scale so a median can combine them.
 4. Every member reads the smoothed curve and perturbed versions of it (widths ``0.7h`` and

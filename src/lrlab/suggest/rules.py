@@ -129,10 +129,11 @@ def edge(lrs: object, losses: object, rise: float = 0.25, divisor: float = 2.5) 
     LR), and the suggestion is ``lr_edge / divisor``. Instability sets in where the LR passes
     about ``2 / λ_max`` of the loss's Hessian (Cohen et al., 2021, "Gradient descent on neural
     networks typically occurs at the edge of stability"); that threshold is a property of the
-    LR, not of how long the sweep lingered before it, which makes this rule the least
-    sensitive to ``num_iter``. Smith (2017, §3.3) reads the maximum LR from where "the
-    accuracy ... starts to get ragged"; ``divisor`` backs off from the edge as Smith's
-    one-cycle backs off from the divergence point. ``None`` when the loss never rises that
+    LR rather than of how long the sweep lingered before it, so in principle it depends less
+    on ``num_iter`` than rules that read the descent. Smith (2017, §3.3) reads the maximum LR
+    where the accuracy becomes ragged or starts to fall; ``divisor`` (2.5, about the median
+    edge-to-minimum ratio measured on range tests, see docs/suggestions.md) backs off from
+    the edge to where the loss was lowest. ``None`` when the loss never rises that
     far after its minimum (the sweep stopped before the edge) or never dropped.
     """
     x, y = _xy(lrs, losses)
