@@ -1,0 +1,38 @@
+"""Figures and the self-contained HTML report of lrlab run directories.
+
+>>> from lrlab.report import write_report
+>>> write_report("runs/demo")                 # -> runs/demo/report.html
+
+``build_report(path)`` returns the HTML as a string; ``load_sources(path)`` finds and loads
+every result under a directory (range tests, scans, hyper-parameter comparisons,
+experiments, single runs). The figures live in :mod:`lrlab.report.figures` and
+:mod:`lrlab.report.experiment_figures`. Names are imported on first use, so importing this
+package costs nothing (and never imports matplotlib).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "build_report": "lrlab.report.html",
+    "write_report": "lrlab.report.html",
+    "REPORT_NAME": "lrlab.report.html",
+    "load_sources": "lrlab.report.sources",
+    "ReportSources": "lrlab.report.sources",
+    "environment": "lrlab.report.environment",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lrlab.report' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
