@@ -310,3 +310,26 @@ def test_format_record_reads_like_the_seed_logs():
         "Epoch [3] it 390 | lr 0.01313 mom 0.91 | train_loss 1.793 train_accuracy 0.25 "
         "eval_loss 1.783 eval_accuracy 0.2542 | 21.8 s (partial epoch)"
     )
+
+
+def test_tensorboard_after_resume_has_each_step_once(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    class InterruptAt:
+        def on_step_end(self, run):
+            if run.iteration == 15:  # epoch 3 of 6-batch epochs; checkpoint at epoch 2
+                raise KeyboardInterrupt
+
+    first = run_fit([InterruptAt()], epochs=4, out_dir=tmp_path, tensorboard=True,
+                    checkpoint_every=2)  # fmt: skip
+    assert first.stop_reason == "interrupted"
+    rec = Recorder()
+    run_fit([rec], epochs=4, out_dir=tmp_path, tensorboard=True, checkpoint_every=2,
+            resume=True)  # fmt: skip
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    steps = acc.Scalars("step/loss")
+    assert [e.step for e in steps] == list(range(1, 25))
+    assert [e.value for e in steps[12:]] == pytest.approx(rec.step_losses, rel=1e-6)
+    assert [e.step for e in acc.Scalars("epoch/epoch")] == [0, 6, 12, 18, 24]

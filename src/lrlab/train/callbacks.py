@@ -128,8 +128,8 @@ class TensorBoardLogger(Callback):
     ``step/momentum``) and per epoch (every numeric field of the record, ``epoch/<field>``).
 
     Everything is logged against the global step ``iteration`` (epoch scalars at the iteration
-    where the epoch ended), so one event stream can be purged consistently on resume: events at
-    or after the resumed iteration, written by the killed run, are hidden (``purge_step``).
+    where the epoch ended), so one event stream can be purged consistently on resume: events
+    after the checkpoint's iteration, written by the killed run, are hidden (``purge_step``).
     Needs the ``tensorboard`` extra (``pip install 'lrlab[tensorboard]'``).
     """
 
@@ -140,7 +140,12 @@ class TensorBoardLogger(Callback):
 
     def on_fit_start(self, run: RunState) -> None:
         writer_cls = _summary_writer_class()
-        purge = run.iteration if run.records else None  # resuming: hide the killed run's tail
+        # Resuming: hide what the killed run logged after the checkpoint (everything, when it
+        # died before its first checkpoint). Steps are 1-based update counts, so the
+        # checkpoint's own last update (step == iteration) stays.
+        purge = None
+        if self.log_dir.is_dir() and any(self.log_dir.iterdir()):
+            purge = run.iteration + 1 if run.records else 0
         self._writer = writer_cls(log_dir=str(self.log_dir), purge_step=purge)
         self._logged = len(run.records)
 
