@@ -17,6 +17,7 @@ from lrlab.data.augment import (
     cutout_mask,
     hflip,
     random_crop,
+    rotate,
 )
 from lrlab.errors import InvalidArgument
 
@@ -118,6 +119,43 @@ def test_cutout_zeroes_exactly_the_patch(data, size):
         assert int((out[i] == 0).sum()) == c * size * size
 
 
+@settings(max_examples=40, deadline=None)
+@given(batches(min_side=3))
+def test_right_angle_rotations_are_rot90(data):
+    x, _ = data
+    n, _, h, w = x.shape
+    if h != w:
+        x = x[..., : min(h, w), : min(h, w)]
+    for k, deg in ((0, 0.0), (1, 90.0), (2, 180.0), (3, 270.0), (3, -90.0)):
+        out = rotate(x, torch.full((n,), deg))
+        assert out.dtype == x.dtype and out.shape == x.shape
+        assert torch.equal(out, torch.rot90(x, k, dims=(-2, -1)))  # counter-clockwise
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(min_side=3), st.floats(-180, 180, allow_nan=False))
+def test_rotation_keeps_the_centre_pixel_of_odd_images(data, deg):
+    x, _ = data
+    side = min(x.shape[-2:])
+    side -= 1 - side % 2  # odd: a pixel sits on the centre
+    x = x[..., :side, :side]
+    out = rotate(x, torch.full((x.shape[0],), deg))
+    c = side // 2
+    assert torch.equal(out[..., c, c], x[..., c, c])
+
+
+def test_rotation_is_a_permutation_inside_the_inscribed_disc():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randperm(31 * 31, generator=g).float().view(1, 1, 31, 31) + 1
+    out = rotate(x, torch.tensor([10.0]))
+    yy, xx = torch.meshgrid(torch.arange(31) - 15, torch.arange(31) - 15, indexing="ij")
+    inside = (yy**2 + xx**2) <= 13**2
+    assert (out[0, 0][inside] > 0).all()  # nothing from outside the frame lands in the disc
+    assert set(out[0, 0][inside].tolist()) <= set(x.flatten().tolist())
+    corners = out[0, 0][(yy.abs() == 15) & (xx.abs() == 15)]
+    assert (corners == 0).all()  # the corners rotate out of the frame: filled with zeros
+
+
 def test_cutout_holes_union():
     mask = cutout_mask(torch.tensor([[0, 2]]), torch.tensor([[0, 2]]), 3, 6, 6)[0, 0]
     expected = torch.zeros(6, 6, dtype=torch.bool)
@@ -129,8 +167,14 @@ def test_cutout_holes_union():
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(1, 40))
 def test_sampled_parameters_stay_in_range(seed, n):
-    aug = ImageAugment(padding=4, cutout=8, cutout_holes=2)
+    aug = ImageAugment(padding=4, cutout=8, cutout_holes=2, rotate=10)
     p = aug.sample(n, 32, 32, torch.Generator().manual_seed(seed))
+    assert p["angle"].abs().max() <= 10
+    # adding rotation leaves the other parameters' stream unchanged
+    q = ImageAugment(padding=4, cutout=8, cutout_holes=2).sample(
+        n, 32, 32, torch.Generator().manual_seed(seed)
+    )
+    assert all(torch.equal(p[k], q[k]) for k in q)
     assert p["dy"].abs().max() <= 4 and p["dx"].abs().max() <= 4
     assert p["y0"].shape == (n, 2) and int(p["y0"].max()) <= 24 and int(p["x0"].min()) >= 0
     assert p["flip"].dtype == torch.bool
@@ -178,6 +222,7 @@ def test_normalize_fit_and_apply():
         lambda: ImageAugment(pad_mode="edge"),
         lambda: ImageAugment(cutout=-2),
         lambda: ImageAugment(cutout_holes=0),
+        lambda: ImageAugment(rotate=200),
         lambda: ImageAugment(cutout=40).sample(2, 32, 32, torch.Generator()),
         lambda: random_crop(torch.zeros(1, 1, 3, 3), torch.zeros(1), torch.zeros(1), padding=3),
         lambda: random_crop(torch.zeros(3, 3), torch.zeros(1), torch.zeros(1), padding=1),

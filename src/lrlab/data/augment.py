@@ -22,8 +22,11 @@ maths is pure and testable:
   normalising, i.e. black: ``cutout_holes=8`` gets the count, not the colour.)
 * :class:`Normalize` — ``uint8 → float / 255``, then ``(x - mean) / std`` per channel.
 
-:class:`ImageAugment` bundles crop → flip → cutout: the crop and the flip are fused into one
-gather (:func:`crop_flip`), cutout is one ``torch.where``.
+* :func:`rotate` — seed 003's ``RandomRotation``: nearest-neighbour rotation by a per-image
+  angle, zeros outside (one ``affine_grid`` + ``grid_sample``).
+
+:class:`ImageAugment` bundles crop → flip → rotation → cutout: the crop and the flip are
+fused into one gather (:func:`crop_flip`), cutout is one ``torch.where``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from lrlab.errors import InvalidArgument, check
 
@@ -151,6 +155,25 @@ def cutout(x: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int) -> to
     return torch.where(mask, torch.zeros((), dtype=x.dtype, device=x.device), x)
 
 
+def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each image counter-clockwise by ``degrees[n]`` about its centre (nearest
+    neighbour, zeros where the rotated image leaves the frame) — torchvision's
+    ``RandomRotation`` defaults, on the whole batch with one ``affine_grid`` +
+    ``grid_sample``. The output pixel at ``p`` (normalised coordinates, origin at the
+    centre) reads the input at ``R(θ) p``. Integer batches are sampled as float and cast
+    back (nearest sampling copies values, so nothing is rounded). In lrlab's pipeline it
+    runs after normalisation, so the corners are filled with the mean colour, where
+    torchvision (rotating before ``Normalize``) fills them black."""
+    check(x.dim() == 4, f"expected a batch of images (N, C, H, W), got shape {tuple(x.shape)}.")
+    t = torch.deg2rad(degrees.to(device=x.device, dtype=torch.float32))
+    cos, sin, zero = t.cos(), t.sin(), torch.zeros_like(t)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    work = x if x.is_floating_point() else x.float()
+    grid = F.affine_grid(theta.to(work.dtype), list(work.shape), align_corners=False)
+    out = F.grid_sample(work, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return out if x.is_floating_point() else out.to(x.dtype)
+
+
 @dataclass(frozen=True)
 class Normalize:
     """``x → (x / scale - mean) / std`` per channel, as float (the deterministic transform of
@@ -207,13 +230,15 @@ class Normalize:
 
 @dataclass(frozen=True)
 class ImageAugment:
-    """Crop with padding → horizontal flip → cutout, on whole batches.
+    """Crop with padding → horizontal flip → rotation → cutout, on whole batches.
 
     ``padding`` (pixels, 0 = no crop), ``pad_mode`` (``"reflect"`` or ``"zeros"``), ``flip``
-    (probability 1/2 per sample when true), ``cutout`` (side of the square, 0 = off) and
-    ``cutout_holes`` (squares per image). Random parameters for ``n`` samples come from
-    :meth:`sample` (seeded CPU generator, so results do not depend on the device); the
-    loader draws them once per epoch and slices them per batch.
+    (probability 1/2 per sample when true), ``rotate`` (maximum angle in degrees, angles
+    uniform in ``[-rotate, rotate]``; 0 = off; seed 003's ``RandomRotation(10)``),
+    ``cutout`` (side of the square, 0 = off) and ``cutout_holes`` (squares per image).
+    Random parameters for ``n`` samples come from :meth:`sample` (seeded CPU generator, so
+    results do not depend on the device); the loader draws them once per epoch and slices
+    them per batch.
     """
 
     padding: int = 4
@@ -221,12 +246,14 @@ class ImageAugment:
     flip: bool = True
     cutout: int = 0
     cutout_holes: int = 1
+    rotate: float = 0.0
 
     def __post_init__(self) -> None:
         check(self.padding >= 0, f"padding={self.padding} must be >= 0.")
         check(self.pad_mode in PAD_MODES, f"pad_mode={self.pad_mode!r} is not one of {PAD_MODES}.")
         check(self.cutout >= 0, f"cutout={self.cutout} must be >= 0 (0 turns it off).")
         check(self.cutout_holes >= 1, f"cutout_holes={self.cutout_holes} must be >= 1.")
+        check(0 <= self.rotate <= 180, f"rotate={self.rotate} must be in [0, 180] degrees.")
 
     def sample(
         self, n: int, height: int, width: int, generator: torch.Generator
@@ -247,6 +274,8 @@ class ImageAugment:
             k, s = self.cutout_holes, self.cutout
             params["y0"] = torch.randint(0, height - s + 1, (n, k), generator=generator)
             params["x0"] = torch.randint(0, width - s + 1, (n, k), generator=generator)
+        if self.rotate:  # drawn last: adding rotation leaves the other streams unchanged
+            params["angle"] = (torch.rand(n, generator=generator) * 2 - 1) * self.rotate
         return params
 
     def __call__(self, x: torch.Tensor, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -255,6 +284,8 @@ class ImageAugment:
             x = crop_flip(
                 x, params["dy"], params["dx"], flip, padding=self.padding, mode=self.pad_mode
             )
+        if self.rotate:
+            x = rotate(x, params["angle"])
         if self.cutout:
             x = cutout(x, params["y0"], params["x0"], self.cutout)
         return x

@@ -24,7 +24,7 @@ _FIELDS = (
     "optimizer",
 )
 # Options that edit the image pipeline's augmentation (ImageAugment fields) or switch it off.
-_AUGMENT_KEYS = ("padding", "pad_mode", "flip", "cutout", "cutout_holes")
+_AUGMENT_KEYS = ("padding", "pad_mode", "flip", "cutout", "cutout_holes", "rotate")
 
 
 def _close(name: str, choices: list[str]) -> str:
