@@ -181,6 +181,7 @@ def test_consensus_ignores_where_zero_is_and_the_loss_units(shift, scale, x0, se
     assert moved.lr == pytest.approx(base.lr, rel=1e-6)
     assert moved.low == pytest.approx(base.low, rel=1e-6)
     assert moved.high == pytest.approx(base.high, rel=1e-6)
+    assert codes(moved) == codes(base) and moved.trustworthy == base.trustworthy
 
 
 def test_linear_sweep_agrees_with_exponential_sweep():

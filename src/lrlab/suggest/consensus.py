@@ -312,7 +312,8 @@ def _flags(
             f"too-short: only {curve.n} finite points before the sweep stopped (need ≥ "
             f"{min_points}); raise num_iter or lower end_lr."
         )
-    if drop <= max(4.0 * se, 1e-3 * scale):
+    # (the relative floor only absorbs rounding: a flag must not depend on where zero is)
+    if drop <= max(4.0 * se, 1e-9 * scale):
         flags.append(
             f"never-descends: the smoothed loss drops by only {drop:.3g} from "
             f"{float(fit[0]):.4g} (noise {sigma:.3g}); nothing was learnt in "
