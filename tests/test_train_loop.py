@@ -506,3 +506,25 @@ def _untimed(records):
         {k: v for k, v in r.items() if k not in ("epoch_time", "eval_time", "elapsed")}
         for r in records
     ]
+
+
+def test_epoch_e_sees_the_tensor_loader_order_of_epoch_e_minus_1():
+    from lrlab.data.loader import TensorLoader
+
+    x = torch.arange(40, dtype=torch.float32).unsqueeze(1)
+    loader = TensorLoader(x, torch.zeros(40), 8, shuffle=True, seed=5)
+    seen: list[torch.Tensor] = []
+
+    def step_fn(model, batch):
+        inputs, _ = batch
+        if model.training:
+            seen.append(inputs[:, 0].long())
+        return (model(inputs) ** 2).mean()
+
+    model = nn.Linear(1, 1)
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), None, loader, step_fn=step_fn,
+        epochs=3, metrics=(), quiet=True)  # fmt: skip
+    per_epoch = [torch.cat(seen[i : i + 5]) for i in range(0, 15, 5)]
+    for e, order in enumerate(per_epoch):
+        assert torch.equal(order, loader.order(e))
+    assert not torch.equal(per_epoch[0], per_epoch[1])  # it really reshuffles

@@ -233,7 +233,8 @@ def test_resume_without_a_checkpoint_starts_over_and_drops_stale_records(task, t
     out = tmp_path / "run"
     out.mkdir()
     (out / "records.jsonl").write_text('{"epoch": 0, "stale": true}\n{"epoch": 1, "tor')
-    result, *_ = task.run(out, resume=True, epochs=1)
+    with pytest.warns(UserWarning, match="records.before-restart.jsonl"):
+        result, *_ = task.run(out, resume=True, epochs=1)
     on_disk = read_jsonl(out / "records.jsonl")
     assert [r["epoch"] for r in on_disk] == [0, 1]
     assert not any(r.get("stale") for r in on_disk)
@@ -281,3 +282,19 @@ def test_checkpoint_files_are_replaced_atomically(task, tmp_path):
     payload = load_checkpoint(out / "checkpoint.pt")
     assert (payload["epoch"], payload["iteration"], payload["stop_reason"]) == (5, 40, "completed")
     assert [r["epoch"] for r in payload["records"]] == [0, 1, 2, 3, 4, 5]
+
+
+def test_resume_without_a_checkpoint_keeps_the_old_records_aside(tmp_path):
+    from torch import nn
+
+    data = [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))]
+    model = nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, opt, nn.CrossEntropyLoss(), data, epochs=2, out_dir=tmp_path, quiet=True)
+    before = (tmp_path / "records.jsonl").read_text()
+    with pytest.warns(UserWarning, match="no checkpoint: starting over"):
+        result = fit(model, opt, nn.CrossEntropyLoss(), data, epochs=1, out_dir=tmp_path,
+                     resume=True, quiet=True)  # fmt: skip
+    assert (tmp_path / "records.before-restart.jsonl").read_text() == before
+    assert [r["epoch"] for r in read_jsonl(tmp_path / "records.jsonl")] == [1]
+    assert result.epochs == 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from lrlab.train.state import RunState
 
 CHECKPOINT = "checkpoint.pt"
+STALE_RECORDS = "records.before-restart.jsonl"
 FORMAT_VERSION = 1
 
 
@@ -124,12 +126,25 @@ def prior_checkpoint(out_dir: Path, *, resume: bool) -> dict[str, Any] | None:
 
     Without ``resume``, a directory that already holds a run (a checkpoint or records) is an
     error rather than silently overwritten. With ``resume`` and no checkpoint, the run starts
-    over (records a killed run wrote before its first checkpoint are then replaced).
+    over; records left by the earlier attempt (killed before its first checkpoint, or run
+    without checkpoints) are moved to ``records.before-restart.jsonl`` rather than lost.
     """
     ckpt = checkpoint_path(out_dir)
+    records = out_dir / RECORDS_JSONL
     if resume:
-        return load_checkpoint(ckpt) if ckpt.exists() else None
-    existing = [p.name for p in (ckpt, out_dir / RECORDS_JSONL) if p.exists()]
+        if ckpt.exists():
+            return load_checkpoint(ckpt)
+        if records.exists() and records.stat().st_size > 0:
+            kept = out_dir / STALE_RECORDS
+            os.replace(records, kept)
+            warnings.warn(
+                f"resume=True but {out_dir} has no checkpoint: starting over. The earlier "
+                f"records were moved to {kept}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return None
+    existing = [p.name for p in (ckpt, records) if p.exists()]
     if existing:
         raise InvalidArgument(
             f"out_dir={str(out_dir)!r} already holds a run ({', '.join(existing)}).",

@@ -210,7 +210,9 @@ def fit(
     }
 
     writer = RecordWriter(out, csv=csv) if out is not None else None
-    payload = prior_checkpoint(out, resume=resume) if out is not None else None
+    payload = None
+    if out is not None:
+        payload = prior_checkpoint(out, resume=resume)
     elapsed_before = 0.0
     if payload is not None:
         assert out is not None
