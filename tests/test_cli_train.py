@@ -171,3 +171,41 @@ def test_ctrl_c_exits_130_with_a_resume_hint_and_resume_finishes(tmp_path, capsy
     assert untimed(read_jsonl(out / "records.jsonl")) == untimed(
         read_jsonl(straight / "records.jsonl")
     )
+
+
+FACTORY = """
+import torch
+from torch import nn
+
+
+def top_is_zero(outputs, targets):
+    return (outputs.argmax(-1) == 0).float().mean()
+
+
+def build(seed=0):
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(64, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    return {
+        "model": nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2)),
+        "criterion": nn.CrossEntropyLoss(),
+        "train_data": (x, y),
+        "eval_data": (x[:32], y[:32]),
+        "metrics": {"top_is_zero": top_is_zero},
+        "batch_size": 16,
+        "epochs": 2,
+    }
+"""
+
+
+def test_model_factory_from_the_command_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "my_factory.py").write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "mine"
+    rc = main(["train", "--model", "my_factory:build", "--max-lr", "0.1", "--device", "cpu",
+               "--quiet", "--out", str(out)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    summary = FitResult.load(out / "summary.json")
+    assert summary.epochs == 2 and summary.iterations == 8  # 64 samples / 16, 2 epochs
+    assert "eval_top_is_zero" in summary.final and "top_is_zero" in captured.out

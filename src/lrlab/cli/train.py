@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,7 +156,7 @@ def train(
         epochs=epochs,
         iterations=iterations,
         eval_data=data.eval,
-        metrics=list(the_task.metrics),
+        metrics=_metrics_of(the_task),
         grad_clip=grad_clip,
         accumulation_steps=accumulation_steps,
         amp=amp_value,
@@ -200,6 +201,12 @@ def _load_task(task: str | None, model: str | None, **options: Any) -> Any:
         ) from exc
     user = load_user_task(model)
     return user.with_options(**overrides) if overrides else user
+
+
+def _metrics_of(task: Any) -> Any:
+    """A task's metrics as ``fit`` takes them: names, or a user task's ``{name: fn}``."""
+    metrics = task.metrics
+    return dict(metrics) if isinstance(metrics, Mapping) else list(metrics)
 
 
 def _optimizer_overrides(
