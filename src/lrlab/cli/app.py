@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "compare": "lrlab.cli.compare:compare",
     "scan": "lrlab.cli.scan:scan_command",
     "tasks": "lrlab.cli.tasks:tasks",
+    "report": "lrlab.cli.report:report",
+    "demo": "lrlab.cli.demo:demo",
 }
 
 app = typer.Typer(

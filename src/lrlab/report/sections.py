@@ -467,7 +467,9 @@ def config_section(
                 ]
             )
         )
-        parts.append(m.pre(f.value.yaml_text, label=f"{f.label}/experiment.yaml"))
+        parts.append(
+            m.details(f"{f.label}/experiment.yaml (the full config)", m.pre(f.value.yaml_text))
+        )
         devices = sorted({str(c.get("device")) for c in f.value.trial_configs.values()})
         if devices:
             parts.append(m.para(f"Trials ran on: {', '.join(devices)}."))

@@ -1,0 +1,135 @@
+"""``lrlab demo`` (what ``make demo`` runs): range test → one-cycle vs controls → report.
+
+A thin layer over :func:`lrlab.demo.run_demo` that draws its progress with rich (stderr),
+prints the comparison table (stdout) and the path of the report. Examples::
+
+    lrlab demo                                   # mnist1d CNN, 3 seeds, runs/demo
+    lrlab demo --task digits-mlp --seeds 5 --out runs/demo-digits
+    lrlab demo --fresh                           # start over instead of reusing
+
+Running it again reuses the range test and the finished trials (after Ctrl-C it resumes);
+``--fresh`` starts over.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.measure import Measurement
+
+from lrlab.cli._common import DeviceOpt, QuietOpt, SeedsOpt, console, err_console, parse_seeds
+from lrlab.demo import DEFAULT_SEEDS, DEFAULT_TASK, run_demo
+
+
+class RichProgress:
+    """:class:`lrlab.demo.DemoProgress` drawn with rich: a numbered header per stage and,
+    for stages with a size (training), a live bar of epochs done with the elapsed time.
+    No live display is active outside such a stage, so the range test can draw its own."""
+
+    def __init__(self, out: Console) -> None:
+        self.console = out
+        self.number = 0
+        self.live: Any = None
+        self.task_id: Any = None
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.finish()
+        self.number += 1
+        self.console.print(f"[bold]{self.number}. {name}[/bold]", highlight=False)
+        if total is None:
+            return
+        self.live = Progress(
+            SpinnerColumn(),
+            TextColumn("epochs"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=self.console,
+        )
+        self.task_id = self.live.add_task("train", total=total, detail="")
+        self.live.start()
+
+    def update(self, completed: int, detail: str = "") -> None:
+        if self.live is not None:
+            self.live.update(self.task_id, completed=completed, detail=detail)
+
+    def message(self, text: str) -> None:
+        target = self.live.console if self.live is not None else self.console
+        target.print(text, markup=False, highlight=False)
+
+    def finish(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def demo(
+    task: Annotated[
+        str, typer.Option("--task", "-t", help="Built-in task (see `lrlab tasks`).")
+    ] = DEFAULT_TASK,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output directory (reused when run again).")
+    ] = Path("runs/demo"),
+    seeds: SeedsOpt = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", "-e", help="Epochs per trial (default: ~500 updates)."),
+    ] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="auto (a process pool), sequential, process or ray.")
+    ] = "auto",
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", help="Parallel trials (default: the CPUs).")
+    ] = None,
+    device: DeviceOpt = "auto",
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Delete an earlier demo in --out and start over.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Range test, then one-cycle at the suggested LR vs constant and step-decay controls
+    (3 seeds, same initial weights per seed), then the comparison table and report.html."""
+    from lrlab.analysis import to_rich
+
+    seed_list = parse_seeds(seeds, default=DEFAULT_SEEDS)
+    progress = None if quiet else RichProgress(err_console)
+    result = run_demo(
+        out,
+        task=task,
+        seeds=seed_list,
+        epochs=epochs,
+        device=device,
+        executor=executor,
+        workers=workers,
+        fresh=fresh,
+        quiet=quiet,
+        progress=progress,
+    )
+    comparison = result.experiment.comparison
+    if comparison is not None:
+        table = to_rich(comparison)
+        # The table is the result: print it whole, never squeezed into ellipses.
+        natural = Measurement.get(console, console.options.update_width(1000), table).maximum
+        width = console.width
+        console.width = max(width, natural)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
+    if not quiet:
+        reused = f" (reused: {', '.join(result.reused)})" if result.reused else ""
+        err_console.print(f"Finished in {result.elapsed:.0f} s{reused}.", highlight=False)
+    console.print(f"report: {result.report}", highlight=False, markup=False, soft_wrap=True)

@@ -1,0 +1,49 @@
+"""``lrlab report RUN_DIR``: one self-contained HTML file from any lrlab run directory.
+
+A thin layer over :func:`lrlab.report.write_report`. ``RUN_DIR`` is what another command
+wrote (``lrlab find``, ``scan``, ``train``, ``compare``, ``demo``, ``find --vary``) or a
+directory holding several of them; a single result file works too. Examples::
+
+    lrlab report runs/demo                          # -> runs/demo/report.html
+    lrlab report runs/find --out find.html
+    lrlab report runs/my-experiment --title "One-cycle vs step decay, ResNet-20"
+
+The path of the report is printed on stdout (so ``xdg-open "$(lrlab report DIR -q)"``
+works).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lrlab.cli._common import QuietOpt, console, err_console
+
+
+def report(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A directory written by lrlab (or one result file).", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="The HTML file to write (default RUN_DIR/report.html)."),
+    ] = None,
+    title: Annotated[
+        str | None, typer.Option("--title", help="Page title (default: from the contents).")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write a self-contained HTML report (figures embedded, no network needed) of a run
+    directory: range tests, schedules, training curves, the comparison table, the
+    configuration and environment."""
+    from lrlab.report import write_report
+
+    if not quiet:
+        err_console.print(f"Reading {run_dir} ...", highlight=False)
+    path = write_report(run_dir, out, title=title)
+    console.print(str(path), highlight=False, markup=False, soft_wrap=True)
