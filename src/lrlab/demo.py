@@ -170,7 +170,8 @@ def plan_experiment(
     """The demo's experiment: one-cycle at ``max_lr`` (torch's defaults: 30 % warm-up,
     start at max/25, cyclical momentum 0.95 → 0.85 → 0.95) against a constant
     ``control_lr`` (the control) and a step decay from ``control_lr``, ×0.1 after every
-    ``1/STEP_DECAY_PARTS`` of the run (halfway). Pure: builds the :class:`lrlab.experiment.Experiment`, runs nothing."""
+    ``1/STEP_DECAY_PARTS`` of the run (halfway). Pure: builds the
+    :class:`lrlab.experiment.Experiment`, runs nothing."""
     from lrlab.experiment import Experiment
 
     total = epochs * batches_per_epoch
