@@ -53,19 +53,24 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def ranking_table(result: Any) -> Table:
-    """One row per candidate, best first: the measures the ranking read and why."""
+    """One row per candidate, best first: the measures the ranking read and why.
+
+    ``lowest loss``: the smoothed minimum ± its standard error; ``LR limit``: where the loss
+    climbs back to the common level (``≥``: not reached in the window); ``max lr``: the
+    candidate's own suggestion; ``eval <metric>``: the best reached (metric mode);
+    ``1cycle loss``: the eval loss after the confirmation run. The reasons are printed below it
+    (:func:`reasons_lines`)."""
     task = result.config.get("task")
     table = Table(title=f"{result.name} comparison" + (f" — {task}" if task else ""))
     ranking = result.ranking
     metric = ranking.settings.get("metric") if ranking else None
     confirmed = any(c.confirmation is not None for c in result.candidates)
-    for col in ("#", result.name, "lowest loss", "at lr", "LR limit", "suggested max lr"):
-        table.add_column(col, justify="right" if col != result.name else "left")
+    for col in ("#", "value", "lowest loss", "at lr", "LR limit", "max lr"):
+        table.add_column(col, justify="left" if col == "value" else "right", no_wrap=True)
     if metric:
-        table.add_column(f"best eval {metric}", justify="right")
+        table.add_column(f"eval {metric}", justify="right", no_wrap=True)
     if confirmed:
-        table.add_column("one-cycle eval loss", justify="right")
-    table.add_column("why")
+        table.add_column("1cycle loss", justify="right", no_wrap=True)
     order = ranking.order if ranking else range(len(result.candidates))
     for k in order:
         cand = result.candidates[k]
@@ -87,10 +92,20 @@ def ranking_table(result: Any) -> Table:
         if confirmed:
             conf = cand.confirmation
             row.append("—" if conf is None else _fmt(conf.eval_loss, 4))
-        why = ranking.reasons[k].split(" — ")[0].split(": ", 1)[-1] if ranking else ""
-        row.append(why)
         table.add_row(*row)
     return table
+
+
+def reasons_lines(result: Any) -> list[str]:
+    """``"1. momentum=0.9: clearly the best loss"`` per candidate, best first."""
+    ranking = result.ranking
+    if ranking is None:
+        return []
+    lines = []
+    for k in ranking.order:
+        why = ranking.reasons[k].split(" — ")[0].split(": ", 1)[-1]
+        lines.append(f"{ranking.ranks[k]}. {result.candidates[k].label}: {why}")
+    return lines
 
 
 def write_vary_outputs(result: Any, out: Path) -> tuple[Path, Path]:
@@ -145,6 +160,8 @@ def run_vary_command(
         raise
     json_path, png_path = write_vary_outputs(result, out)
     console.print(ranking_table(result))
+    for line in reasons_lines(result):
+        console.print(line)
     console.print(f"[bold]verdict[/]: {result.verdict}")
     for note in result.ranking.notes if result.ranking else []:
         console.print(f"note: {note}")

@@ -28,7 +28,9 @@ learning rates**. This module turns that reading into numbers, a rule and words.
 * ``max_lr_k``: the candidate's own suggested max LR (:func:`lrlab.suggest.suggest`), what a
   one-cycle run with this candidate should peak at (high momentum lowers it).
 * In metric mode: the best eval metric reached (3-point running median, so one lucky
-  evaluation does not count), its noise from the residuals around that median.
+  evaluation does not count); its standard error is ``0.67 σ`` (the spread of a median of
+  three) with ``σ`` from the second differences of the metric curve, which cancel a locally
+  linear trend: ``σ = 1.4826 · MAD(v_i − (v_{i−1} + v_{i+1})/2) / √1.5``.
 
 **Comparing two candidates** ``a`` and ``b`` (``z = 3`` by default):
 
@@ -252,6 +254,20 @@ def _crossing(s: _Smoothed, i_min: int, level: float) -> tuple[float, int] | Non
     return float(s.x[j - 1] + float(np.clip(t, 0.0, 1.0)) * (s.x[j] - s.x[j - 1])), j
 
 
+# Standard deviation of the median of three N(0, 1) draws (≈ √0.449).
+_MEDIAN3_SD = 0.67
+
+
+def _second_difference_noise(v: np.ndarray) -> float:
+    """Robust noise of a short series with a trend: the second differences
+    ``r_i = v_i − (v_{i−1} + v_{i+1}) / 2`` cancel any locally linear trend and have
+    variance ``1.5 σ²``, so ``σ = 1.4826 · median|r − median r| / √1.5``."""
+    if v.size < 3:
+        return 0.0
+    r = v[1:-1] - 0.5 * (v[:-2] + v[2:])
+    return float(1.4826 * np.median(np.abs(r - np.median(r))) / math.sqrt(1.5))
+
+
 def _metric_measures(
     lrs: Sequence[float], values: Sequence[float], higher_is_better: bool
 ) -> tuple[float | None, float | None, float | None]:
@@ -268,7 +284,7 @@ def _metric_measures(
         padded = np.concatenate([[v[0]], v, [v[-1]]])
         med = np.median(np.lib.stride_tricks.sliding_window_view(padded, 3), axis=1)
     i = int(np.argmax(med) if higher_is_better else np.argmin(med))
-    se = noise_scale(v, med) / math.sqrt(3.0)
+    se = _MEDIAN3_SD * _second_difference_noise(v)
     return float(med[i]), float(lr[i]), float(se)
 
 
@@ -396,20 +412,31 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _order(measures: list[Measures], z: float, rank_by: str, hib: bool) -> list[int]:
+def _order(
+    measures: list[Measures], labels: list[str], z: float, rank_by: str, hib: bool
+) -> list[int]:
+    """Groups of candidates tied on the primary criterion, best group first; inside a group
+    the larger LR limit first, then the better primary value. Exact ties (identical curves)
+    are broken by label, so the order does not depend on the order the candidates came in."""
     usable = [k for k, m in enumerate(measures) if m.usable]
     rest = sorted(
-        (k for k, m in enumerate(measures) if not m.usable), key=lambda k: -measures[k].points
+        (k for k, m in enumerate(measures) if not m.usable),
+        key=lambda k: (-measures[k].points, labels[k]),
     )
-    remaining = sorted(usable, key=lambda k: _primary(measures[k], rank_by, hib)[0])
+    remaining = sorted(usable, key=lambda k: (_primary(measures[k], rank_by, hib)[0], labels[k]))
     order: list[int] = []
     while remaining:
-        lead = remaining[0]
-        pl = _primary(measures[lead], rank_by, hib)
+        pl = _primary(measures[remaining[0]], rank_by, hib)
         group = [
             k for k in remaining if not _clearly_lower(pl, _primary(measures[k], rank_by, hib), z)
         ]
-        group.sort(key=lambda k: (-measures[k].x_limit, _primary(measures[k], rank_by, hib)[0]))
+        group.sort(
+            key=lambda k: (
+                -measures[k].x_limit,
+                _primary(measures[k], rank_by, hib)[0],
+                labels[k],
+            )
+        )
         order += group
         remaining = [k for k in remaining if k not in group]
     return order + rest
@@ -485,13 +512,13 @@ def rank_candidates(
         hint="Pass eval_data= to the range tests, or rank by loss.",
     )
     hib = higher_is_better
-    order = _order(measures, z, rank_by, hib)
+    labels = [str(x) for x in labels]
+    order = _order(measures, labels, z, rank_by, hib)
     ranks = [0] * len(curves)
     for place, k in enumerate(order, start=1):
         ranks[k] = place
     lead = order[0]
     lm = measures[lead]
-    labels = [str(x) for x in labels]
     notes: list[str] = []
     not_beaten = [lead]
     why_not = {}
