@@ -12,12 +12,14 @@ Both serve the same CIFAR-shaped uint8 data (N × 3 × 32 × 32, 10 classes) in 
   torchvision ``Compose`` does), ``default_collate`` stacking them; ``--workers`` worker
   processes (default 0: this machine has two shared cores).
 
-Each side runs one warm-up epoch, then ``--epochs`` timed epochs; the result is batches/s
-and images/s of each and their ratio. Everything is printed and written to
+Each side runs one warm-up epoch; then ``--epochs`` rounds each time one epoch of lrlab's
+loader and one of the DataLoader, *interleaved*, so that a change in the load of a shared
+machine hits both alike. The result is the median batches/s and images/s of each, their
+ratio, and the median of the per-round ratios. Everything is printed and written to
 ``benchmarks/out/data_path.json`` with the configuration, the machine and the versions.
 
-    .venv/bin/python benchmarks/data_path.py            # 10,000 images, 2 timed epochs
-    .venv/bin/python benchmarks/data_path.py --quick    # 2,048 images, 1 timed epoch
+    .venv/bin/python benchmarks/data_path.py            # 10,000 images, 5 timed rounds
+    .venv/bin/python benchmarks/data_path.py --quick    # 2,048 images, 1 timed round
     .venv/bin/python benchmarks/data_path.py --device cuda --samples 50000
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -73,31 +76,38 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_epochs(batches: Any, epochs: int, device: torch.device, to_device: bool) -> dict[str, Any]:
-    """Warm-up epoch, then ``epochs`` timed passes; each batch is touched (its sum) so lazy
-    work is done, and moved to ``device`` when it is not there yet."""
-    checksum = 0.0
-    for xb, _ in batches:  # warm-up: allocator, worker start-up, first-call overheads
-        checksum += float(xb[:1].sum())
+def warm_up(batches: Any) -> None:
+    """One untimed pass: allocator, worker start-up, first-call overheads."""
+    for xb, _ in batches:
+        float(xb[:1].sum())
+
+
+def time_epoch(batches: Any, device: torch.device, to_device: bool) -> dict[str, float]:
+    """One timed pass; each batch is touched (one element read) so lazy work is done, and
+    moved to ``device`` when it is not there yet."""
     n_batches = n_images = 0
     _sync(device)
     start = time.perf_counter()
-    for _ in range(epochs):
-        for xb, yb in batches:
-            if to_device:
-                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            checksum += float(xb[:1, :1, :1, :1].sum())
-            n_batches += 1
-            n_images += int(xb.shape[0])
+    for xb, yb in batches:
+        if to_device:
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+        float(xb[:1, :1, :1, :1].sum())
+        n_batches += 1
+        n_images += int(xb.shape[0])
     _sync(device)
     seconds = time.perf_counter() - start
+    return {"seconds": seconds, "batches": n_batches, "images": n_images}
+
+
+def summarize(epochs: list[dict[str, float]]) -> dict[str, Any]:
+    """Median throughput over the timed epochs (robust to a noisy, shared machine)."""
+    rates = sorted(e["batches"] / e["seconds"] for e in epochs)
+    images = sorted(e["images"] / e["seconds"] for e in epochs)
     return {
-        "seconds": seconds,
-        "batches": n_batches,
-        "images": n_images,
-        "batches_per_s": n_batches / seconds,
-        "images_per_s": n_images / seconds,
-        "checksum": checksum,
+        "epochs": epochs,
+        "batches": int(sum(e["batches"] for e in epochs)),
+        "batches_per_s": statistics.median(rates),
+        "images_per_s": statistics.median(images),
     }
 
 
@@ -119,11 +129,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--samples", type=int, default=10_000, help="images in the dataset")
     p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
+    p.add_argument("--epochs", type=int, default=5, help="timed rounds (after one warm-up)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'auto'")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--quick", action="store_true", help="2,048 images, 1 timed epoch")
+    p.add_argument("--quick", action="store_true", help="2,048 images, 1 timed round")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     if args.quick:
@@ -159,14 +169,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{torch.get_num_threads()} torch threads, DataLoader workers {args.workers}",
         file=sys.stderr,
     )
-    r_ours = time_epochs(ours, args.epochs, device, to_device=False)
-    r_theirs = time_epochs(theirs, args.epochs, device, to_device=True)
+    warm_up(ours)
+    warm_up(theirs)
+    ours_epochs, theirs_epochs = [], []
+    for _ in range(args.epochs):  # interleaved: A, B, A, B, ...
+        ours_epochs.append(time_epoch(ours, device, to_device=False))
+        theirs_epochs.append(time_epoch(theirs, device, to_device=True))
+    r_ours, r_theirs = summarize(ours_epochs), summarize(theirs_epochs)
     ratio = r_ours["batches_per_s"] / r_theirs["batches_per_s"]
+    round_ratios = [
+        (a["batches"] / a["seconds"]) / (b["batches"] / b["seconds"])
+        for a, b in zip(ours_epochs, theirs_epochs, strict=True)
+    ]
     for name, r in (("lrlab TensorLoader", r_ours), ("torch DataLoader", r_theirs)):
         print(
             f"  {name:<20} {r['batches_per_s']:9.1f} batches/s  {r['images_per_s']:11.0f} images/s",
         )
-    print(f"  ratio (lrlab / DataLoader): {ratio:.1f}x")
+    print(
+        f"  ratio (lrlab / DataLoader): {ratio:.1f}x "
+        f"(per round: {', '.join(f'{v:.1f}' for v in round_ratios)})"
+    )
     result = {
         "benchmark": "data_path",
         "config": {
@@ -178,6 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "lrlab": r_ours,
         "dataloader": r_theirs,
         "ratio_batches_per_s": ratio,
+        "ratio_per_round": round_ratios,
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

@@ -228,4 +228,5 @@ def test_data_path_benchmark_runs_and_writes_json(tmp_path):
     )
     saved = read_json(out)
     assert saved["lrlab"]["batches"] == saved["dataloader"]["batches"] == 4
+    assert len(saved["ratio_per_round"]) == 1
     assert saved["ratio_batches_per_s"] == pytest.approx(result["ratio_batches_per_s"])
