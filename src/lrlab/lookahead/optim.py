@@ -252,15 +252,16 @@ class StackedRule:
     """An update rule on ``p`` of shape ``[K, P]`` (K copies, P trainable scalars).
 
     ``lr`` is ``[K, 1]`` (or ``[K, P]`` with several param groups); per-group numeric
-    hyper-parameters are ``[1, P]`` rows or Python floats. ``alive`` (``[K, 1]`` bool) freezes
-    copies that blew up: their gradients are replaced by 0 before they touch any state and
-    their update is dropped with ``torch.where``, so a NaN or Inf in one copy never reaches
-    another copy (nor, once dead, its own parameters).
+    hyper-parameters are ``[1, P]`` rows or Python floats. ``alive`` (``[K, 1]`` bool, or
+    ``None`` when every copy is alive) freezes copies that blew up: their gradients are
+    replaced by 0 before they touch any state and their update is zeroed (``masked_fill``,
+    which also clears a NaN), so a NaN or Inf in one copy never reaches another copy (nor,
+    once dead, its own parameters). ``grad`` is consumed (modified in place).
     """
 
     lr: torch.Tensor
 
-    def step(self, p: torch.Tensor, grad: torch.Tensor, alive: torch.Tensor) -> None:
+    def step(self, p: torch.Tensor, grad: torch.Tensor, alive: torch.Tensor | None) -> None:
         raise NotImplementedError
 
     def select(self, index: torch.Tensor) -> None:
@@ -297,18 +298,23 @@ class StackedSGD(StackedRule):
         self._decay = _nonzero(weight_decay)  # decided once: no host sync per step
 
     @torch.no_grad()
-    def step(self, p: torch.Tensor, grad: torch.Tensor, alive: torch.Tensor) -> None:
-        g = grad.neg() if self.maximize else grad
+    def step(self, p: torch.Tensor, grad: torch.Tensor, alive: torch.Tensor | None) -> None:
+        g = grad.neg_() if self.maximize else grad
         if self._decay:
-            g = g + self.weight_decay * p
-        g = torch.where(alive, g, 0.0)
+            g.add_(self.weight_decay * p)
+        dead = None if alive is None else ~alive
+        if dead is not None:
+            g.masked_fill_(dead, 0.0)
         if self.momentum != 0:
             if self.buf is None:
                 self.buf = g.clone()
             else:
                 self.buf.mul_(self.momentum).add_(g, alpha=1 - self.dampening)
-            g = g + self.momentum * self.buf if self.nesterov else self.buf
-        p.sub_(torch.where(alive, self.lr * g, 0.0))
+            g = g.add_(self.buf, alpha=self.momentum) if self.nesterov else self.buf
+        update = self.lr * g
+        if dead is not None:
+            update.masked_fill_(dead, 0.0)
+        p.sub_(update)
 
     def select(self, index: torch.Tensor) -> None:
         self.lr = self.lr[index]
@@ -354,7 +360,7 @@ class StackedAdam(StackedRule):
         self.max_exp_avg_sq = max_exp_avg_sq
 
     @torch.no_grad()
-    def step(self, p: torch.Tensor, grad: torch.Tensor, alive: torch.Tensor) -> None:
+    def step(self, p: torch.Tensor, grad: torch.Tensor, alive: torch.Tensor | None) -> None:
         if self.exp_avg is None:
             self.exp_avg = torch.zeros_like(p)
         if self.exp_avg_sq is None:
@@ -362,14 +368,12 @@ class StackedAdam(StackedRule):
         if self.amsgrad and self.max_exp_avg_sq is None:
             self.max_exp_avg_sq = torch.zeros_like(p)
         self.t += 1
-        g = grad.neg() if self.maximize else grad
-        decay = None
-        if self._decay:
-            if self.decoupled:
-                decay = self.lr * self.weight_decay * p  # p·(1 − lr·wd) = p − lr·wd·p
-            else:
-                g = g + self.weight_decay * p
-        g = torch.where(alive, g, 0.0)
+        g = grad.neg_() if self.maximize else grad
+        if self._decay and not self.decoupled:
+            g.add_(self.weight_decay * p)
+        dead = None if alive is None else ~alive
+        if dead is not None:
+            g.masked_fill_(dead, 0.0)
         self.exp_avg.lerp_(g, 1 - self.beta1)
         self.exp_avg_sq.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
         second = self.exp_avg_sq
@@ -378,11 +382,16 @@ class StackedAdam(StackedRule):
             second = self.max_exp_avg_sq
         bias1 = 1 - self.beta1**self.t
         bias2_sqrt = (1 - self.beta2**self.t) ** 0.5
-        denom = (second.sqrt() / bias2_sqrt).add_(self.eps)
-        update = (self.lr / bias1) * self.exp_avg / denom
-        if decay is not None:
-            update = update + decay
-        p.sub_(torch.where(alive, update, 0.0))
+        # torch's order of operations: (m / (√v / √(1 − β₂ᵗ) + ε)) · lr/(1 − β₁ᵗ); the
+        # buffers are reused in place (these tensors are K copies × all parameters).
+        update = second.sqrt().div_(bias2_sqrt).add_(self.eps)
+        torch.div(self.exp_avg, update, out=update)
+        update.mul_(self.lr / bias1)
+        if self._decay and self.decoupled:
+            update.add_(self.lr * self.weight_decay * p)  # p·(1 − lr·wd) = p − lr·wd·p
+        if dead is not None:
+            update.masked_fill_(dead, 0.0)
+        p.sub_(update)
 
     def select(self, index: torch.Tensor) -> None:
         self.lr = self.lr[index]
