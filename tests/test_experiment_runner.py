@@ -114,23 +114,31 @@ def interrupting_fit(victim: str, at_epoch: int):
 
 
 def test_ctrl_c_keeps_finished_trials_and_the_rerun_resumes(reference, tmp_path, monkeypatch):
-    monkeypatch.setattr(lrlab.train, "fit", interrupting_fit("one-cycle/seed-0", at_epoch=3))
+    # Ctrl-C during epoch 3 of the first trial: the run stops there (the second trial never
+    # starts), keeps the first trial's checkpoint of epoch 2, and says how to resume.
+    monkeypatch.setattr(lrlab.train, "fit", interrupting_fit("control/seed-0", at_epoch=3))
     with pytest.raises(Interrupted, match=r"(?i)re-run the same command to resume") as excinfo:
         run(experiment(), tmp_path)
-    assert "finished ones are saved" in str(excinfo.value)
+    assert "0 of 2 trials finished" in str(excinfo.value)
     root = tmp_path / "tiny"
-    assert (root / "control" / "seed-0" / "summary.json").is_file()
-    victim = root / "one-cycle" / "seed-0"
+    victim = root / "control" / "seed-0"
     assert not (victim / "summary.json").exists()
     assert [r["epoch"] for r in read_jsonl(victim / "records.jsonl")] == [0, 1, 2]
-    # The experiment summary already holds what finished.
+    assert not (root / "one-cycle").exists()
+    assert (root / "summary.json").is_file()  # the experiment summary is written anyway
+
+    # Interrupted again, in the second trial: the first one is finished and kept.
+    monkeypatch.undo()
+    monkeypatch.setattr(lrlab.train, "fit", interrupting_fit("one-cycle/seed-0", at_epoch=2))
+    with pytest.raises(Interrupted, match="1 of 2 trials finished"):
+        run(experiment(), tmp_path)
     partial = ExperimentResult.load(root)
     assert [t.variant for t in partial.trials if t.finished] == ["control"]
 
     monkeypatch.undo()
     resumed = run(experiment(), tmp_path)
     assert resumed.trial("control", 0).reused and not resumed.trial("one-cycle", 0).reused
-    # Resumed from the epoch-2 checkpoint: the same numbers as the uninterrupted run.
+    # Both resumed from their checkpoints: the same numbers as the uninterrupted run.
     for t in resumed.trials:
         assert measured(t.records) == measured(reference.trial(t.variant, t.seed).records)
 

@@ -347,6 +347,8 @@ def run_experiment(
         results[(spec.variant, spec.seed)] = result
         count[0] += result.finished
         say(f"  [{count[0]}/{total}] {spec.label}: {_describe(result)}")
+        if result.status == "interrupted":
+            raise KeyboardInterrupt  # Ctrl-C reached the trial first: stop the whole run
 
     def auto_done(spec: AutoSpec, lr: Any) -> None:
         if isinstance(lr, BaseException):
