@@ -8,12 +8,15 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from lrlab.errors import DataError, InvalidArgument, LrlabError
 from lrlab.evaluate import evaluate
 from lrlab.lookahead import ScanResult, check_horizons, log_lrs, scan
 from lrlab.lookahead.loop import stop_threshold
+from lrlab.lookahead.result import best_in_row
 
 LRS = [1e-3, 1e-2, 3e-2, 0.1, 0.3]
 
@@ -429,3 +432,78 @@ def test_result_round_trips_through_json(tmp_path):
     assert back.status == res.status and back.horizons == res.horizons
     assert back.best_lr == res.best_lr and back.config == res.config
     assert back.metrics.keys() == res.metrics.keys()
+
+
+# -- best LR and its band; figures ---------------------------------------------------------------
+
+finite_or_nan = st.one_of(st.floats(0.0, 10.0), st.just(math.nan))
+
+
+@given(
+    values=st.lists(finite_or_nan, min_size=1, max_size=30),
+    tolerance=st.floats(0.0, 1.0),
+    higher=st.booleans(),
+)
+def test_best_in_row_finds_the_optimum_and_a_contiguous_band(values, tolerance, higher):
+    row = np.asarray(values, dtype=float)
+    lrs = np.logspace(-5, 1, len(row))
+    i, best, low, high = best_in_row(lrs, row, higher_is_better=higher, tolerance=tolerance)
+    finite = np.isfinite(row)
+    if not finite.any():
+        assert i == -1 and math.isnan(best) and math.isnan(low) and math.isnan(high)
+        return
+    expected = np.nanmax(row) if higher else np.nanmin(row)
+    assert best == expected and row[i] == expected
+    lo, hi = int(np.searchsorted(lrs, low)), int(np.searchsorted(lrs, high))
+    assert lo <= i <= hi
+    margin = tolerance * abs(best)
+
+    def within(v: float) -> bool:
+        return math.isfinite(v) and (v >= best - margin if higher else v <= best + margin)
+
+    assert all(within(v) for v in row[lo : hi + 1])
+    assert lo == 0 or not within(row[lo - 1])  # the band cannot be extended
+    assert hi == len(row) - 1 or not within(row[hi + 1])
+
+
+def test_best_band_and_lookup_by_horizon():
+    res = ScanResult(
+        lrs=[1e-3, 1e-2, 1e-1, 1.0],
+        horizons=[1, 2],
+        unit="epochs",
+        losses=[[1.0, 0.52, 0.5, math.nan], [0.9, 0.3, 0.6, math.nan]],
+        raw_losses=[[1.0, 0.52, 0.5, 9.0], [0.9, 0.3, 0.6, math.nan]],
+        status=[["ok", "ok", "ok", "stopped"], ["ok", "ok", "ok", "stopped"]],
+        initial_loss=1.0,
+    )
+    first = res.best(1)
+    assert (first.lr, first.low, first.high, first.value) == (0.1, 0.01, 0.1, 0.5)
+    assert res.best(2, tolerance=0.0).low == res.best(2).high == 0.01
+    assert res.best_lr == {1: 0.1, 2: 0.01}
+    with pytest.raises(InvalidArgument, match="horizon=3"):
+        res.best(3)
+    with pytest.raises(InvalidArgument, match="not measured"):
+        res.values("accuracy")
+    assert "best lr 0.1" in res.summary()
+
+
+def test_plot_has_one_log_panel_per_horizon_and_clips_stopped_cells():
+    res = scan(_mlp(), nn.MSELoss(), _data(), lrs=log_lrs(1e-3, 1e3, 7), horizons=(1, 2, 3))
+    assert any("stopped" in row for row in res.status)
+    fig, axes = res.plot()
+    assert len(axes) == 3 and all(ax.get_xscale() == "log" for ax in axes)
+    assert [ax.get_title() for ax in axes] == ["1 epoch", "2 epochs", "3 epochs"]
+    top = axes[0].get_ylim()[1]
+    assert top < 10 * res.stop_threshold  # not stretched by stopped cells' huge losses
+    fig2, ax = res.heatmap()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1", "2", "3"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    plt.close(fig2)
+
+
+def test_public_names():
+    import lrlab
+
+    assert lrlab.scan is scan and lrlab.ScanResult is ScanResult
