@@ -160,11 +160,12 @@ class ScanResult:
             f"initial loss {self.initial_loss:.4g} ({self.method})"
         ]
         for b in self.best(tolerance=tolerance):  # type: ignore[union-attr]
+            unit = self.unit.rstrip("s") if b.horizon == 1 else self.unit
             if math.isnan(b.lr):
-                lines.append(f"  {b.horizon:>5} {self.unit}: no LR stayed below the threshold")
+                lines.append(f"  {b.horizon:>5} {unit}: no LR stayed below the threshold")
             else:
                 lines.append(
-                    f"  {b.horizon:>5} {self.unit}: best lr {b.lr:.3g} (loss {b.value:.4g}), "
+                    f"  {b.horizon:>5} {unit}: best lr {b.lr:.3g} (loss {b.value:.4g}), "
                     f"within {tolerance:.0%}: {b.low:.3g} .. {b.high:.3g}"
                 )
         if not self.complete:
