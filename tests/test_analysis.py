@@ -414,3 +414,39 @@ def test_markdown_csv_and_text_tables():
     assert "control (control)" in text and "0.6516 ± 0.0009" in text
     with pytest.raises(InvalidArgument, match="table format"):
         render(c, "html")
+
+
+# --------------------------------------------------------------------------- properties
+
+accuracies = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(accuracies, min_size=1, max_size=5))
+def test_final_and_best_stats_match_the_statistics_module(runs):
+    trials = {
+        "v": {
+            seed: [{"epoch": e, "eval_accuracy": a, "eval_loss": 1.0} for e, a in enumerate(run)]
+            for seed, run in enumerate(runs)
+        }
+    }
+    v = compare(trials).variant("v")
+    finals = [run[-1] for run in runs]
+    bests = [max(run[1:]) if len(run) > 1 else run[0] for run in runs]  # trained epochs
+    assert v.final_metric.mean == pytest.approx(statistics.mean(finals))
+    assert v.best_metric.values == pytest.approx(bests)
+    if len(runs) > 1:
+        assert v.final_metric.std == pytest.approx(statistics.stdev(finals), abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(accuracies, st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_a_higher_target_is_never_reached_sooner(run, t1, t2):
+    records = [{"epoch": e, "eval_accuracy": a} for e, a in enumerate(run)]
+    low, high = sorted((t1, t2))
+    hit_low, hit_high = time_to_target(records, low), time_to_target(records, high)
+    if hit_high is not None:
+        assert hit_low is not None and hit_low.epoch <= hit_high.epoch
+    if hit_low is not None:
+        assert records[hit_low.epoch]["eval_accuracy"] >= low
+        assert all(r["eval_accuracy"] < low for r in records[: hit_low.epoch])
