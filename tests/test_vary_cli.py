@@ -109,6 +109,26 @@ def test_vary_batch_size_with_metric_mode_and_confirmation(capsys, tmp_path, fac
     assert "batch_size=16: " in stderr and "batch_size=32: " in stderr and "wrote" in stderr
 
 
+def test_repeats_on_the_command_line(capsys, tmp_path, factory_module):
+    out = tmp_path / "rep"
+    code, _, stderr = _run(
+        capsys, "--model", f"{factory_module}:factory", "--vary", "weight_decay=0.1,0.0",
+        "--num-iter", "30", "--repeats", "2", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    result = ComparisonResult.load(out / "vary.json")
+    assert [len(c.runs) for c in result.candidates] == [2, 2]
+    assert "× 2 runs" in stderr and "weight_decay=0.1: " in stderr
+
+
+def test_vary_options_without_vary_are_an_error(capsys, tmp_path, factory_module):
+    code, _, stderr = _run(
+        capsys, "--model", f"{factory_module}:factory", "--repeats", "3", "--out",
+        str(tmp_path / "x"), "--quiet",
+    )  # fmt: skip
+    assert code == 2 and "belong to --vary" in stderr
+
+
 def test_vary_on_a_builtin_task(capsys, tmp_path):
     out = tmp_path / "digits"
     code, _, stderr = _run(

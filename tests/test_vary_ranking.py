@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lrlab.errors import InvalidArgument
-from lrlab.vary.ranking import CurveInput, Ranking, rank_candidates, smooth
+from lrlab.vary.ranking import CurveInput, Ranking, merge, rank_candidates, smooth
 
 
 def curve(
@@ -189,6 +189,43 @@ def test_flat_curves_have_no_level_and_no_winner():
     assert r.settings["level"] is None
     assert r.recommended is None
     assert any("no candidate's loss descends" in n for n in r.notes)
+
+
+# ----------------------------------------------------------------------------- repeats
+
+
+def test_repeats_reveal_a_difference_that_does_not_reproduce():
+    """One run each: a clear winner. Three runs each, whose floors scatter from run to run:
+    the spread between repeats enters the standard error and the verdict is a tie."""
+    a = [curve(floor=f, noise=0.01, seed=s) for s, f in enumerate([0.5, 0.75, 0.62])]
+    b = [curve(floor=f, noise=0.01, seed=10 + s) for s, f in enumerate([0.68, 0.52, 0.65])]
+    single = rank_candidates([a[0], b[0]], ["a", "b"])
+    assert single.recommended == 0
+    repeated = rank_candidates([a, b], ["a", "b"])
+    assert repeated.recommended is None
+    assert repeated.measures[0].repeats == 3 and repeated.settings["repeats"] == 3
+    assert repeated.measures[0].se > 5 * single.measures[0].se
+    assert repeated.measures[0].best_loss == pytest.approx(np.mean([0.5, 0.75, 0.62]), abs=0.03)
+
+
+def test_repeats_that_agree_keep_a_clear_winner():
+    a = [curve(floor=f, noise=0.02, seed=s) for s, f in enumerate([0.5, 0.51, 0.49])]
+    b = [curve(floor=f, noise=0.02, seed=10 + s) for s, f in enumerate([0.7, 0.69, 0.71])]
+    r = rank_candidates([b, a], ["b", "a"])
+    assert r.recommended == 1
+
+
+def test_merge_is_the_pointwise_mean_cut_where_any_repeat_stopped():
+    lrs = list(np.geomspace(1e-4, 1, 6))
+    one = CurveInput(lrs, [2.0, 1.0, 0.5, 0.4, 3.0, 9.0])
+    two = CurveInput(lrs[:5], [2.2, 1.2, 0.7, 0.6, math.nan], stop_reason="non-finite loss")
+    m = merge([one, two])
+    assert m.lrs == lrs[:5]
+    assert m.losses[:4] == pytest.approx([2.1, 1.1, 0.6, 0.5])
+    assert math.isnan(m.losses[4])
+    assert merge([one]) is one
+    with pytest.raises(InvalidArgument, match="share their learning rates"):
+        merge([one, CurveInput([x * 2 for x in lrs], one.losses)])
 
 
 # ----------------------------------------------------------------------------- metric mode

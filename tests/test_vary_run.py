@@ -193,6 +193,40 @@ def test_dataloader_order_is_the_same_for_every_candidate_also_with_its_own_gene
     assert len(runs) == 3 and runs[0] == runs[1] == runs[2]
 
 
+def test_repeats_read_other_data_orders_from_the_same_start():
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    result = compare_range_tests(
+        model, opt, CE, _loader(), vary={"momentum": [0.9, 0.5]}, repeats=3, **SWEEP
+    )
+    assert result.config["repeats"] == 3
+    for cand in result.candidates:
+        assert len(cand.repeats) == 2 and len(cand.runs) == 3
+        assert [rt.config["repeat"] for rt in cand.runs] == [0, 1, 2]
+    for r in range(3):  # within a repeat, every candidate starts on the same batch
+        firsts = {c.runs[r].losses[0] for c in result.candidates}
+        assert len(firsts) == 1
+    # ... and the repeats are other data orders
+    assert len({c.losses[0] for c in result.candidates[0].runs}) == 3
+    assert result.ranking.measures[0].repeats == 3
+    # repeat 0 is exactly the single run
+    single = compare_range_tests(model, opt, CE, _loader(), vary={"momentum": [0.9, 0.5]}, **SWEEP)
+    assert result.candidates[0].range_test.losses == single.candidates[0].range_test.losses
+    back = ComparisonResult.from_dict(result.to_dict())
+    assert [len(c.repeats) for c in back.candidates] == [2, 2]
+    assert back.ranking == result.ranking
+
+
+def test_repeats_need_shuffled_data():
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    batches = list(_loader())
+    with pytest.raises(InvalidArgument, match="does not shuffle"):
+        compare_range_tests(model, opt, CE, batches, vary={"momentum": [0.9, 0.5]}, repeats=2)
+    with pytest.raises(InvalidArgument, match="repeats=0"):
+        compare_range_tests(model, opt, CE, _loader(), vary={"momentum": [0.9, 0.5]}, repeats=0)
+
+
 # ----------------------------------------------------------------------------- batch size
 
 
@@ -480,12 +514,12 @@ def test_a_process_pool_gives_the_numbers_of_a_sequential_run():
     try:
         kwargs = dict(start_lr=1e-4, end_lr=10.0, num_iter=40, device="cpu")
         vary = {"weight_decay": [1e-1, 1e-3, 0.0]}
-        seq = compare_range_tests_on_task("digits-mlp", vary, **kwargs)
-        pool = compare_range_tests_on_task("digits-mlp", vary, workers=2, **kwargs)
+        seq = compare_range_tests_on_task("digits-mlp", vary, repeats=2, **kwargs)
+        pool = compare_range_tests_on_task("digits-mlp", vary, repeats=2, workers=2, **kwargs)
     finally:
         torch.set_num_threads(before)
-    assert [c.range_test.losses for c in pool.candidates] == [
-        c.range_test.losses for c in seq.candidates
+    assert [[r.losses for r in c.runs] for c in pool.candidates] == [
+        [r.losses for r in c.runs] for c in seq.candidates
     ]
     assert pool.ranking == seq.ranking
     assert pool.config["workers"] == 2

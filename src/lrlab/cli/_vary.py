@@ -7,6 +7,7 @@ verdict, and the max LR each candidate allows. Examples::
     lrlab find --task mnist1d-mlp --vary momentum=0.99,0.97,0.95,0.9
     lrlab find --task mnist1d-mlp --vary weight_decay=1e-3,1e-4,1e-5,1e-6 --confirm-epochs 5
     lrlab find --task digits-mlp --vary batch_size=32,64,128 --workers 2
+    lrlab find --task mnist1d-cnn --vary momentum=0.99,0.95,0.9 --repeats 3
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ def run_vary_command(
     def announce(cand: Any) -> None:
         if not quiet:
             rt = cand.range_test
+            runs = f" × {len(cand.runs)} runs" if cand.repeats else ""
             err_console.print(
-                f"{cand.label}: {rt.num_steps} steps ({rt.stop_reason}), "
+                f"{cand.label}: {rt.num_steps} steps{runs} ({rt.stop_reason}), "
                 f"suggested max lr {_fmt(cand.suggested_lr)}"
             )
 

@@ -196,6 +196,9 @@ def find(
         int | None,
         typer.Option("--confirm-epochs", help="--vary: a short one-cycle run per candidate."),
     ] = None,
+    repeats: Annotated[
+        int, typer.Option("--repeats", help="--vary: range tests per candidate (data orders).")
+    ] = 1,
 ) -> None:
     """Run an LR range test; print the suggested max LR and its range; save JSON and PNG."""
     spec = load_find_task(task, model)
@@ -207,8 +210,13 @@ def find(
             start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, step_mode=step_mode,
             eval_every=eval_every, eval_batches=eval_batches, batch_size=batch_size, seed=seed,
             device=device, workers=workers, confirm_with_one_cycle=confirm_epochs,
-            progress=not quiet,
+            repeats=repeats, progress=not quiet,
         )  # fmt: skip
+    if (workers, confirm_epochs, repeats) != (1, None, 1):
+        raise InvalidArgument(
+            "--workers, --confirm-epochs and --repeats belong to --vary.",
+            hint="Add --vary NAME=V1,V2,... (e.g. momentum=0.99,0.9), or drop them.",
+        )
     result = run_find(
         spec,
         start_lr=start_lr,

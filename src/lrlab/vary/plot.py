@@ -2,8 +2,8 @@
 candidate's suggested max LR marked, the recommended one drawn bold.
 
 The curves drawn are the curves the ranking read (:func:`lrlab.vary.ranking.smooth`, the
-log-LR smoother of the suggestions). matplotlib is imported inside the function; the figure
-is returned, never shown.
+log-LR smoother of the suggestions; with repeats, of the mean of the candidate's runs).
+matplotlib is imported inside the function; the figure is returned, never shown.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from lrlab.vary.ranking import smooth
+from lrlab.vary.ranking import CurveInput, merge, smooth
 
 if TYPE_CHECKING:
     from lrlab.vary.result import ComparisonResult
@@ -68,11 +68,14 @@ def plot_comparison(
     for k, cand in enumerate(result.candidates):
         color = colors[k % len(colors)]
         rt = cand.range_test
-        s = smooth(rt.lrs, rt.losses, decades) if rt.lrs else None
+        # With repeats, the curve ranked (and drawn) is the mean of the candidate's runs.
+        merged = merge([CurveInput(r.lrs, r.losses, r.stop_reason) for r in cand.runs])
+        s = smooth(merged.lrs, merged.losses, decades) if merged.lrs else None
         rank = f" (#{ranking.ranks[k]})" if ranking else ""
         lw = 3.0 if k == best else 1.6
-        if show_raw and rt.lrs:
-            ax.plot(rt.lrs, rt.losses, color=color, alpha=0.2, lw=0.8)
+        if show_raw:
+            for run in cand.runs:
+                ax.plot(run.lrs, run.losses, color=color, alpha=0.2, lw=0.8)
         if s is None or s.x.size == 0:
             ax.plot([], [], color=color, label=f"{cand.label}{rank}: no finite loss")
             continue
@@ -83,7 +86,10 @@ def plot_comparison(
         if sug is not None and math.isfinite(sug) and lrs[0] <= sug <= lrs[-1]:
             y = float(np.interp(np.log10(sug), s.x, s.fit))
             ax.plot([sug], [y], marker="o", ms=7, color=color, mec="black", zorder=5)
-        if rt.stop_reason in ("diverged", "non-finite loss"):
+        if merged.stop_reason in ("diverged", "non-finite loss") or rt.stop_reason in (
+            "diverged",
+            "non-finite loss",
+        ):
             ax.plot([lrs[-1]], [s.fit[-1]], marker="x", ms=7, color=color, zorder=5)
     if ranking is not None and ranking.settings.get("level") is not None:
         ax.axhline(

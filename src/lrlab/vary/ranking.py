@@ -25,6 +25,12 @@ learning rates**. This module turns that reading into numbers, a rule and words.
   last LR (``lr_limit ≥ end_lr``: it did not diverge in the window). A curve whose minimum
   stays above ``ℓ`` never got low: no limit. The common level makes the limits comparable:
   each is the LR at which that candidate's loss crosses the same height.
+* **Repeats** (optional): with ``R`` range tests per candidate (the same sweep, other data
+  orders), the curve ranked is their pointwise mean, and ``se_k`` becomes
+  ``max(se of the mean curve, s_R / √R)`` where ``s_R`` is the standard deviation over the
+  repeats of their smoothed losses at the mean curve's minimum: the run-to-run variation
+  (another data order leads the weights elsewhere) that the residuals of one curve cannot
+  show. The metric's standard error gets the same treatment.
 * ``max_lr_k``: the candidate's own suggested max LR (:func:`lrlab.suggest.suggest`), what a
   one-cycle run with this candidate should peak at (high momentum lowers it).
 * In metric mode: the best eval metric reached (3-point running median, so one lucky
@@ -110,6 +116,7 @@ class Measures:
     metric_best: float | None = None
     metric_lr: float | None = None
     metric_se: float | None = None
+    repeats: int = 1
 
     @property
     def x_limit(self) -> float:
@@ -132,6 +139,7 @@ class Measures:
             "metric_best": self.metric_best,
             "metric_lr": self.metric_lr,
             "metric_se": self.metric_se,
+            "repeats": self.repeats,
         }
 
     @classmethod
@@ -155,6 +163,7 @@ class Measures:
             metric_best=opt("metric_best"),
             metric_lr=opt("metric_lr"),
             metric_se=opt("metric_se"),
+            repeats=int(d.get("repeats", 1)),
         )
 
 
@@ -288,14 +297,79 @@ def _metric_measures(
     return float(med[i]), float(lr[i]), float(se)
 
 
+Candidate = CurveInput | Sequence[CurveInput]
+
+
+def _repeats(c: Candidate) -> list[CurveInput]:
+    return [c] if isinstance(c, CurveInput) else list(c)
+
+
+def merge(repeats: Sequence[CurveInput]) -> CurveInput:
+    """The pointwise mean of a candidate's repeated range tests (same LR grid).
+
+    The mean runs over the steps every repeat recorded, up to the first step where any
+    repeat's loss is non-finite (recorded as NaN: that is where the mean curve diverged);
+    the metric curves are averaged over their common evaluation points.
+    """
+    reps = list(repeats)
+    check(len(reps) >= 1, "a candidate needs at least one curve.")
+    if len(reps) == 1:
+        return reps[0]
+    n = min(len(r.lrs) for r in reps)
+    lrs = np.asarray(reps[0].lrs[:n], dtype=np.float64)
+    for r in reps[1:]:
+        check(
+            np.allclose(np.asarray(r.lrs[:n], dtype=np.float64), lrs, rtol=1e-9, atol=0.0),
+            "the repeats of a candidate must share their learning rates (the same sweep).",
+        )
+    losses = np.array([np.asarray(r.losses[:n], dtype=np.float64) for r in reps])
+    mean = losses.mean(axis=0)
+    bad = ~np.all(np.isfinite(losses), axis=0)
+    if bad.any():
+        cut = int(np.argmax(bad))
+        lrs, mean = lrs[: cut + 1], mean[: cut + 1]
+        mean[cut] = math.nan
+    stops = {r.stop_reason for r in reps}
+    stop = "diverged" if "diverged" in stops else reps[0].stop_reason
+    m = min(len(r.metric) for r in reps)
+    metric_lrs: Sequence[float] = reps[0].metric_lrs[:m]
+    metric = list(np.mean([np.asarray(r.metric[:m], dtype=np.float64) for r in reps], axis=0))
+    max_lrs = [r.max_lr for r in reps if r.max_lr is not None]
+    max_lr = float(np.exp(np.mean(np.log(max_lrs)))) if max_lrs else None
+    return CurveInput(
+        lrs=list(lrs),
+        losses=list(mean),
+        stop_reason=stop,
+        metric_lrs=metric_lrs if m else (),
+        metric=metric if m else (),
+        max_lr=max_lr,
+    )
+
+
+def _between_se(values: list[float]) -> float:
+    """Standard error of a mean from the spread between repeats (0 for one repeat)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < 2:
+        return 0.0
+    return float(np.std(finite, ddof=1) / math.sqrt(len(finite)))
+
+
 def _measure(
     s: _Smoothed,
     inp: CurveInput,
     level: float | None,
     higher_is_better: bool,
+    reps: Sequence[_Smoothed] = (),
+    rep_inputs: Sequence[CurveInput] = (),
 ) -> Measures:
     n = int(s.x.size)
     metric = _metric_measures(inp.metric_lrs, inp.metric, higher_is_better)
+    if len(rep_inputs) > 1 and metric[0] is not None:
+        per_rep = [
+            _metric_measures(r.metric_lrs, r.metric, higher_is_better)[0] for r in rep_inputs
+        ]
+        spread = _between_se([math.nan if v is None else v for v in per_rep])
+        metric = (metric[0], metric[1], max(metric[2] or 0.0, spread))
     if n < MIN_POINTS:
         return Measures(
             usable=False,
@@ -304,6 +378,7 @@ def _measure(
             metric_best=metric[0],
             metric_lr=metric[1],
             metric_se=metric[2],
+            repeats=max(1, len(rep_inputs)),
         )
     i_min = int(np.argmin(s.fit))
     best = float(s.fit[i_min])
@@ -315,6 +390,11 @@ def _measure(
     upto = cross[1] + 1 if cross is not None else n
     sigma = noise_scale(s.raw[:upto], s.fit[:upto])
     se = sigma / math.sqrt(max(m, 1))
+    if len(reps) > 1:
+        # Repeats with other data orders: the spread of their smoothed losses at the mean
+        # curve's minimum is the run-to-run noise that one curve's residuals cannot show.
+        at_min = [float(np.interp(s.x[i_min], r.x, r.fit)) if r.x.size else math.nan for r in reps]
+        se = max(se, _between_se(at_min))
     limit: float | None = None
     sigma_x: float | None = None
     if level is None or best > level:
@@ -346,6 +426,7 @@ def _measure(
         metric_best=metric[0],
         metric_lr=metric[1],
         metric_se=metric[2],
+        repeats=max(1, len(rep_inputs)),
     )
 
 
@@ -460,7 +541,7 @@ def _describe(m: Measures, level: float | None, metric_name: str | None) -> str:
 
 
 def rank_candidates(
-    curves: Sequence[CurveInput],
+    curves: Sequence[Candidate],
     labels: Sequence[str],
     *,
     rank_by: str = "loss",
@@ -473,7 +554,9 @@ def rank_candidates(
     """Rank candidates' range tests; recommend one when the evidence is clear.
 
     Args:
-        curves: one :class:`CurveInput` per candidate (at least two).
+        curves: one :class:`CurveInput` per candidate (at least two), or a list of them
+            per candidate: its repeated range tests (same LRs, other data orders), whose
+            mean curve is ranked with the run-to-run spread in its standard errors.
         labels: how each candidate is named in the reasons (``"momentum=0.9"``).
         rank_by: ``"loss"`` (lowest smoothed training loss, Smith's reading) or
             ``"metric"`` (best eval metric reached; metric mode).
@@ -495,7 +578,13 @@ def rank_candidates(
     check(z > 0 and math.isfinite(z), f"{z=} must be a positive number.")
     check(0 < rise < 1, f"{rise=} must be in (0, 1).")
     check(decades > 0, f"{decades=} must be > 0.")
-    smoothed = [smooth(c.lrs, c.losses, decades) for c in curves]
+    rep_inputs = [_repeats(c) for c in curves]
+    merged = [merge(r) for r in rep_inputs]
+    smoothed = [smooth(c.lrs, c.losses, decades) for c in merged]
+    rep_smoothed = [
+        [smooth(r.lrs, r.losses, decades) for r in reps] if len(reps) > 1 else []
+        for reps in rep_inputs
+    ]
     ok = [s for s in smoothed if s.x.size >= MIN_POINTS]
     level = loss_start = loss_ref = None
     if ok:
@@ -504,7 +593,8 @@ def rank_candidates(
         if loss_start > loss_ref:
             level = loss_ref + rise * (loss_start - loss_ref)
     measures = [
-        _measure(s, c, level, higher_is_better) for s, c in zip(smoothed, curves, strict=True)
+        _measure(s, c, level, higher_is_better, rs, ri)
+        for s, c, rs, ri in zip(smoothed, merged, rep_smoothed, rep_inputs, strict=True)
     ]
     check(
         rank_by != "metric" or any(m.metric_best is not None for m in measures),
@@ -580,6 +670,7 @@ def rank_candidates(
         "level": level,
         "metric": metric_name,
         "higher_is_better": higher_is_better,
+        "repeats": max(m.repeats for m in measures),
     }
     return Ranking(
         labels=labels,

@@ -67,7 +67,9 @@ class CandidateResult:
     """One candidate value: its range test and, optionally, its one-cycle confirmation.
 
     ``num_iter``/``batch_size``: the steps its sweep planned and its batch size (they differ
-    between candidates only when the batch size is varied).
+    between candidates only when the batch size is varied). ``repeats``: the extra range
+    tests of ``compare_range_tests(repeats=R)`` (same sweep, other data orders; ``range_test``
+    is the first run).
     """
 
     value: Any
@@ -76,6 +78,12 @@ class CandidateResult:
     num_iter: int
     batch_size: int | None = None
     confirmation: Confirmation | None = None
+    repeats: list[RangeTestResult] = field(default_factory=list)
+
+    @property
+    def runs(self) -> list[RangeTestResult]:
+        """Every range test of this candidate: the first run, then the repeats."""
+        return [self.range_test, *self.repeats]
 
     @property
     def suggested_lr(self) -> float | None:
@@ -90,6 +98,7 @@ class CandidateResult:
             "num_iter": self.num_iter,
             "batch_size": self.batch_size,
             "range_test": self.range_test.to_dict(),
+            "repeats": [r.to_dict() for r in self.repeats],
             "confirmation": None if self.confirmation is None else self.confirmation.to_dict(),
         }
 
@@ -104,6 +113,7 @@ class CandidateResult:
             num_iter=int(d["num_iter"]),
             batch_size=None if bs is None else int(bs),
             confirmation=None if conf is None else Confirmation.from_dict(conf),
+            repeats=[RangeTestResult.from_dict(r) for r in d.get("repeats") or []],
         )
 
 

@@ -37,10 +37,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import RandomSampler
 
 from lrlab.batches import Batch, StepFn, Unpack
+from lrlab.data.loader import TensorLoader
 from lrlab.errors import InvalidArgument, check
 from lrlab.finder import range_test
+from lrlab.seeding import derive_seed, seed_everything
 from lrlab.state import capture_rng, preserved, restore_rng
 from lrlab.vary import knobs
 from lrlab.vary.confirm import confirm_one_cycle, confirmed_best
@@ -93,6 +96,7 @@ def compare_range_tests(
     rise: float = 0.25,
     confirm_with_one_cycle: int | None = None,
     confirm_lr: float | None = None,
+    repeats: int = 1,
     workers: int = 1,
     progress: bool = False,
     on_candidate: Callable[[CandidateResult], None] | None = None,
@@ -122,6 +126,12 @@ def compare_range_tests(
         confirm_with_one_cycle: epochs of a short one-cycle run per candidate (peaking at its
             own suggested max LR, or ``confirm_lr``), compared on the final eval loss —
             Smith's check for weight decay. Off by default; needs ``eval_data``.
+        repeats: range tests per candidate. Repeat ``r ≥ 1`` reads another data order (and
+            other dropout masks): the training data is reshuffled from a seed derived from
+            ``r`` (the same for every candidate), the initial weights stay the same. The
+            ranking reads the mean curve, with the spread between repeats in its standard
+            errors — the honest noise when one curve's residuals understate it. Needs
+            shuffled data (a ``TensorLoader``, or a ``DataLoader`` with ``shuffle=True``).
         workers: run the candidates on a pool of this many processes (1: in this process).
         on_candidate: called with each :class:`CandidateResult` as it finishes.
 
@@ -154,6 +164,10 @@ def compare_range_tests(
         f"{workers=} must be an integer >= 1.",
     )
     check(
+        isinstance(repeats, int) and not isinstance(repeats, bool) and repeats >= 1,
+        f"{repeats=} must be an integer >= 1.",
+    )
+    check(
         isinstance(num_iter, int) and not isinstance(num_iter, bool) and num_iter >= 2,
         f"num_iter={num_iter!r} must be an integer >= 2.",
     )
@@ -174,8 +188,10 @@ def compare_range_tests(
         f"{confirm_lr=} must be a positive learning rate (or None for each candidate's own).",
     )
     _check_optimizer(optimizer, model, name, values)
-    plans = _plans(name, values, train_data, data_factory, budget, num_iter, eval_every,
-                   eval_data)  # fmt: skip
+    plans = _plans(name, values, train_data, data_factory, budget, num_iter, eval_every, eval_data)
+    if repeats > 1:
+        for plan in plans:
+            _check_shuffles(plan.data)
     sweep = {
         "start_lr": start_lr,
         "end_lr": end_lr,
@@ -200,14 +216,16 @@ def compare_range_tests(
             "lr": confirm_lr,
             "cycle_momentum": name != knobs.MOMENTUM,
         }
-    job = _Job(model, optimizer, criterion, name, plans, sweep, confirm)
+    job = _Job(model, optimizer, criterion, name, plans, sweep, confirm, repeats)
     runner = _run_sequential if workers == 1 else _run_pool
     candidates, interrupted, error = runner(job, workers, progress, on_candidate)
     result = ComparisonResult(
         name=name,
         candidates=candidates,
         stop_reason="interrupted" if interrupted else "completed",
-        config=_config(name, values, plans, sweep, budget, rank_by, z, rise, confirm, workers),
+        config=_config(
+            name, values, plans, sweep, budget, rank_by, z, rise, confirm, workers, repeats
+        ),
     )
     _finish(result, rank_by=rank_by, z=z, rise=rise)
     result.elapsed = time.perf_counter() - started
@@ -282,6 +300,7 @@ def _config(
     rise: float,
     confirm: dict[str, Any] | None,
     workers: int,
+    repeats: int,
 ) -> dict[str, Any]:
     plain = {
         k: v
@@ -304,6 +323,7 @@ def _config(
         "confirm_with_one_cycle": None if confirm is None else confirm["epochs"],
         "confirm_lr": None if confirm is None else confirm["lr"],
         "workers": workers,
+        "repeats": repeats,
     }
 
 
@@ -322,6 +342,43 @@ class _Job:
     plans: list[_Plan]
     sweep: dict[str, Any]
     confirm: dict[str, Any] | None
+    repeats: int = 1
+
+
+def _check_shuffles(data: Any) -> None:
+    """Repeats need a data order that a seed can change."""
+    if isinstance(data, TensorLoader) and data.shuffle:
+        return
+    if isinstance(getattr(data, "sampler", None), RandomSampler):
+        return
+    raise InvalidArgument(
+        f"repeats > 1 reads the training data in other orders, but this "
+        f"{type(data).__name__} does not shuffle.",
+        hint="Use a shuffling loader (TensorLoader(shuffle=True), DataLoader(shuffle=True)), "
+        "or repeats=1.",
+    )
+
+
+def _repeat_data(data: Any, r: int) -> Any:
+    """Repeat ``r``'s data: a TensorLoader reshuffled from a derived seed; a DataLoader's own
+    generators are reseeded (the global RNG, which its sampler otherwise draws from, is
+    reseeded by the caller). Repeat 0 is the data as given."""
+    if r == 0:
+        return data
+    if isinstance(data, TensorLoader):
+        return TensorLoader(
+            data.x,
+            data.y,
+            data.batch_size,
+            shuffle=data.shuffle,
+            seed=derive_seed(data.seed, "repeat", r),
+            drop_last=data.drop_last,
+            augment=data.augment,
+            transform=data.transform,
+        )
+    for g in _generators(data):
+        g.manual_seed(derive_seed(0, "repeat", r, "loader"))
+    return data
 
 
 def _generators(data: Any) -> list[torch.Generator]:
@@ -338,21 +395,26 @@ def _generators(data: Any) -> list[torch.Generator]:
     return found
 
 
-def _run_one(job: _Job, k: int, progress: bool) -> CandidateResult:
-    """Candidate ``k``'s range test (and confirmation), from the state the caller set."""
+def _run_one(job: _Job, k: int, progress: bool, r: int = 0) -> CandidateResult:
+    """Candidate ``k``'s range test number ``r`` (and, for ``r = 0``, its confirmation), from
+    the state the caller set."""
     plan = job.plans[k]
+    if r > 0:
+        seed_everything(derive_seed(0, "repeat", r))  # another run: dropout, samplers
+    data = _repeat_data(plan.data, r)
     opt = knobs.build_optimizer(job.optimizer, job.model, job.name, plan.value)
     rt = range_test(
         job.model,
         opt,
         job.criterion,
-        plan.data,
+        data,
         num_iter=plan.num_iter,
         eval_every=plan.eval_every,
         progress=progress,
         **job.sweep,
     )
     rt.config["candidate"] = plan.label
+    rt.config["repeat"] = r
     cand = CandidateResult(
         value=plan.value,
         label=plan.label,
@@ -360,7 +422,7 @@ def _run_one(job: _Job, k: int, progress: bool) -> CandidateResult:
         num_iter=plan.num_iter,
         batch_size=plan.batch_size,
     )
-    if job.confirm is not None and rt.stop_reason != "interrupted":
+    if r == 0 and job.confirm is not None and rt.stop_reason != "interrupted":
         # The range test restored the model; the optimizer is rebuilt fresh for training.
         opt = knobs.build_optimizer(job.optimizer, job.model, job.name, plan.value)
         fit_kwargs = {
@@ -386,6 +448,13 @@ def _run_one(job: _Job, k: int, progress: bool) -> CandidateResult:
 RunOutcome = tuple[list[CandidateResult], bool, BaseException | None]
 
 
+def _interrupted(cand: CandidateResult) -> bool:
+    conf = cand.confirmation
+    return cand.range_test.stop_reason == "interrupted" or (
+        conf is not None and conf.stop_reason == "interrupted"
+    )
+
+
 def _run_sequential(
     job: _Job,
     workers: int,
@@ -402,17 +471,23 @@ def _run_sequential(
         gen_states = [g.get_state() for g in gens]
         try:
             for k in range(len(job.plans)):
-                snap.restore()
-                for g, state in zip(gens, gen_states, strict=True):
-                    g.set_state(state)
-                cand = _run_one(job, k, progress)
-                done.append(cand)
-                if on_candidate is not None:
+                cand = None
+                for r in range(job.repeats):
+                    snap.restore()
+                    for g, state in zip(gens, gen_states, strict=True):
+                        g.set_state(state)
+                    run = _run_one(job, k, progress, r)
+                    if cand is None:
+                        cand = run
+                        done.append(cand)
+                    else:
+                        cand.repeats.append(run.range_test)
+                    if _interrupted(run):
+                        interrupted = True
+                        break
+                if on_candidate is not None and cand is not None:
                     on_candidate(cand)
-                if cand.range_test.stop_reason == "interrupted" or (
-                    cand.confirmation is not None and cand.confirmation.stop_reason == "interrupted"
-                ):
-                    interrupted = True
+                if interrupted:
                     break
         except KeyboardInterrupt:
             interrupted = True
@@ -426,15 +501,16 @@ def _run_sequential(
     return done, interrupted, error
 
 
-def _pool_job(payload: tuple[bytes, int]) -> CandidateResult:
-    """Run in a pool worker: unpickle the job, restore the caller's RNG, run candidate k."""
+def _pool_job(payload: tuple[bytes, int, int]) -> CandidateResult:
+    """Run in a pool worker: unpickle the job, restore the caller's RNG, run candidate k's
+    repeat r."""
     from lrlab.experiment.trials import interruptible, torch_threads
 
-    blob, k = payload
+    blob, k, r = payload
     job, rng = pickle.loads(blob)
     with torch_threads(1), interruptible():
         restore_rng(rng)
-        return _run_one(job, k, progress=False)
+        return _run_one(job, k, progress=False, r=r)
 
 
 def _run_pool(
@@ -453,31 +529,40 @@ def _run_pool(
     else:
         blob = _pickle(job)
     n = len(job.plans)
-    results: dict[int, CandidateResult] = {}
-    errors: dict[int, BaseException] = {}
+    results: dict[tuple[int, int], CandidateResult] = {}
+    errors: dict[tuple[int, int], BaseException] = {}
 
-    def on_done(payload: tuple[bytes, int], out: Any) -> None:
-        k = payload[1]
+    def on_done(payload: tuple[bytes, int, int], out: Any) -> None:
+        key = (payload[1], payload[2])
         if isinstance(out, BaseException):
-            errors[k] = out
+            errors[key] = out
             return
-        results[k] = out
-        if on_candidate is not None:
-            on_candidate(out)
+        results[key] = out
+        k = key[0]
+        if on_candidate is not None and all((k, r) in results for r in range(job.repeats)):
+            on_candidate(_assemble(results, k, job.repeats))
 
+    jobs = [(blob, k, r) for k in range(n) for r in range(job.repeats)]
     interrupted = False
     try:
-        ProcessExecutor(min(workers, n)).run(_pool_job, [(blob, k) for k in range(n)], on_done)
+        ProcessExecutor(min(workers, len(jobs))).run(_pool_job, jobs, on_done)
     except KeyboardInterrupt:
         interrupted = True
-    done = [results[k] for k in sorted(results)]
-    interrupted = interrupted or any(c.range_test.stop_reason == "interrupted" for c in done)
+    done = [_assemble(results, k, job.repeats) for k in range(n) if (k, 0) in results]
+    interrupted = interrupted or any(_interrupted(c) for c in results.values())
     error = None
     if errors:
         error = errors[min(errors)]
         if not done:
             raise error
     return done, interrupted, error
+
+
+def _assemble(results: dict[tuple[int, int], CandidateResult], k: int, repeats: int):
+    """Candidate ``k`` from its first run and whichever repeats came back."""
+    cand = results[(k, 0)]
+    cand.repeats = [results[(k, r)].range_test for r in range(1, repeats) if (k, r) in results]
+    return cand
 
 
 def _pickle(job: _Job) -> bytes:
@@ -511,18 +596,20 @@ def _finish(
 
     curves = []
     for c in cands:
-        rt = c.range_test
-        values = rt.eval.get(metric_name, []) if metric_name else []
-        curves.append(
-            CurveInput(
-                lrs=rt.lrs,
-                losses=rt.losses,
-                stop_reason=rt.stop_reason,
-                metric_lrs=rt.eval_lrs if values else (),
-                metric=values,
-                max_lr=c.suggested_lr,
+        runs = []
+        for rt in c.runs:
+            values = rt.eval.get(metric_name, []) if metric_name else []
+            runs.append(
+                CurveInput(
+                    lrs=rt.lrs,
+                    losses=rt.losses,
+                    stop_reason=rt.stop_reason,
+                    metric_lrs=rt.eval_lrs if values else (),
+                    metric=values,
+                    max_lr=None if rt.suggestion is None else rt.suggestion.lr,
+                )
             )
-        )
+        curves.append(runs)
     result.ranking = rank_candidates(
         curves,
         [c.label for c in cands],
