@@ -53,8 +53,11 @@ def compare(
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the PNG figures.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run an experiment (variants × seeds from identical initial weights) and print the
-    comparison table; files go to OUT/<experiment name>/."""
+    """Run an experiment (variants × seeds) and print the comparison table.
+
+    Every variant of a seed starts from identical initial weights and sees the same batches;
+    files go to OUT/<experiment name>/. Re-running skips finished trials and resumes the
+    others."""
     from lrlab.analysis import to_rich
     from lrlab.experiment import run_experiment
 

@@ -86,7 +86,7 @@ def demo(
     seeds: SeedsOpt = None,
     epochs: Annotated[
         int | None,
-        typer.Option("--epochs", "-e", help="Epochs per trial (default: ~500 updates)."),
+        typer.Option("--epochs", help="Epochs per trial (default: ~500 updates)."),
     ] = None,
     executor: Annotated[
         str, typer.Option("--executor", help="auto (a process pool), sequential, process or ray.")
@@ -100,8 +100,12 @@ def demo(
     ] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Range test, then one-cycle at the suggested LR vs constant and step-decay controls
-    (3 seeds, same initial weights per seed), then the comparison table and report.html."""
+    """Range test, then one-cycle vs constant and step-decay controls, then a report.
+
+    One-cycle peaks at the range test's suggested max LR; the controls run at the task's
+    default LR (the step decay ×0.1 halfway). 3 seeds by default, identical initial weights
+    per seed. Prints the comparison table and the path of report.html. Running it again
+    reuses what finished (after Ctrl-C it resumes); --fresh starts over."""
     from lrlab.analysis import to_rich
 
     seed_list = parse_seeds(seeds, default=DEFAULT_SEEDS)

@@ -190,7 +190,7 @@ def find(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", help="--vary: run the candidates on N processes.")
+        int, typer.Option("--workers", "-w", help="--vary: run the candidates on N processes.")
     ] = 1,
     confirm_epochs: Annotated[
         int | None,

@@ -26,7 +26,9 @@ def report(
     run_dir: Annotated[
         Path,
         typer.Argument(
-            help="A directory written by lrlab (or one result file).", show_default=False
+            help="A directory written by lrlab (or one result file).",
+            show_default=False,
+            metavar="RUN_DIR",
         ),
     ],
     out: Annotated[
@@ -38,9 +40,11 @@ def report(
     ] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Write a self-contained HTML report (figures embedded, no network needed) of a run
-    directory: range tests, schedules, training curves, the comparison table, the
-    configuration and environment."""
+    """Write one self-contained HTML report of a run directory.
+
+    Range tests, schedules, training curves (mean ± std over seeds), the comparison table,
+    the configuration and the environment; figures are embedded, so the file opens anywhere
+    without network. The path of the report is printed."""
     from lrlab.report import write_report
 
     if not quiet:

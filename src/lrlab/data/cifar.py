@@ -5,8 +5,9 @@ pickled dicts (``data_batch_1`` … ``_5``, ``test_batch``) with ``data``: uint8
 3072)`` (the 1,024 red, then green, then blue pixels of each 32×32 image, row-major) and
 ``labels``: a list of ints; ``batches.meta`` has ``label_names``.
 
-Where it is looked for, in order: ``path`` (the CLI's ``--data PATH``: the archive itself, the
-extracted ``cifar-10-batches-py/`` folder, or a directory holding either), then
+Where it is looked for, in order: ``path`` (the task option, on the CLI
+``--task cifar10-resnet9:path=PATH``: the archive itself, the extracted
+``cifar-10-batches-py/`` folder, or a directory holding either), then
 ``$LRLAB_DATA_DIR``, then ``~/.cache/lrlab``. When it is nowhere, it is downloaded from the
 official URL into ``path`` (when given) or the first data directory, its MD5 checked; when
 the network is not there, :class:`~lrlab.errors.DataNotFound` says where to put the file.
@@ -203,7 +204,8 @@ def download_cifar10(
                 raise DataNotFound(
                     f"CIFAR-10 is not on this machine and downloading {url} failed ({exc}).",
                     hint=f"Download it elsewhere and put {ARCHIVE} (or the extracted {FOLDER}/) "
-                    f"into one of: {_where_to_put(dest_dir)}; or pass --data PATH.",
+                    f"into one of: {_where_to_put(dest_dir)}; or give its path as a task "
+                    "option (--task NAME:path=PATH).",
                 ) from exc
         if h.hexdigest() != md5:
             raise DataError(
@@ -239,7 +241,8 @@ def load_cifar10(
             raise DataNotFound(
                 "CIFAR-10 was not found.",
                 hint=f"Put {ARCHIVE} (from {CIFAR10_URL}) or the extracted {FOLDER}/ into one "
-                f"of: {_where_to_put(path)}; or pass --data PATH.",
+                f"of: {_where_to_put(path)}; or give its path as a task option "
+                "(--task NAME:path=PATH).",
             )
         dest = Path(path) if path is not None and not Path(path).is_file() else data_dirs()[0]
         found = download_cifar10(dest, url=url, md5=md5)
