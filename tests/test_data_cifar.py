@@ -64,7 +64,7 @@ def test_missing_archive_without_network_says_where_to_put_it(tmp_path):
         cifar.load_cifar10(tmp_path / "nowhere", download=False)
     msg = str(err.value)
     assert "cifar-10-python.tar.gz" in msg and str(tmp_path / "nowhere") in msg
-    assert str(tmp_path / "env") in msg and "--data" in msg
+    assert str(tmp_path / "env") in msg and "--task NAME:path=PATH" in msg
     # with download on, the test suite's blocked network also ends in DataNotFound
     with pytest.raises(DataNotFound, match="downloading"):
         cifar.load_cifar10(tmp_path / "nowhere")
