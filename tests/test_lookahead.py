@@ -133,6 +133,26 @@ def test_dropout_copies_draw_the_same_masks_in_both_engines():
     _close(a.raw_losses, b.raw_losses)
 
 
+def test_convolutions_batched_equals_sequential():
+    # vmap runs the K copies' convolutions as one grouped convolution: another kernel, the
+    # same numbers (in float64; in float32 long high-LR runs drift apart chaotically).
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(48, 1, 12, generator=gen)
+    y = (x.mean(dim=(1, 2)) > 0).long()
+    data = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 48, 16)]
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv1d(1, 4, 3, stride=2, padding=1), nn.BatchNorm1d(4), nn.ReLU(),
+        nn.Unflatten(1, (1, 4)), nn.Conv2d(1, 3, (2, 3), padding=(0, 1)), nn.ReLU(),
+        nn.Flatten(), nn.Linear(3 * 3 * 6, 2),
+    )  # fmt: skip
+    kwargs = dict(lrs=[1e-3, 1e-2, 0.1], horizons=(1, 3), optimizer="adam", stop_factor=None)
+    a = scan(model, nn.CrossEntropyLoss(), data, method="batched", **kwargs)
+    b = scan(model, nn.CrossEntropyLoss(), data, method="sequential", **kwargs)
+    assert a.method == "batched"
+    _close(a.raw_losses, b.raw_losses)
+
+
 # -- BatchNorm ---------------------------------------------------------------------------------
 
 
