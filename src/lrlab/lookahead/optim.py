@@ -237,10 +237,19 @@ def build_torch_optimizer(
             for n in names:
                 if n in plan.state:
                     opt.state[params[n]] = {
-                        k: (v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v))
-                        for k, v in plan.state[n].items()
+                        k: _state_value(k, v, params[n]) for k, v in plan.state[n].items()
                     }
     return opt
+
+
+def _state_value(key: str, value: Any, param: torch.Tensor) -> Any:
+    """A copy of a carried state entry for ``param``, placed as ``load_state_dict`` would:
+    moments and buffers on the parameter's device and dtype, the step count left alone."""
+    if not isinstance(value, torch.Tensor):
+        return copy.deepcopy(value)
+    if key == "step" or not value.is_floating_point():
+        return value.clone()
+    return value.detach().to(param.device, param.dtype, copy=True)
 
 
 # --------------------------------------------------------------------------------------------
