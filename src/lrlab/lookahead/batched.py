@@ -129,7 +129,7 @@ class BatchedEngine:
     """Trains the copies ``live`` (indices into the scan's LR list) of ``model`` at once.
 
     ``model`` is lrlab's private working copy (its tensors are never updated, only used as
-    the start state and as the module ``functional_call`` runs).
+    the start state and as the module the copies' tensors are swapped into).
     """
 
     def __init__(
@@ -167,7 +167,8 @@ class BatchedEngine:
         self.sizes = [params[n].numel() for n in order]
         flat = torch.cat([params[n].detach().reshape(-1) for n in order])
         self.flat = flat.unsqueeze(0).expand(K, -1).clone().requires_grad_(True)
-        # Parameters the optimizer does not train stay in the model, shared by all copies.
+        # Parameters the optimizer does not train are not stacked: the copies share the
+        # model's own. Buffers are stacked: each copy updates its own (BatchNorm statistics).
         self.buffers = {
             n: b.detach().unsqueeze(0).expand(K, *b.shape).clone() for n, b in model.named_buffers()
         }

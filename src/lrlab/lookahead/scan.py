@@ -284,7 +284,7 @@ class _Run:
             except LrlabError:
                 raise
             except Exception as exc:
-                # vmap/functional_call failures surface as RuntimeError & co. on the first
+                # vmap failures surface as RuntimeError & co. on the first
                 # step or evaluation. Only then is falling back safe: later ones are real.
                 if (record.status != NOT_RUN).any():
                     raise
