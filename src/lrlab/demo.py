@@ -203,10 +203,19 @@ def plan_experiment(
     )
 
 
+def seeds_option(seeds: Sequence[int]) -> str:
+    """The ``--seeds`` value for ``seeds``: a count for ``0..n-1`` (``"3"``), else a list
+    (``"5,7"``; a single seed keeps a comma, ``"5,"``, since ``"5"`` would be a count)."""
+    if tuple(seeds) == tuple(range(len(seeds))):
+        return str(len(seeds))
+    text = ",".join(str(s) for s in seeds)
+    return text if len(seeds) > 1 else f"{text},"
+
+
 def command_line(out: Path, settings: DemoSettings) -> str:
     """The ``lrlab demo`` command that reproduces these settings."""
     parts = ["lrlab demo", f"--task {settings.task}", f"--out {out}"]
-    parts.append(f"--seeds {','.join(str(s) for s in settings.seeds)}")
+    parts.append(f"--seeds {seeds_option(settings.seeds)}")
     if settings.epochs is not None:
         parts.append(f"--epochs {settings.epochs}")
     if settings.device != "auto":
@@ -341,7 +350,7 @@ def _trial_line(variant: str, seed: int, summary_path: Path, *, reused: bool = F
     )
     elapsed = summary.get("elapsed")
     tail = f", {elapsed:.1f} s" if isinstance(elapsed, (int, float)) else ""
-    note = " (reused from an earlier run)" if reused else ""
+    note = " (reused: finished in an earlier run)" if reused else ""
     return f"  {variant}/seed-{seed}: {summary.get('status', 'finished')}, {shown}{tail}{note}"
 
 

@@ -56,7 +56,11 @@ def parse_seeds(spec: str | None, default: tuple[int, ...] = (0,)) -> list[int]:
         ) from exc
     if len(values) == 1 and "," not in spec:
         if values[0] < 1:
-            raise InvalidArgument(f"--seeds {spec!r}: a seed count must be >= 1.")
+            raise InvalidArgument(
+                f"--seeds {spec!r}: a seed count must be >= 1.",
+                hint="A single number is a count (--seeds 3 means 0,1,2); for one seed write "
+                "it with a comma (--seeds 0,).",
+            )
         return list(range(values[0]))
     return values
 

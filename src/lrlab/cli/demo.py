@@ -47,7 +47,7 @@ class RichProgress:
 
         self.finish()
         self.number += 1
-        self.console.print(f"[bold]{self.number}. {name}[/bold]", highlight=False)
+        self.console.print(f"[bold]{self.number}. {name}[/bold]", highlight=False, soft_wrap=True)
         if total is None:
             return
         self.live = Progress(
@@ -68,7 +68,8 @@ class RichProgress:
 
     def message(self, text: str) -> None:
         target = self.live.console if self.live is not None else self.console
-        target.print(text, markup=False, highlight=False)
+        # soft_wrap: a log line stays one line (a pipe's 80 columns would break it).
+        target.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def finish(self) -> None:
         if self.live is not None:

@@ -178,7 +178,7 @@ def _walk(root: Path) -> Iterator[tuple[Path, set[str]]]:
     """``(directory, file names)`` for ``root`` and its sub-directories up to
     :data:`MAX_DEPTH`, sorted; an experiment directory's sub-directories are its trials,
     not separate results, so the walk does not enter them."""
-    for current, dirs, files in os.walk(root):
+    for current, dirs, files in os.walk(root, followlinks=True):  # depth-limited: no cycles
         here = Path(current)
         depth = len(here.relative_to(root).parts)
         names = set(files)
