@@ -94,6 +94,7 @@ def test_bad_options_and_a_different_experiment(tmp_path, capsys):
     out = str(tmp_path / "runs")
     assert main(["compare", cfg, "-e", "threads", "-o", out]) == 2
     assert "executor='threads' is not an executor" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
     assert main(["compare", cfg, "--seeds", "a,b", "-o", out]) == 2
     assert "--seeds 'a,b' is not a list of integers" in capsys.readouterr().err
     assert main(["compare", cfg, "-e", "sequential", "-o", out, "-q", "--no-figures"]) == 0

@@ -313,6 +313,7 @@ def run_experiment(
     if seeds is not None:
         exp = exp.with_seeds(list(seeds))
     say = (lambda _msg: None) if quiet else (log or _stderr)
+    make_executor(executor, jobs=0, workers=workers, address=address)  # bad options: fail now
     root = Path(out) / exp.name
     prepare_directory(root, exp)
     fingerprint = exp.fingerprint()
