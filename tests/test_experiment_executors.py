@@ -89,7 +89,8 @@ def test_process_pool_reproduces_the_sequential_records(sequential, tmp_path):
     reason="ray is not installed (pip install 'lrlab[ray]'); the Ray executor is not tested",
 )
 def test_ray_reproduces_the_sequential_records(sequential, tmp_path):
-    distributed = run_experiment(COMPARISON, executor="ray", workers=2, out=tmp_path, quiet=True)
+    # One Ray CPU: one worker process to start (the pool test covers concurrent workers).
+    distributed = run_experiment(COMPARISON, executor="ray", workers=1, out=tmp_path, quiet=True)
     assert distributed.executor == "ray"
     assert measured(distributed) == measured(sequential)
     assert auto_lrs(distributed) == auto_lrs(sequential)
