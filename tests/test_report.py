@@ -141,7 +141,7 @@ def test_load_sources_finds_every_kind_and_labels_by_path(tmp_path, experiment_d
 
 
 def test_load_sources_reports_unreadable_files_and_keeps_the_rest(tmp_path):
-    write_range_test_dir(tmp_path / "good")
+    write_range_test_dir(tmp_path / "good", metric=False)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "range_test.json").write_text("{not json", encoding="utf-8")
     sources = load_sources(tmp_path)
@@ -226,7 +226,7 @@ def test_run_scan_and_vary_sections(tmp_path):
 
 def test_user_text_is_escaped(tmp_path):
     nasty = 'a<b onmouseover="x">&c'
-    write_range_test_dir(tmp_path / nasty, task="<script>alert(1)</script>")
+    write_range_test_dir(tmp_path / nasty, metric=False, task="<script>alert(1)</script>")
     html = build_report(tmp_path)
     page = check_self_contained(html)
     assert nasty in page.text  # shown as text ...
@@ -245,7 +245,7 @@ def test_report_without_a_suggestion_still_builds(tmp_path):
 
 
 def test_write_report_default_place_atomic_and_file_input(tmp_path):
-    write_range_test_dir(tmp_path / "rt")
+    write_range_test_dir(tmp_path / "rt", metric=False)
     path = write_report(tmp_path / "rt")
     assert path == tmp_path / "rt" / "report.html" == default_output(tmp_path / "rt")
     assert default_output(tmp_path / "rt" / "range_test.json") == path

@@ -1,0 +1,48 @@
+"""Every script in ``examples/`` runs, with its small ``--quick`` budget, in a subprocess
+(as a user would run it: from a fresh directory, importing the installed lrlab)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
+# What each script must print when it worked (beyond exiting with 0).
+EXPECT = {
+    "custom_batches.py": ["dict batches: range test", "accuracy after 3 epochs"],
+    "experiment_config.py": ["constant (control)", "report: "],
+    "one_cycle_training.py": ["max LR", "epoch  3"],
+    "own_model_range_test.py": ["max LR", "report: "],
+}
+
+
+def test_every_example_is_listed():
+    assert sorted(EXPECT) == SCRIPTS
+
+
+# The cheapest script runs with the default suite; the others (each writes a report or
+# runs an experiment: ~5 s of CPU apiece) with `make test-slow`.
+QUICK = {"custom_batches.py"}
+
+
+@pytest.mark.parametrize(
+    "name", [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow) for n in SCRIPTS]
+)
+def test_example_runs(name, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), "--quick"],
+        cwd=tmp_path,  # the scripts write under ./runs/examples
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for text in EXPECT[name]:
+        assert text in result.stdout, result.stdout[-2000:]
