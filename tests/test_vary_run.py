@@ -110,6 +110,19 @@ def test_each_candidate_equals_a_plain_range_test_with_a_fresh_optimizer(
     assert result.candidates[0].range_test.lrs == ref.lrs
 
 
+def test_adam_momentum_comes_with_a_note_and_sgd_momentum_does_not():
+    from lrlab.vary.run import ADAM_MOMENTUM_NOTE
+
+    model = _net()
+    adam = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    a = compare_range_tests(model, adam, CE, _loader(), vary={"momentum": [0.9, 0.5]}, **SWEEP)
+    b = compare_range_tests(model, sgd, CE, _loader(), vary={"momentum": [0.9, 0.5]}, **SWEEP)
+    assert ADAM_MOMENTUM_NOTE in a.ranking.notes
+    assert ADAM_MOMENTUM_NOTE not in b.ranking.notes
+    assert a.candidates[0].range_test.config["momentum_key"] == "betas"
+
+
 def test_model_optimizer_and_rng_are_restored():
     model = _net()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)

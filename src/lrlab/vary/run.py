@@ -51,6 +51,13 @@ from lrlab.vary.ranking import RANK_BY, CurveInput, rank_candidates
 from lrlab.vary.result import CandidateResult, ComparisonResult
 
 BUDGETS = ("samples", "steps")
+# Measured on mnist1d (docs/hyperparameter_tests.md): the Adam β1 ranked first by its LR
+# limit trained clearly worse than the default 0.9; with SGD the same test picked well.
+ADAM_MOMENTUM_NOTE = (
+    "momentum is betas[0] of an Adam-family optimizer here: Smith's reading (lowest loss, "
+    "largest LR) was made for SGD momentum, and a larger beta1 can tolerate larger LRs in a "
+    "short sweep without training better; check with confirm_with_one_cycle=epochs."
+)
 
 
 @dataclass(frozen=True)
@@ -150,42 +157,17 @@ def compare_range_tests(
     """
     started = time.perf_counter()
     name, values = knobs.parse_vary(vary)
-    check(budget in BUDGETS, f"{budget=} must be one of {BUDGETS}.")
-    check(rank_by in RANK_BY, f"{rank_by=} must be one of {RANK_BY}.")
-    check(
-        rank_by != "metric" or eval_data is not None,
-        "rank_by='metric' needs eval_data (metric mode).",
-        hint="Pass eval_data= (validation batches), or rank by loss.",
-    )
-    check(z > 0, f"{z=} must be > 0.")
-    check(0 < rise < 1, f"{rise=} must be in (0, 1).")
-    check(
-        isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1,
-        f"{workers=} must be an integer >= 1.",
-    )
-    check(
-        isinstance(repeats, int) and not isinstance(repeats, bool) and repeats >= 1,
-        f"{repeats=} must be an integer >= 1.",
-    )
-    check(
-        isinstance(num_iter, int) and not isinstance(num_iter, bool) and num_iter >= 2,
-        f"num_iter={num_iter!r} must be an integer >= 2.",
-    )
-    if confirm_with_one_cycle is not None:
-        check(
-            isinstance(confirm_with_one_cycle, int)
-            and not isinstance(confirm_with_one_cycle, bool)
-            and confirm_with_one_cycle >= 1,
-            f"confirm_with_one_cycle={confirm_with_one_cycle!r} must be a number of epochs >= 1.",
-        )
-        check(
-            eval_data is not None,
-            "confirm_with_one_cycle compares the candidates' test loss, but eval_data is None.",
-            hint="Pass eval_data= (held-out batches).",
-        )
-    check(
-        confirm_lr is None or confirm_lr > 0,
-        f"{confirm_lr=} must be a positive learning rate (or None for each candidate's own).",
+    _check_settings(
+        budget=budget,
+        rank_by=rank_by,
+        eval_data=eval_data,
+        z=z,
+        rise=rise,
+        workers=workers,
+        repeats=repeats,
+        num_iter=num_iter,
+        confirm_with_one_cycle=confirm_with_one_cycle,
+        confirm_lr=confirm_lr,
     )
     _check_optimizer(optimizer, model, name, values)
     plans = _plans(name, values, train_data, data_factory, budget, num_iter, eval_every, eval_data)
@@ -236,6 +218,56 @@ def compare_range_tests(
 
 
 # ----------------------------------------------------------------------------- set-up
+
+
+def _check_settings(
+    *,
+    budget: str,
+    rank_by: str,
+    eval_data: Any,
+    z: float,
+    rise: float,
+    workers: int,
+    repeats: int,
+    num_iter: int,
+    confirm_with_one_cycle: int | None,
+    confirm_lr: float | None,
+) -> None:
+    """The comparison's own settings (the range test checks its arguments itself, before
+    the first candidate computes anything)."""
+
+    def positive_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    check(budget in BUDGETS, f"{budget=} must be one of {BUDGETS}.")
+    check(rank_by in RANK_BY, f"{rank_by=} must be one of {RANK_BY}.")
+    check(
+        rank_by != "metric" or eval_data is not None,
+        "rank_by='metric' needs eval_data (metric mode).",
+        hint="Pass eval_data= (validation batches), or rank by loss.",
+    )
+    check(z > 0, f"{z=} must be > 0.")
+    check(0 < rise < 1, f"{rise=} must be in (0, 1).")
+    check(positive_int(workers), f"{workers=} must be an integer >= 1.")
+    check(positive_int(repeats), f"{repeats=} must be an integer >= 1.")
+    check(
+        positive_int(num_iter) and num_iter >= 2,
+        f"num_iter={num_iter!r} must be an integer >= 2.",
+    )
+    if confirm_with_one_cycle is not None:
+        check(
+            positive_int(confirm_with_one_cycle),
+            f"confirm_with_one_cycle={confirm_with_one_cycle!r} must be a number of epochs >= 1.",
+        )
+        check(
+            eval_data is not None,
+            "confirm_with_one_cycle compares the candidates' test loss, but eval_data is None.",
+            hint="Pass eval_data= (held-out batches).",
+        )
+    check(
+        confirm_lr is None or confirm_lr > 0,
+        f"{confirm_lr=} must be a positive learning rate (or None for each candidate's own).",
+    )
 
 
 def _check_optimizer(optimizer: Any, model: nn.Module, name: str, values: list[Any]) -> None:
@@ -415,6 +447,8 @@ def _run_one(job: _Job, k: int, progress: bool, r: int = 0) -> CandidateResult:
     )
     rt.config["candidate"] = plan.label
     rt.config["repeat"] = r
+    if job.name == knobs.MOMENTUM:
+        rt.config["momentum_key"] = knobs.group_key(opt.param_groups[0], knobs.MOMENTUM)
     cand = CandidateResult(
         value=plan.value,
         label=plan.label,
@@ -619,6 +653,8 @@ def _finish(
         z=z,
         rise=rise,
     )
+    if any(c.range_test.config.get("momentum_key") == "betas" for c in cands):
+        result.ranking.notes.append(ADAM_MOMENTUM_NOTE)
     confirmations = [c.confirmation for c in cands]
     if any(c is not None for c in confirmations):
         best = confirmed_best(confirmations)
