@@ -135,8 +135,8 @@ def _environment(sources: ReportSources) -> tuple[dict[str, Any], str]:
     from lrlab.report.environment import environment
 
     return environment(), (
-        "Recorded when this report was written (the runs did not record theirs; the devices "
-        "the trials used are listed above)."
+        "Recorded when this report was written: the runs did not record theirs (the device "
+        "each run used is in its settings above)."
     )
 
 
