@@ -427,6 +427,7 @@ def _range_test(
 ) -> tuple[Any, bool]:
     """The demo's range test: loaded from ``path`` when an earlier complete one with the
     same settings is there, else run from seed 0's initial weights and saved."""
+    from lrlab.experiment.trials import torch_threads
     from lrlab.finder import RangeTestResult, range_test
     from lrlab.seeding import derive_seed, seed_everything
 
@@ -442,21 +443,25 @@ def _range_test(
     low, high = task.lr_range
     seed_everything(derive_seed(seed, "range-test"))
     model = task.model(seed=seed, device=device)
-    result = range_test(
-        model,
-        task.make_optimizer(model),
-        task.criterion(),
-        data.train,
-        start_lr=low,
-        end_lr=high,
-        num_iter=settings.num_iter,
-        eval_data=data.eval,
-        eval_every=settings.eval_every,
-        eval_batches=settings.eval_batches,
-        metrics=list(task.metrics),
-        chance=data.chance_level,
-        progress=progress,
-    )
+    # One thread, like the experiment's trials: the same numbers whatever the machine's
+    # thread count (reductions run in another order with more threads), and no oversubscribed
+    # cores while the process pool starts.
+    with torch_threads(1):
+        result = range_test(
+            model,
+            task.make_optimizer(model),
+            task.criterion(),
+            data.train,
+            start_lr=low,
+            end_lr=high,
+            num_iter=settings.num_iter,
+            eval_data=data.eval,
+            eval_every=settings.eval_every,
+            eval_batches=settings.eval_batches,
+            metrics=list(task.metrics),
+            chance=data.chance_level,
+            progress=progress,
+        )
     result.config.update({"task": task.name, "seed": seed})
     result.save(path)
     from lrlab.report.figures import range_test_figure
