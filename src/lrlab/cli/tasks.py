@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import torch
 import typer
+from rich.measure import Measurement
 from rich.table import Table
 
 from lrlab.cli._common import console
@@ -116,7 +117,15 @@ def tasks(
             r["optimizer"]["name"],
             ", ".join(r["requires"]) or "—",
         )
-    console.print(table)
+    # A reference table: print it whole at its natural width (like `lrlab compare`), never
+    # squeezed into "funct…" names that cannot be copied into --task.
+    natural = Measurement.get(console, console.options.update_width(1000), table).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
     console.print(
         "Options: get_task(name, **options) or --task 'name:key=value,...' "
         "(e.g. imagefolder:path=DIR); `lrlab tasks --summary NAME` shows a model.",
