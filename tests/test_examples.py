@@ -25,14 +25,10 @@ def test_every_example_is_listed():
     assert sorted(EXPECT) == SCRIPTS
 
 
-# The cheapest script runs with the default suite; the others (each writes a report or
-# runs an experiment: ~5 s of CPU apiece) with `make test-slow`.
-QUICK = {"custom_batches.py"}
-
-
-@pytest.mark.parametrize(
-    "name", [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow) for n in SCRIPTS]
-)
+# Each script is a fresh interpreter importing torch and training a little: ~4-8 s of CPU
+# apiece, so they run with `make test-slow` (the default suite stays under its time budget).
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SCRIPTS)
 def test_example_runs(name, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     result = subprocess.run(
