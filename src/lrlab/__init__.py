@@ -52,6 +52,9 @@ _EXPORTS: dict[str, str] = {
     "Callback": "lrlab.train",
     "Experiment": "lrlab.experiment",
     "run_experiment": "lrlab.experiment",
+    # reports and the demo
+    "write_report": "lrlab.report",
+    "run_demo": "lrlab.demo",
     # workloads
     "get_task": "lrlab.tasks",
     "list_tasks": "lrlab.tasks",

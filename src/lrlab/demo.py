@@ -307,7 +307,10 @@ class ExperimentWatcher:
                 reused = (variant, seed) in self._reused
                 self.progress.message(_trial_line(variant, seed, summary, reused=reused))
         finished = len(self._announced)
-        self.progress.update(done, detail=f"{finished}/{len(self.trials)} trials finished")
+        detail = f"{finished}/{len(self.trials)} trials finished"
+        if done == 0 and finished == 0:
+            detail = "starting the workers, waiting for the first epoch"
+        self.progress.update(done, detail=detail)
         return done
 
     def _run(self) -> None:
