@@ -44,7 +44,7 @@ CompareOutOpt = Annotated[
 
 
 def compare(
-    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).", metavar="CONFIG")],
     executor: ExecutorOpt = "auto",
     address: AddressOpt = None,
     workers: WorkersOpt = None,

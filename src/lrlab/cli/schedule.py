@@ -122,7 +122,9 @@ def _save_plot(sched: HyperSchedule, steps: int, path: Path) -> Path:
 
 
 def schedule(
-    policy: Annotated[str, typer.Argument(help=f"One of: {', '.join(PREVIEW_POLICIES)}.")],
+    policy: Annotated[
+        str, typer.Argument(help=f"One of: {', '.join(PREVIEW_POLICIES)}.", metavar="POLICY")
+    ],
     steps: Annotated[
         int | None,
         typer.Option("--steps", "-n", help="Steps to preview; also total_steps if not given."),
@@ -130,33 +132,62 @@ def schedule(
     lr: Annotated[float | None, typer.Option("--lr", help="LR (constant, decays).")] = None,
     max_lr: Annotated[float | None, typer.Option("--max-lr", help="Peak LR.")] = None,
     base_lr: Annotated[float | None, typer.Option("--base-lr", help="Cyclic lower LR.")] = None,
-    total_steps: Annotated[int | None, typer.Option("--total-steps")] = None,
-    pct_start: Annotated[float | None, typer.Option("--pct-start")] = None,
+    total_steps: Annotated[
+        int | None, typer.Option("--total-steps", help="Schedule length in updates.")
+    ] = None,
+    pct_start: Annotated[
+        float | None, typer.Option("--pct-start", help="One-cycle: warm-up share.")
+    ] = None,
     anneal: Annotated[str | None, typer.Option("--anneal", help="'cos' or 'linear'.")] = None,
-    div_factor: Annotated[float | None, typer.Option("--div-factor")] = None,
-    final_div_factor: Annotated[float | None, typer.Option("--final-div-factor")] = None,
+    div_factor: Annotated[
+        float | None, typer.Option("--div-factor", help="One-cycle: start = max/this.")
+    ] = None,
+    final_div_factor: Annotated[
+        float | None, typer.Option("--final-div-factor", help="One-cycle: end = start/this.")
+    ] = None,
     three_phase: Annotated[
         bool | None, typer.Option("--three-phase/--two-phase", help="One-cycle layout.")
     ] = None,
     cycle_momentum: Annotated[
-        bool | None, typer.Option("--cycle-momentum/--no-cycle-momentum")
+        bool | None,
+        typer.Option("--cycle-momentum/--no-cycle-momentum", help="Move momentum against the LR."),
     ] = None,
-    base_momentum: Annotated[float | None, typer.Option("--base-momentum")] = None,
-    max_momentum: Annotated[float | None, typer.Option("--max-momentum")] = None,
-    step_size_up: Annotated[int | None, typer.Option("--step-size-up")] = None,
-    step_size_down: Annotated[int | None, typer.Option("--step-size-down")] = None,
+    base_momentum: Annotated[
+        float | None, typer.Option("--base-momentum", help="Momentum at the LR peak.")
+    ] = None,
+    max_momentum: Annotated[
+        float | None, typer.Option("--max-momentum", help="Momentum at the LR ends.")
+    ] = None,
+    step_size_up: Annotated[
+        int | None, typer.Option("--step-size-up", help="Cyclic: updates base → max.")
+    ] = None,
+    step_size_down: Annotated[
+        int | None, typer.Option("--step-size-down", help="Cyclic: max → base.")
+    ] = None,
     mode: Annotated[
         str | None, typer.Option("--mode", help="triangular | triangular2 | exp_range.")
     ] = None,
-    gamma: Annotated[float | None, typer.Option("--gamma")] = None,
+    gamma: Annotated[
+        float | None, typer.Option("--gamma", help="Decay factor (step-decay, exp_range).")
+    ] = None,
     milestones: Annotated[
         str | None, typer.Option("--milestones", help="Steps, e.g. '40000,60000'.")
     ] = None,
-    factor: Annotated[float | None, typer.Option("--factor")] = None,
-    step_size: Annotated[int | None, typer.Option("--step-size")] = None,
-    warmup_steps: Annotated[int | None, typer.Option("--warmup-steps")] = None,
-    final_lr: Annotated[float | None, typer.Option("--final-lr")] = None,
-    warmup_start_lr: Annotated[float | None, typer.Option("--warmup-start-lr")] = None,
+    factor: Annotated[
+        float | None, typer.Option("--factor", help="LR factor at each milestone.")
+    ] = None,
+    step_size: Annotated[
+        int | None, typer.Option("--step-size", help="Step decay: updates per step.")
+    ] = None,
+    warmup_steps: Annotated[
+        int | None, typer.Option("--warmup-steps", help="Cosine: linear warm-up.")
+    ] = None,
+    final_lr: Annotated[
+        float | None, typer.Option("--final-lr", help="Cosine: LR at the end.")
+    ] = None,
+    warmup_start_lr: Annotated[
+        float | None, typer.Option("--warmup-start-lr", help="Cosine: LR of step 0.")
+    ] = None,
     momentum: Annotated[float | None, typer.Option("--momentum", help="Constant's.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG here.")] = None,
     json_: Annotated[

@@ -76,14 +76,18 @@ def train(
     iterations: Annotated[
         int | None, typer.Option("--iterations", "-i", help="Budget in optimizer updates.")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", "-b", help="Batch size (task default).")
+    ] = None,
     optimizer: Annotated[
         str | None, typer.Option("--optimizer", help="sgd | adam | adamw | ... (task default).")
     ] = None,
     momentum: Annotated[
         float | None, typer.Option("--momentum", help="SGD momentum, or Adam's beta1.")
     ] = None,
-    weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option("--weight-decay", help="Weight decay (task default).")
+    ] = None,
     grad_clip: Annotated[float | None, typer.Option("--grad-clip", help="Max grad norm.")] = None,
     accumulation_steps: Annotated[
         int, typer.Option("--accumulation-steps", help="Micro-batches per update.")
