@@ -617,7 +617,16 @@ def run_demo(
             hint=f"Run `{state['command']}` again to resume (finished trials are reused); "
             f"`lrlab report {out}` makes a report of what finished.",
         ) from None
-    except (LrlabError, KeyboardInterrupt):
+    except KeyboardInterrupt:
+        # Ctrl-C outside the range test and the trials (which handle it themselves): loading
+        # data, writing the report. Everything finished before is on disk.
+        state["status"] = "interrupted"
+        _write_marker(out, state)
+        raise Interrupted(
+            f"Demo interrupted; what finished is saved in {out}.",
+            hint=f"Run `{state['command']}` again to resume (finished parts are reused).",
+        ) from None
+    except LrlabError:
         state["status"] = "failed"
         _write_marker(out, state)
         raise
