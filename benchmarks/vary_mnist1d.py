@@ -27,9 +27,11 @@ Steps, per task (``mnist1d-mlp``, ``mnist1d-cnn``; Adam, lr 1e-2, batch 100 by d
     .venv/bin/python benchmarks/vary_mnist1d.py                 # both tasks, 5 seeds
     .venv/bin/python benchmarks/vary_mnist1d.py --quick         # mlp, 2 seeds, 5 epochs
     .venv/bin/python benchmarks/vary_mnist1d.py --optimizer sgd # SGD instead of Adam
+    .venv/bin/python benchmarks/vary_mnist1d.py --ablation      # Adam β1 alone, mnist1d-cnn
 
 Writes ``benchmarks/out/vary_mnist1d.json`` (``vary_mnist1d_sgd.json`` with ``--optimizer
-sgd``): every comparison, every run, the machine.
+sgd``, ``vary_mnist1d_ablation.json`` with ``--ablation``): every comparison, every run, the
+machine.
 """
 
 from __future__ import annotations
@@ -197,6 +199,32 @@ def run(task: Any, test_seeds: list[int], train_seeds: list[int], epochs: int) -
     }
 
 
+def ablation(task: Any, seeds: list[int], epochs: int) -> dict[str, Any]:
+    """Adam's β1 on its own: one-cycle runs at each β1's own suggested max LR (and β1 0.99
+    at β1 0.9's), no weight decay — is a β1 the momentum test ranks first better to train?"""
+    arms = {
+        "beta1=0.9": ({"betas": (0.9, 0.999)}, None),
+        "beta1=0.95": ({"betas": (0.95, 0.999)}, None),
+        "beta1=0.99": ({"betas": (0.99, 0.999)}, None),
+        "beta1=0.99 at the max lr of 0.9": ({"betas": (0.99, 0.999)}, "beta1=0.9"),
+        "beta1=0.9, weight decay 1e-4": ({"betas": (0.9, 0.999), "weight_decay": 1e-4}, None),
+    }
+    runs: dict[str, list[dict[str, float]]] = {a: [] for a in arms}
+    for s in seeds:
+        lrs: dict[str, float] = {}
+        for arm, (overrides, lr_from) in arms.items():
+            lrs[arm] = lrs[lr_from] if lr_from else _suggested_lr(task, s, **overrides)
+            runs[arm].append({**_train(task, s, epochs, max_lr=lrs[arm], **overrides),
+                              "max_lr": lrs[arm]})  # fmt: skip
+    print(f"== β1 ablation on {task.name}")
+    summary = {}
+    for arm, rs in runs.items():
+        acc = _mean_std([r["eval_accuracy"] for r in rs])
+        summary[arm] = {"eval_accuracy": acc}
+        print(f"  {arm:32s} eval accuracy {acc[0]:.4f} ± {acc[1]:.4f}")
+    return {"task": task.name, "runs": runs, "summary": summary, "epochs": epochs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -210,6 +238,9 @@ def main() -> None:
         choices=["default", "sgd"],
         default="default",
         help="sgd: SGD(lr 0.05, momentum 0.9) instead of the task's Adam, window 1e-4 → 10",
+    )
+    ap.add_argument(
+        "--ablation", action="store_true", help="only the Adam β1 ablation on mnist1d-cnn"
     )
     args = ap.parse_args()
     global REPEATS
@@ -225,7 +256,11 @@ def main() -> None:
     seeds = list(range(2 if args.quick else args.seeds))
     test_seeds = list(range(1 if args.quick else args.test_seeds))
     epochs = 5 if args.quick else args.epochs
-    results = [run(get_task(t, **options), test_seeds, seeds, epochs) for t in tasks]
+    if args.ablation:
+        results = [ablation(get_task("mnist1d-cnn"), seeds, epochs)]
+        args.optimizer = "ablation"
+    else:
+        results = [run(get_task(t, **options), test_seeds, seeds, epochs) for t in tasks]
     rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     suffix = "" if args.optimizer == "default" else f"_{args.optimizer}"
     out = Path(__file__).parent / "out" / f"vary_mnist1d{suffix}.json"

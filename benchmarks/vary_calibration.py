@@ -1,0 +1,71 @@
+"""How often does the comparison's rule invent a winner, and how often does it find a real one?
+
+Synthetic range-test curves (a plateau at 2.3, a sigmoid descent in log LR to a floor, an
+exponential blow-up past LR 1, Gaussian noise of standard deviation σ), 100 log-spaced steps
+from 1e-6 to 10:
+
+* **false winners**: four candidates with the *same* curve and independent noise; count the
+  sets where ``rank_candidates`` recommends one (it should not);
+* **power**: two candidates whose floors differ by Δ; count the pairs where the lower one is
+  recommended.
+
+    .venv/bin/python benchmarks/vary_calibration.py
+
+Pure numpy (no training); a few seconds. Writes ``benchmarks/out/vary_calibration.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lrlab.vary.ranking import CurveInput, rank_candidates
+
+
+def curve(floor: float, noise: float, seed: int, n: int = 100) -> CurveInput:
+    lrs = np.geomspace(1e-6, 10.0, n)
+    x = np.log10(lrs)
+    y = 2.3 - (2.3 - floor) / (1.0 + np.exp(-(x + 4.0) / 0.3)) + np.exp(x / 0.15)
+    y = y + noise * np.random.default_rng(seed).standard_normal(n)
+    cut = np.nonzero(y > 23.0)[0]
+    if cut.size:
+        y, lrs = y[: cut[0] + 1].copy(), lrs[: cut[0] + 1]
+        y[-1] = np.nan
+    return CurveInput(list(lrs), list(y))
+
+
+def main() -> None:
+    out: dict[str, list[dict[str, float]]] = {"false_winners": [], "power": []}
+    for noise in (0.01, 0.05, 0.2):
+        sets = 40
+        invented = sum(
+            rank_candidates(
+                [curve(0.5, noise, 1000 * s + j) for j in range(4)], list("abcd")
+            ).recommended
+            is not None
+            for s in range(sets)
+        )
+        out["false_winners"].append({"noise": noise, "sets": sets, "invented": invented})
+        print(f"identical curves, noise {noise}: a winner invented in {invented} of {sets} sets")
+    for noise in (0.02, 0.1):
+        for delta in (0.02, 0.05, 0.1, 0.2):
+            pairs = 20
+            found = sum(
+                rank_candidates(
+                    [curve(0.5, noise, 2 * s), curve(0.5 + delta, noise, 2 * s + 1)], ["a", "b"]
+                ).recommended
+                == 0
+                for s in range(pairs)
+            )
+            out["power"].append({"noise": noise, "delta": delta, "pairs": pairs, "found": found})
+            print(f"noise {noise}, floors {delta} apart: lower one recommended {found}/{pairs}")
+    path = Path(__file__).parent / "out" / "vary_calibration.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
