@@ -231,13 +231,27 @@ def report(tmp_path_factory) -> Path:
     return write_report(root)
 
 
-@pytest.mark.parametrize("device", sorted(WIDTHS))
-def test_report_renders_every_figure_and_fits_the_screen(chromium, report, device, tmp_path):
-    width, height, mobile = WIDTHS[device]
+@pytest.fixture(scope="module")
+def rendered(chromium, report, tmp_path_factory) -> dict[str, tuple[dict, list[str], Path]]:
+    """The report loaded at every width in one browser: (probe, requests, screenshot)."""
+    shots = tmp_path_factory.mktemp("screenshots")
+    out = {}
     with Chromium(chromium) as browser:
-        page = browser.load(report.resolve().as_uri(), width, height, mobile)
-        shot = browser.screenshot(tmp_path / f"report-{device}.png", width, page["height"])
-        requests = browser.requests()
+        for device, (width, height, mobile) in WIDTHS.items():
+            page = browser.load(report.resolve().as_uri(), width, height, mobile)
+            shot = browser.screenshot(shots / f"report-{device}.png", width, page["height"])
+            out[device] = (page, browser.requests(), shot)
+    keep = os.environ.get("LRLAB_SCREENSHOT_DIR")
+    if keep:
+        for _, _, shot in out.values():
+            shutil.copy(shot, Path(keep) / shot.name)
+    return out
+
+
+@pytest.mark.parametrize("device", sorted(WIDTHS))
+def test_report_renders_every_figure_and_fits_the_screen(rendered, device):
+    width = WIDTHS[device][0]
+    page, requests, shot = rendered[device]
     assert page["images"], "no figure in the report"
     broken = [img["alt"] for img in page["images"] if not img["ok"]]
     assert broken == [], f"figures that did not load: {broken}"
@@ -249,9 +263,6 @@ def test_report_renders_every_figure_and_fits_the_screen(chromium, report, devic
     # Self-contained: the only thing loaded is the file itself (figures are data: URIs).
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert shot.stat().st_size > 10_000
-    keep = os.environ.get("LRLAB_SCREENSHOT_DIR")
-    if keep:
-        shutil.copy(shot, Path(keep) / shot.name)
 
 
 if __name__ == "__main__":

@@ -267,19 +267,18 @@ def test_sigint_stops_the_demo_cleanly_and_says_how_to_resume(tmp_path):
 
 def test_a_range_test_without_suggestion_keeps_its_curve_and_says_so(tmp_path, monkeypatch):
     import lrlab.finder
+    from fixtures.runs import synthetic_range_test
+    from lrlab.suggest import Suggestion
 
-    real = lrlab.finder.range_test
-
-    def no_suggestion(*args, **kwargs):
-        from lrlab.suggest import Suggestion
-
-        result = real(*args, **kwargs)
+    def flat_curve(*args, **kwargs):  # the demo's handling is under test, not the sweep
+        result = synthetic_range_test(metric=False)
         result.suggestion = Suggestion(lr=None, flags=["flat: the loss never dropped"])
         return result
 
-    monkeypatch.setattr(lrlab.finder, "range_test", no_suggestion)
-    with pytest.raises(InvalidArgument, match="suggests no max LR \\(flat: the loss never"):
+    monkeypatch.setattr(lrlab.finder, "range_test", flat_curve)
+    with pytest.raises(InvalidArgument, match=r"suggests no max LR \(flat: the loss never"):
         run_demo(tmp_path, task="digits-mlp", seeds=(0,), epochs=1, quiet=True)
-    assert (tmp_path / "report.html").is_file()
+    assert "flat: the loss never dropped" in (tmp_path / "report.html").read_text()
     assert read_json(tmp_path / DEMO_JSON)["status"] == "failed"
-    assert len(read_json(tmp_path / RANGE_TEST_DIR / "range_test.json")["lrs"]) == 100
+    assert len(read_json(tmp_path / RANGE_TEST_DIR / "range_test.json")["lrs"]) == 120
+    assert not (tmp_path / EXPERIMENT_NAME).exists()  # nothing trained without an LR

@@ -119,7 +119,7 @@ def test_fmt(value, expected):
 @pytest.fixture(scope="module")
 def experiment_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("exp")
-    return Path(tiny_experiment(out).dir)
+    return Path(tiny_experiment(out, seeds=(0,)).dir)
 
 
 def test_load_sources_finds_every_kind_and_labels_by_path(tmp_path, experiment_dir):
