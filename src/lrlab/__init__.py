@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "suggest": "lrlab.suggest",
     "diagnose": "lrlab.suggest",
     "compare_range_tests": "lrlab.vary",
+    "ComparisonResult": "lrlab.vary",
     # scanning
     "scan": "lrlab.lookahead",
     "ScanResult": "lrlab.lookahead",
