@@ -16,6 +16,7 @@ def test_report_writes_next_to_the_results_and_prints_the_path(tmp_path, capsys)
     assert f"Reading {tmp_path}" in err
     html = path.read_text(encoding="utf-8")
     assert "Range test — find" in html and "Training run — train" in html
+    assert "Stopped: completed" in html  # the run's summary.json was read
 
 
 def test_out_title_and_quiet(tmp_path, capsys):
