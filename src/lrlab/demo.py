@@ -513,7 +513,7 @@ def run_demo(
             range test that suggests no LR.
     """
     from lrlab.devices import resolve_device
-    from lrlab.experiment import run_experiment
+    from lrlab.experiment import EXECUTORS, run_experiment
     from lrlab.report import write_report
     from lrlab.report.environment import environment
     from lrlab.tasks import get_task
@@ -525,6 +525,14 @@ def run_demo(
     )
     the_task = get_task(settings.task)  # unknown names fail here, with close matches
     dev = resolve_device(settings.device)
+    # Checked now, not after the range test has run.
+    if executor != "auto" and executor not in EXECUTORS:
+        raise InvalidArgument(
+            f"executor={executor!r} is not an executor.",
+            hint=f"Use one of: auto, {', '.join(EXECUTORS)}.",
+        )
+    if workers is not None and workers < 1:
+        raise InvalidArgument(f"workers={workers} must be >= 1.")
     reuse = prepare_out(out, settings, fresh=fresh)
     show = progress if progress is not None else LineProgress(quiet)
     state: dict[str, Any] = {
