@@ -396,18 +396,17 @@ def lrlab_suggestions(curve: Mapping[str, Any]) -> dict[str, Any]:
 
     losses = [math.nan if v is None else v for v in curve["losses"]]
     s = suggest(curve["lrs"], losses)
-    out: dict[str, Any] = {"lrlab": s.lr, **{r: s.rules.get(r) for r in RULES}}
-    out["_suggestion"] = s.to_dict()
-    return out
+    return {"lrlab": s.lr, **{r: s.rules.get(r) for r in RULES}, "_suggestion": s.to_dict()}
 
 
-def method_lrs(sweep_result: Mapping[str, Any]) -> dict[str, float | None]:
-    """Every method's suggested LR for one sweep."""
+def method_lrs(sweep_result: Mapping[str, Any]) -> dict[str, Any]:
+    """Every method's suggested LR for one sweep (``"_suggestion"``: lrlab's in full)."""
     s = lrlab_suggestions(sweep_result["lrlab"])
     out = {m: s[m] for m in LRLAB_METHODS}
     for m in EXTERNAL:
         if m in sweep_result:
             out[m] = sweep_result[m]["lr"]
+    out["_suggestion"] = s["_suggestion"]
     return out
 
 
@@ -468,6 +467,7 @@ def analyse(
     settings: Mapping[str, Setting],
     trainings: Mapping[tuple[str, int, str], dict[str, Any]],
     sweeps: Mapping[tuple[str, int, tuple[float, float, int]], dict[str, Any]],
+    suggested: Mapping[tuple[str, int, tuple[float, float, int]], dict[str, Any]],
     methods: Sequence[str],
     main_sweeps: Mapping[str, tuple[float, float, int]],
     robust_sweeps: Sequence[tuple[float, float, int]],
@@ -525,7 +525,7 @@ def analyse(
             missing = 0
             for s in seeds:
                 sw = sweeps[(task, s, main_sweeps[task])]
-                lr = method_lrs(sw).get(m)
+                lr = suggested[(task, s, main_sweeps[task])].get(m)
                 if lr is None:
                     missing += 1
                     continue
@@ -539,13 +539,16 @@ def analyse(
                 achieved.append(tr["final"])
                 src = "lrlab" if m in LRLAB_METHODS else m
                 costs.append(sw[src]["seconds"] / train_secs[list(seeds).index(s)])
-            rob = _robustness(task, seeds, per_seed, sweeps, robust_sweeps, m, higher)
+            rob = _robustness(task, seeds, per_seed, suggested, robust_sweeps, m, higher)
             row["methods"][m] = {
                 "lrs": lrs,
                 "achieved": achieved,
                 "regret": list(mean_std(regrets)),
                 "regret_per_seed": regrets,
                 "relative_regret": list(mean_std(rel)) if rel else None,
+                # achieved / oracle MSE, geometric mean: one collapsed seed (MSE 1000× the
+                # oracle's) does not drown the others, as it does in the mean relative regret.
+                "mse_ratio_geomean": geomean([1 + r for r in rel]) if rel else None,
                 "lr_ratio_geomean": geomean(ratios),
                 "lr_ratios": ratios,
                 "cost_fraction": statistics.median(costs) if costs else None,
@@ -561,7 +564,7 @@ def _robustness(
     task: str,
     seeds: Sequence[int],
     per_seed: Mapping[int, Mapping[str, Any]],
-    sweeps: Mapping[tuple[str, int, tuple[float, float, int]], dict[str, Any]],
+    suggested: Mapping[tuple[str, int, tuple[float, float, int]], dict[str, Any]],
     robust_sweeps: Sequence[tuple[float, float, int]],
     method: str,
     higher: bool,
@@ -570,7 +573,7 @@ def _robustness(
     each of those LRs would have on the seed's oracle curve (interpolated)."""
     spreads, interp_regrets, outside = [], [], 0
     for s in seeds:
-        vals = [method_lrs(sweeps[(task, s, sw)]).get(method) for sw in robust_sweeps]
+        vals = [suggested[(task, s, sw)].get(method) for sw in robust_sweeps]
         ok = [v for v in vals if v is not None and v > 0]
         spreads.append(max(ok) / min(ok) if ok and len(ok) == len(vals) else math.inf)
         for v in ok:
@@ -594,8 +597,7 @@ def _regret_cell(m: Mapping[str, Any], higher: bool) -> str:
         return "—"
     if higher:
         return f"{mean:.2f} ± {std:.2f}"
-    rel = m["relative_regret"]
-    return f"{mean:.2g} ± {std:.1g} ({100 * rel[0]:+.0f} %)"
+    return f"{mean:.2g} ± {std:.1g} (×{m['mse_ratio_geomean']:.2g})"
 
 
 def markdown(report: Mapping[str, Any]) -> str:
@@ -605,13 +607,13 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines = [f"Measured with {provenance_line(report)}; {report['elapsed_s'] / 60:.0f} min.", ""]
     lines.append(
         "**Regret** (oracle − achieved final eval accuracy, percentage points; for the "
-        "regression tasks achieved − oracle final eval MSE, and relative to the oracle), mean ± "
-        f"std over {len(report['seeds'])} seeds; each method from one range test over the "
-        f"task's window with {report['main_num_iter']} steps. Lower is better; **bold**: the "
-        "lowest."
+        "regression tasks achieved − oracle final eval MSE, and in brackets achieved / oracle "
+        f"MSE, geometric mean), mean ± std over {len(report['seeds'])} seeds; each method from "
+        f"one range test over the task's window with {report['main_num_iter']} steps. Lower is "
+        "better; **bold**: the lowest."
     )
     lines.append("")
-    headers = ["method", *tasks, "mean (classification, pp)", "mean relative (regression)"]
+    headers = ["method", *tasks, "mean (classification, pp)", "MSE / oracle (regression)"]
     rows = []
     best = {
         t: min(summary[t]["methods"][m]["regret"][0] for m in methods if _has(summary[t], m))
@@ -633,9 +635,9 @@ def markdown(report: Mapping[str, Any]) -> str:
             if row["kind"] == "classification":
                 cls.append(mm["regret"][0])
             else:
-                reg.append(mm["relative_regret"][0])
+                reg.append(mm["mse_ratio_geomean"])
         cls_txt = fmt(statistics.fmean(cls), ".2f") if cls else "—"
-        reg_txt = f"{100 * statistics.fmean(reg):+.0f} %" if reg else "—"
+        reg_txt = f"×{geomean(reg):.2g}" if reg else "—"
         rows.append([m, *cells, cls_txt, reg_txt])
     floor = []
     for t in tasks:
@@ -817,15 +819,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     _run_phase("range tests + oracle", jobs, workers, writer, sweeps, trainings, lightning)
 
     # Phase 2: train every method's suggestion from the main sweep.
+    suggested = {key: method_lrs(v) for key, v in sweeps.items()}
     jobs = []
     for t in tasks:
         for s in seeds:
-            for m, lr in method_lrs(sweeps[(t, s, main_sweeps[t])]).items():
+            for m, lr in suggested[(t, s, main_sweeps[t])].items():
                 if m in methods and lr is not None:
                     _queue_training(t, s, lr, settings[t].epochs, cache, trainings, jobs)
     _run_phase("suggested LRs", jobs, workers, writer, sweeps, trainings, lightning)
 
-    summary = analyse(tasks, seeds, settings, trainings, sweeps, methods, main_sweeps, robust)
+    summary = analyse(
+        tasks, seeds, settings, trainings, sweeps, suggested, methods, main_sweeps, robust
+    )
     report: dict[str, Any] = {
         **provenance(__file__, argv),
         "elapsed_s": time.perf_counter() - t_start,
@@ -841,10 +846,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "sweeps": [
             {
                 **v,
-                "suggestions": method_lrs(v),
-                "lrlab_suggestion": lrlab_suggestions(v["lrlab"])["_suggestion"],
+                "suggestions": {m: lr for m, lr in suggested[k].items() if m in methods},
+                "lrlab_suggestion": suggested[k]["_suggestion"],
             }
-            for v in sweeps.values()
+            for k, v in sweeps.items()
         ],
         "trainings": list(trainings.values()),
     }

@@ -37,8 +37,15 @@ import numpy as np
 from lrlab.errors import check
 from lrlab.smoothing import ema
 from lrlab.suggest import minlr
-from lrlab.suggest.curve import Curve, bandwidth, noise_scale, prepare, smooth_log
-from lrlab.suggest.rules import RULES, edge, minimum_div10, steepest
+from lrlab.suggest.curve import (
+    Curve,
+    bandwidth,
+    noise_scale,
+    prepare,
+    smooth_log,
+    smooth_log_many,
+)
+from lrlab.suggest.rules import RULES, _xy, edge, edge_x, minimum_x, steepest_x
 from lrlab.suggest.types import MinLR, Suggestion
 
 # Flags whose presence makes a curve untrustworthy; the others are warnings.
@@ -47,24 +54,26 @@ BLOCKING = frozenset({"too-short", "never-descends", "too-noisy", "no-descent-in
 _BANDWIDTH_MULTS = (0.7, 1.0, 1.4)
 
 
-def _minimum(lrs: np.ndarray, fit: np.ndarray) -> float | None:
-    return minimum_div10(lrs, fit, divisor=1.0)
+# Consensus members, each an estimate of the LR at the smoothed loss's minimum, as
+# ``(x = log10 lr, smoothed losses) -> lr | None`` on validated arrays (the bootstrap calls
+# them hundreds of times per suggestion: no re-validation).
+def _minimum(x: np.ndarray, fit: np.ndarray) -> float | None:
+    return minimum_x(x, fit, divisor=1.0)
 
 
 def _edge_member(rise: float, factor: float) -> Callable[[np.ndarray, np.ndarray], float | None]:
-    def member(lrs: np.ndarray, fit: np.ndarray) -> float | None:
-        return edge(lrs, fit, rise=rise, divisor=factor)
+    def member(x: np.ndarray, fit: np.ndarray) -> float | None:
+        return edge_x(x, fit, rise=rise, divisor=factor)
 
     return member
 
 
-def _steepest_member(lrs: np.ndarray, fit: np.ndarray) -> float | None:
-    v = steepest(lrs, fit)
+def _steepest_member(x: np.ndarray, fit: np.ndarray) -> float | None:
+    v = steepest_x(x, fit)
     return None if v is None else 3.3 * v
 
 
-# Consensus members: each an estimate of the LR at the smoothed loss's minimum.
-MEMBERS: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
+_MEMBERS_X: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
     "minimum": _minimum,
     "edge10/1.7": _edge_member(0.10, 1.7),
     "edge25/2.3": _edge_member(0.25, 2.3),
@@ -73,10 +82,26 @@ MEMBERS: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
 }
 
 
-def _member_votes(lrs: np.ndarray, fit: np.ndarray) -> list[float]:
+def _on_lrs(
+    member: Callable[[np.ndarray, np.ndarray], float | None],
+) -> Callable[[object, object], float | None]:
+    def on_lrs(lrs: object, fit: object) -> float | None:
+        x, y = _xy(lrs, fit)
+        return member(x, y)
+
+    return on_lrs
+
+
+# The same members as public rules ``(lrs, smoothed losses) -> lr | None``.
+MEMBERS: dict[str, Callable[[object, object], float | None]] = {
+    name: _on_lrs(member) for name, member in _MEMBERS_X.items()
+}
+
+
+def _member_votes(x: np.ndarray, fit: np.ndarray) -> list[float]:
     votes = []
-    for member in MEMBERS.values():
-        v = member(lrs, fit)
+    for member in _MEMBERS_X.values():
+        v = member(x, fit)
         if v is not None:
             votes.append(float(np.log10(v)))
     return votes
@@ -96,7 +121,7 @@ def _votes(curve: Curve, h: float, trim: float) -> list[float]:
         if x.size < 5:
             continue
         fit, _ = smooth_log(x, y, h * mult)
-        votes += _member_votes(10**x, fit)
+        votes += _member_votes(x, fit)
     return votes
 
 
@@ -105,6 +130,7 @@ def _bootstrap(curve: Curve, fit: np.ndarray, h: float, n_boot: int) -> np.ndarr
 
     Residuals of neighbouring steps are correlated (the same weights, similar batches), so
     they are resampled in blocks (Künsch, 1989) as long as the smoothing kernel is wide.
+    All resamples are smoothed at once (:func:`~lrlab.suggest.curve.smooth_log_many`).
     """
     rng = np.random.default_rng(0)  # fixed: same curve, same range
     resid = curve.losses - fit
@@ -112,12 +138,13 @@ def _bootstrap(curve: Curve, fit: np.ndarray, h: float, n_boot: int) -> np.ndarr
     spacing = float(np.median(np.diff(curve.x)))
     block = int(np.clip(round(2 * h / spacing), 1, max(1, n // 4)))
     n_blocks = -(-n // block)
+    # Row b: the residual blocks starting at starts[b] laid end to end, cut to n points.
+    starts = np.stack([rng.integers(0, n - block + 1, size=n_blocks) for _ in range(n_boot)])
+    index = (starts[:, :, None] + np.arange(block)).reshape(n_boot, -1)[:, :n]
+    boot_fits = smooth_log_many(curve.x, fit + resid[index], h)
     out = []
-    for _ in range(n_boot):
-        starts = rng.integers(0, n - block + 1, size=n_blocks)
-        r = np.concatenate([resid[s : s + block] for s in starts])[:n]
-        boot_fit, _ = smooth_log(curve.x, fit + r, h)
-        votes = _member_votes(curve.lrs, boot_fit)
+    for boot_fit in boot_fits:
+        votes = _member_votes(curve.x, boot_fit)
         if votes:
             out.append(float(np.median(votes)))
     return np.array(out)
@@ -221,7 +248,7 @@ def suggest(
             # Leading zero LRs were dropped by `prepare`; align the smoothed values with it.
             lead = int(np.argmax(np.asarray(lrs, dtype=np.float64) != 0))
             fit = s_arr[lead : lead + curve.n]
-        votes = np.array(_member_votes(curve.lrs, fit))
+        votes = np.array(_member_votes(curve.x, fit))
     else:
         votes = np.array(_votes(curve, h, trim))
         if n_boot and votes.size:

@@ -197,30 +197,42 @@ def local_linear(
 def _local_linear_uniform(
     x: np.ndarray, y: np.ndarray, h: float, step: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`local_linear` on evenly spaced ``x`` (an exponential sweep), by convolution.
+    """:func:`local_linear` on evenly spaced ``x`` (an exponential sweep), by convolution."""
+    return _UniformKernel(h, step, y.size).fit(y)
+
+
+class _UniformKernel:
+    """The local-linear fit on ``n`` evenly spaced points, ``step`` apart, by convolution.
 
     With ``d = k · step`` the offsets of the kernel, the weighted sums ``Σ w d^p`` and
     ``Σ w d^p y`` are convolutions of the data (and of a mask of ones, which truncates the
     kernel at the ends exactly as the direct sums do): ``O(n · kernel)`` in compiled code.
+    The sums over the mask do not depend on the data and are computed once.
     """
-    half = int(_SUPPORT * h / step)
-    d = np.arange(-half, half + 1) * step
-    w = np.exp(-0.5 * (d / h) ** 2)
-    ones = np.ones_like(y)
 
-    def conv(signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    def __init__(self, h: float, step: float, n: int) -> None:
+        self.half = int(_SUPPORT * h / step)
+        d = np.arange(-self.half, self.half + 1) * step
+        self.w = np.exp(-0.5 * (d / h) ** 2)
+        self.wd = self.w * d
+        ones = np.ones(n)
+        self.s0, self.s1 = self._conv(ones, self.w), self._conv(ones, self.wd)
+        self.s2 = self._conv(ones, self.w * d * d)
+        det = self.s0 * self.s2 - self.s1 * self.s1
+        self.ok = det > 1e-12 * np.maximum(self.s0 * self.s2, 1e-300)
+        self.safe = np.where(self.ok, det, 1.0)
+
+    def _conv(self, signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         # out_i = Σ_j kernel[half + j − i] · signal[j]: the centre of a full convolution
         # with the reversed kernel (valid whatever the kernel's length against the data's).
-        return np.convolve(signal, kernel[::-1], mode="full")[half : half + signal.size]
+        return np.convolve(signal, kernel[::-1], mode="full")[self.half : self.half + signal.size]
 
-    s0, s1, s2 = conv(ones, w), conv(ones, w * d), conv(ones, w * d * d)
-    t0, t1 = conv(y, w), conv(y, w * d)
-    det = s0 * s2 - s1 * s1
-    ok = det > 1e-12 * np.maximum(s0 * s2, 1e-300)
-    safe = np.where(ok, det, 1.0)
-    fit = np.where(ok, (s2 * t0 - s1 * t1) / safe, t0 / s0)
-    slope = np.where(ok, (s0 * t1 - s1 * t0) / safe, 0.0)
-    return fit, slope
+    def fit(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t0, t1 = self._conv(y, self.w), self._conv(y, self.wd)
+        s0, s1, s2 = self.s0, self.s1, self.s2
+        fit = np.where(self.ok, (s2 * t0 - s1 * t1) / self.safe, t0 / s0)
+        slope = np.where(self.ok, (s0 * t1 - s1 * t0) / self.safe, 0.0)
+        return fit, slope
 
 
 def bandwidth(x: np.ndarray, decades: float = 0.25, min_points: float = 2.5) -> float:
@@ -252,6 +264,47 @@ def smooth_log(
         cap = hi + 2.0 * max(hi - lo, 1e-12 * max(abs(hi), 1.0))
     m = np.minimum(m, cap)
     return local_linear(x, m, h)
+
+
+def smooth_log_many(x: np.ndarray, ys: np.ndarray, h: float) -> np.ndarray:
+    """:func:`smooth_log` (default cap) of every row of ``ys`` (shape ``(B, n)``) at once.
+
+    Used by the bootstrap, which smooths many resampled curves on the same ``x``: the median
+    filter runs on all rows in one vectorised call, and on an exponential sweep the
+    local-linear fit's kernel sums that do not depend on the data are computed once.
+    Equal to smoothing each row on its own (the same arithmetic). Returns the fits.
+    """
+    ys = np.atleast_2d(np.asarray(ys, dtype=np.float64))
+    if ys.shape[1] == 0:
+        return ys.copy()
+    m = _median_filter_rows(x, ys, 0.5 * h)
+    lo, hi = m.min(axis=1), m[:, 0]
+    cap = hi + 2.0 * np.maximum(hi - lo, 1e-12 * np.maximum(np.abs(hi), 1.0))
+    m = np.minimum(m, cap[:, None])
+    n = x.size
+    steps = np.diff(x)
+    if not (n > 2 and steps.max() <= 1.01 * steps.min()):
+        return np.stack([local_linear(x, row, h)[0] for row in m])
+    kernel = _UniformKernel(h, float(np.mean(steps)), n)
+    return np.stack([kernel.fit(row)[0] for row in m])
+
+
+def _median_filter_rows(x: np.ndarray, ys: np.ndarray, half_width: float) -> np.ndarray:
+    """:func:`median_filter` of every row of ``ys``, vectorised over rows."""
+    n = ys.shape[1]
+    if n < 3:
+        return ys.copy()
+    steps = np.diff(x)
+    if steps.max() > 1.01 * steps.min():
+        return np.stack([median_filter(x, row, half_width) for row in ys])
+    k = max(1, int(half_width / float(np.mean(steps)) + 1e-9))
+    out = np.empty_like(ys)
+    if n > 2 * k:
+        windows = np.lib.stride_tricks.sliding_window_view(ys, 2 * k + 1, axis=1)
+        out[:, k : n - k] = np.median(windows, axis=2)
+    for i in [*range(min(k, n)), *range(max(k, n - k), n)]:
+        out[:, i] = np.median(ys[:, max(0, i - k) : i + k + 1], axis=1)
+    return out
 
 
 def noise_scale(y: np.ndarray, baseline: np.ndarray) -> float:

@@ -59,7 +59,11 @@ def steepest(lrs: object, losses: object) -> float | None:
     drop that follows a spike in the diverging tail. ``None`` when the minimum is within the
     first 3 points (the curve never descends inside the window).
     """
-    x, y = _xy(lrs, losses)
+    return steepest_x(*_xy(lrs, losses))
+
+
+def steepest_x(x: np.ndarray, y: np.ndarray) -> float | None:
+    """:func:`steepest` on validated arrays: ``x = log10(lr)`` increasing, ``y`` finite."""
     if y.size < 4:
         return None
     i_min = int(np.argmin(y))
@@ -112,7 +116,11 @@ def minimum_div10(lrs: object, losses: object, divisor: float = 10.0) -> float |
     "still aggressively learning" (Howard & Gugger, *Deep Learning for Coders*, ch. 5).
     ``None`` when the minimum is the very first point (nothing was learnt in the window).
     """
-    x, y = _xy(lrs, losses)
+    return minimum_x(*_xy(lrs, losses), divisor)
+
+
+def minimum_x(x: np.ndarray, y: np.ndarray, divisor: float = 10.0) -> float | None:
+    """:func:`minimum_div10` on validated arrays (``x = log10(lr)``, ``y`` finite)."""
     if y.size < 3:
         return None
     i = int(np.argmin(y))
@@ -136,7 +144,11 @@ def edge(lrs: object, losses: object, rise: float = 0.25, divisor: float = 2.5) 
     the edge to where the loss was lowest. ``None`` when the loss never rises that
     far after its minimum (the sweep stopped before the edge) or never dropped.
     """
-    x, y = _xy(lrs, losses)
+    return edge_x(*_xy(lrs, losses), rise, divisor)
+
+
+def edge_x(x: np.ndarray, y: np.ndarray, rise: float = 0.25, divisor: float = 2.5) -> float | None:
+    """:func:`edge` on validated arrays (``x = log10(lr)``, ``y`` finite)."""
     if y.size < 3:
         return None
     i_min = int(np.argmin(y))
@@ -144,7 +156,7 @@ def edge(lrs: object, losses: object, rise: float = 0.25, divisor: float = 2.5) 
     if i_min == 0 or drop <= 0:
         return None
     level = y[i_min] + rise * drop
-    after = np.nonzero(y[i_min:] >= level)[0]
+    after = np.flatnonzero(y[i_min:] >= level)
     if after.size == 0:
         return None
     j = i_min + int(after[0])
