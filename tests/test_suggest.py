@@ -393,3 +393,55 @@ def test_scheduler_ready_output_matches_lrlab_schedules():
 def test_no_lr_means_no_schedule():
     with pytest.raises(InvalidArgument, match="no learning rate"):
         suggest([], []).one_cycle(total_steps=10)
+
+
+# --- the consensus's fast paths equal the one-curve definitions --------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(3, 120),
+    noise=st.floats(0.0, 0.5),
+    x0=st.floats(-6, 0),
+)
+def test_member_votes_equal_the_one_curve_members(seed, n, noise, x0):
+    # Many curves at once (the bootstrap's path) must give each curve's own members' votes:
+    # smooth descents, noisy ones, curves that only rise, flat ones and ones with ties.
+    from lrlab.suggest import MEMBERS
+    from lrlab.suggest.members import member_votes
+
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-7, 1, n)) if seed % 3 == 0 else np.linspace(-7, 1, n)
+    x = np.unique(x)
+    curves = [
+        model_loss(x, x0=x0) + noise * rng.standard_normal(x.size),
+        np.round(rng.standard_normal(x.size), 1),  # ties
+        x.copy(),  # only rises
+        np.ones(x.size),  # flat
+        -x,  # only falls
+    ]
+    if x.size < 3:
+        return
+    fits = np.stack(curves)
+    got = member_votes(x, fits)
+    for row, votes in zip(curves, got, strict=True):
+        expected = [
+            float(np.log10(v)) for m in MEMBERS.values() if (v := m(10**x, row)) is not None
+        ]
+        assert votes == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(5, 200), uniform=st.booleans())
+def test_smoothing_many_curves_equals_smoothing_each(seed, n, uniform):
+    from lrlab.suggest.curve import bandwidth, smooth_log, smooth_log_many
+
+    rng = np.random.default_rng(seed)
+    x = np.linspace(-6, 0, n) if uniform else np.unique(np.sort(rng.uniform(-6, 0, n)))
+    ys = model_loss(x) + 0.2 * rng.standard_normal((4, x.size))
+    ys[1, -3:] = 1e6  # an explosion that the cap must keep from leaking left
+    h = bandwidth(x)
+    many = smooth_log_many(x, ys, h)
+    for row, fit in zip(ys, many, strict=True):
+        assert fit == pytest.approx(smooth_log(x, row, h)[0], rel=1e-12, abs=1e-12)

@@ -8,8 +8,9 @@
 * :func:`diagnose` — the shape of a metric-vs-LR curve (:class:`Diagnosis`).
 """
 
-from lrlab.suggest.consensus import MEMBERS, smoothed_curve, suggest
+from lrlab.suggest.consensus import smoothed_curve, suggest
 from lrlab.suggest.diagnose import diagnose
+from lrlab.suggest.members import MEMBERS
 from lrlab.suggest.minlr import cyclic_min_lr, one_cycle_min_lr, onset
 from lrlab.suggest.rules import RULES, edge, minimum_div10, steepest, valley
 from lrlab.suggest.types import Diagnosis, MinLR, Suggestion

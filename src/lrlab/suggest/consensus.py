@@ -30,7 +30,7 @@ Algorithm (all on ``x = log10(lr)``; ``docs/suggestions.md`` has the reasoning a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -45,7 +45,8 @@ from lrlab.suggest.curve import (
     smooth_log,
     smooth_log_many,
 )
-from lrlab.suggest.rules import RULES, _xy, edge, edge_x, minimum_x, steepest_x
+from lrlab.suggest.members import member_votes
+from lrlab.suggest.rules import RULES, edge
 from lrlab.suggest.types import MinLR, Suggestion
 
 # Flags whose presence makes a curve untrustworthy; the others are warnings.
@@ -54,57 +55,8 @@ BLOCKING = frozenset({"too-short", "never-descends", "too-noisy", "no-descent-in
 _BANDWIDTH_MULTS = (0.7, 1.0, 1.4)
 
 
-# Consensus members, each an estimate of the LR at the smoothed loss's minimum, as
-# ``(x = log10 lr, smoothed losses) -> lr | None`` on validated arrays (the bootstrap calls
-# them hundreds of times per suggestion: no re-validation).
-def _minimum(x: np.ndarray, fit: np.ndarray) -> float | None:
-    return minimum_x(x, fit, divisor=1.0)
-
-
-def _edge_member(rise: float, factor: float) -> Callable[[np.ndarray, np.ndarray], float | None]:
-    def member(x: np.ndarray, fit: np.ndarray) -> float | None:
-        return edge_x(x, fit, rise=rise, divisor=factor)
-
-    return member
-
-
-def _steepest_member(x: np.ndarray, fit: np.ndarray) -> float | None:
-    v = steepest_x(x, fit)
-    return None if v is None else 3.3 * v
-
-
-_MEMBERS_X: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
-    "minimum": _minimum,
-    "edge10/1.7": _edge_member(0.10, 1.7),
-    "edge25/2.3": _edge_member(0.25, 2.3),
-    "edge50/3.3": _edge_member(0.50, 3.3),
-    "steepest*3.3": _steepest_member,
-}
-
-
-def _on_lrs(
-    member: Callable[[np.ndarray, np.ndarray], float | None],
-) -> Callable[[object, object], float | None]:
-    def on_lrs(lrs: object, fit: object) -> float | None:
-        x, y = _xy(lrs, fit)
-        return member(x, y)
-
-    return on_lrs
-
-
-# The same members as public rules ``(lrs, smoothed losses) -> lr | None``.
-MEMBERS: dict[str, Callable[[object, object], float | None]] = {
-    name: _on_lrs(member) for name, member in _MEMBERS_X.items()
-}
-
-
 def _member_votes(x: np.ndarray, fit: np.ndarray) -> list[float]:
-    votes = []
-    for member in _MEMBERS_X.values():
-        v = member(x, fit)
-        if v is not None:
-            votes.append(float(np.log10(v)))
-    return votes
+    return member_votes(x, fit[None, :])[0]
 
 
 def _votes(curve: Curve, h: float, trim: float) -> list[float]:
@@ -142,12 +94,7 @@ def _bootstrap(curve: Curve, fit: np.ndarray, h: float, n_boot: int) -> np.ndarr
     starts = np.stack([rng.integers(0, n - block + 1, size=n_blocks) for _ in range(n_boot)])
     index = (starts[:, :, None] + np.arange(block)).reshape(n_boot, -1)[:, :n]
     boot_fits = smooth_log_many(curve.x, fit + resid[index], h)
-    out = []
-    for boot_fit in boot_fits:
-        votes = _member_votes(curve.x, boot_fit)
-        if votes:
-            out.append(float(np.median(votes)))
-    return np.array(out)
+    return np.array([float(np.median(v)) for v in member_votes(curve.x, boot_fits) if v])
 
 
 def _empty(curve: Curve | None, flags: list[str]) -> Suggestion:
