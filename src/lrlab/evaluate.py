@@ -47,7 +47,9 @@ def evaluate(
             with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 out = run_step(step_fn, model, batch)
             n = int(out.batch_size or 1)
-            totals["loss"] += float(out.loss.detach().float()) * n
+            # float() of the tensor itself: exact for bf16/fp16/fp32/fp64 losses, summed in
+            # float64 (rounding to float32 first would cap a float64 model's precision).
+            totals["loss"] += float(out.loss.detach()) * n
             if metrics:
                 if out.outputs is None or out.targets is None:
                     raise DataError(

@@ -252,9 +252,8 @@ class BatchedEngine:
                 out = self._vmapped(batch, True, sizes)(tensors)
                 values = out if isinstance(out, tuple) else (out,)
                 n = sizes[-1]
-                # Batch-size-weighted float64 sums, exactly as lrlab.evaluate does (which
-                # rounds each batch's loss to float32 first).
-                weighted = [values[0].float().double() * n, *(v.double() * n for v in values[1:])]
+                # Batch-size-weighted float64 sums, exactly as lrlab.evaluate does.
+                weighted = [v.double() * n for v in values]
                 if totals is None:
                     totals = weighted
                 else:
