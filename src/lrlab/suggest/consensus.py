@@ -55,25 +55,24 @@ BLOCKING = frozenset({"too-short", "never-descends", "too-noisy", "no-descent-in
 _BANDWIDTH_MULTS = (0.7, 1.0, 1.4)
 
 
-def _member_votes(x: np.ndarray, fit: np.ndarray) -> list[float]:
-    return member_votes(x, fit[None, :])[0]
-
-
 def _votes(curve: Curve, h: float, trim: float) -> list[float]:
-    """log10-LR votes of every member on the smoothed curve and its perturbations."""
-    variants: list[tuple[slice, float]] = [(slice(None), m) for m in _BANDWIDTH_MULTS]
+    """log10-LR votes of every member on the smoothed curve and its perturbations: the
+    widths ``_BANDWIDTH_MULTS × h`` on the whole sweep (one batch of curves on the same
+    LRs), then width ``h`` on the sweep with ``trim`` of its decades cut at either end."""
+    windows: list[tuple[slice, tuple[float, ...]]] = [(slice(None), _BANDWIDTH_MULTS)]
     cut = trim * curve.decades
     if cut > 0 and curve.n >= 20:
         head = int(np.searchsorted(curve.x, curve.x[0] + cut))
         tail = int(np.searchsorted(curve.x, curve.x[-1] - cut, side="right"))
-        variants += [(slice(head, None), 1.0), (slice(None, tail), 1.0)]
+        windows += [(slice(head, None), (1.0,)), (slice(None, tail), (1.0,))]
     votes: list[float] = []
-    for sl, mult in variants:
+    for sl, mults in windows:
         x, y = curve.x[sl], curve.losses[sl]
         if x.size < 5:
             continue
-        fit, _ = smooth_log(x, y, h * mult)
-        votes += _member_votes(x, fit)
+        fits = np.stack([smooth_log(x, y, h * m)[0] for m in mults])
+        for row in member_votes(x, fits):
+            votes += row
     return votes
 
 
@@ -195,7 +194,7 @@ def suggest(
             # Leading zero LRs were dropped by `prepare`; align the smoothed values with it.
             lead = int(np.argmax(np.asarray(lrs, dtype=np.float64) != 0))
             fit = s_arr[lead : lead + curve.n]
-        votes = np.array(_member_votes(curve.x, fit))
+        votes = np.array(member_votes(curve.x, fit[None, :])[0])
     else:
         votes = np.array(_votes(curve, h, trim))
         if n_boot and votes.size:

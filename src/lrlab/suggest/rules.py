@@ -13,6 +13,7 @@ snapping to the grid would add that much jitter).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 
 import numpy as np
@@ -96,17 +97,30 @@ def valley(lrs: object, losses: object) -> float | None:
     y = loss_arr[:n]
     if n < 2:
         return None
-    length = np.ones(n, dtype=np.int64)
-    for i in range(1, n):
-        higher = y[:i] > y[i]
-        if higher.any():
-            length[i] = 1 + int(length[:i][higher].max())
+    length = _decreasing_run_lengths(y)
     end = int(np.argmax(length))  # first index reaching the maximal length
     if length[end] < 2:
         return None
     start = max(end - int(length[end]), 0)
     sections = (end - start) / 3
     return float(lr_arr[start + int(sections) + int(sections / 2)])
+
+
+def _decreasing_run_lengths(y: np.ndarray) -> np.ndarray:
+    """``len_i = 1 + max{len_j : j < i, y_j > y_i}``: the longest strictly decreasing
+    subsequence ending at each ``i`` (fastai's quadratic DP), in ``O(n log n)`` by patience
+    sorting: ``tails[k]`` is the largest last value of a decreasing subsequence of length
+    ``k + 1`` seen so far (kept as ``−value``, increasing, for :func:`bisect.bisect_left`)."""
+    tails: list[float] = []
+    length = np.empty(y.size, dtype=np.int64)
+    for i, v in enumerate((-y).tolist()):
+        k = bisect.bisect_left(tails, v)
+        if k == len(tails):
+            tails.append(v)
+        else:
+            tails[k] = v
+        length[i] = k + 1
+    return length
 
 
 def minimum_div10(lrs: object, losses: object, divisor: float = 10.0) -> float | None:
