@@ -212,6 +212,18 @@ def measure(task_name: str, num_iter: int, epochs: int, repeats: int) -> dict[st
     fit_times = interleaved({"fit": fit_variant, "hand_fit": hand_variant}, repeats=repeats)
     times = {**range_times, **fit_times}
     med = {k: statistics.median(v) for k, v in times.items()}
+
+    def paired(a: str, b: str) -> float:
+        # Median of the per-round ratios: the variants of one round ran back to back, so a
+        # change of load between rounds cancels out (it does not in a ratio of medians).
+        return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
+    pairs = {
+        "range_test/hand": ("lrlab", "hand"),
+        "range_test_sweep/hand": ("lrlab_sweep", "hand"),
+        "range_test/torch-lr-finder": ("lrlab", "torch-lr-finder"),
+        "fit/hand": ("fit", "hand_fit"),
+    }
     return {
         "task": task_name,
         "num_iter": num_iter,
@@ -221,13 +233,9 @@ def measure(task_name: str, num_iter: int, epochs: int, repeats: int) -> dict[st
         "repeats": repeats,
         "times": times,
         "median_s": med,
-        "ratios": {
-            "range_test/hand": med["lrlab"] / med["hand"],
-            "range_test_sweep/hand": med["lrlab_sweep"] / med["hand"],
-            "range_test/torch-lr-finder": med["lrlab"] / med["torch-lr-finder"],
-            "suggestion_s": med["lrlab"] - med["lrlab_sweep"],
-            "fit/hand": med["fit"] / med["hand_fit"],
-        },
+        "ratios": {k: paired(a, b) for k, (a, b) in pairs.items()},
+        "ratios_of_medians": {k: med[a] / med[b] for k, (a, b) in pairs.items()},
+        "suggestion_s": med["lrlab"] - med["lrlab_sweep"],
     }
 
 
@@ -252,8 +260,9 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"Range test: {w0['num_iter']} steps over {w0['window'][0]:g}→{w0['window'][1]:g} "
             f"(no early stop, metric mode off); training: one-cycle for {w0['epochs']} epochs "
-            "(no evaluation, no train metrics). Medians of "
-            f"{w0['repeats']} interleaved repetitions after a warm-up; one torch thread. "
+            "(no evaluation, no train metrics). Ratios: median over "
+            f"{w0['repeats']} interleaved rounds (after a warm-up) of the per-round ratio; "
+            "times in brackets: medians. One torch thread. "
             "Targets (issue 7): range test / hand ≤ 1.05 on mnist1d-cnn, fit / hand ≤ 1.05.",
             "",
             markdown_table(
@@ -294,7 +303,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         r = results[-1]["ratios"]
         print(
             f"{w:12s} range test / hand {r['range_test/hand']:.3f}  "
-            f"(sweep only {r['range_test_sweep/hand']:.3f}; suggestion {r['suggestion_s']:.3f} s)"
+            f"(sweep only {r['range_test_sweep/hand']:.3f}; "
+            f"suggestion {results[-1]['suggestion_s']:.3f} s)"
             f"  / torch-lr-finder {r['range_test/torch-lr-finder']:.3f}  "
             f"fit / hand {r['fit/hand']:.3f}",
             file=sys.stderr,
