@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "Callback": "lrlab.train",
     "Experiment": "lrlab.experiment",
     "run_experiment": "lrlab.experiment",
+    "ExperimentResult": "lrlab.experiment",
+    "load_experiment": "lrlab.experiment",
     # reports and the demo
     "write_report": "lrlab.report",
     "run_demo": "lrlab.demo",
