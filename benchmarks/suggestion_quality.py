@@ -63,8 +63,10 @@ import numpy as np
 
 from _common import (
     OUT_DIR,
+    RESULTS_DIR,
     fmt,
     geomean,
+    git_revision,
     markdown_table,
     mean_std,
     provenance,
@@ -604,7 +606,12 @@ def markdown(report: Mapping[str, Any]) -> str:
     summary = report["summary"]
     methods = report["methods"]
     tasks = list(summary)
-    lines = [f"Measured with {provenance_line(report)}; {report['elapsed_s'] / 60:.0f} min.", ""]
+    lines = [
+        f"Assembled with {provenance_line(report)}.",
+        "",
+        f"Computed: {_produced_text(report)}.",
+        "",
+    ]
     lines.append(
         "**Regret** (oracle − achieved final eval accuracy, percentage points; for the "
         "regression tasks achieved − oracle final eval MSE, and in brackets achieved / oracle "
@@ -740,6 +747,24 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _produced_text(report: Mapping[str, Any]) -> str:
+    """When and at which revision the (possibly cached) trainings and range tests ran."""
+    entries = [*report["trainings"], *report["sweeps"]]
+    dates = sorted(e.get("produced", {}).get("date", "?") for e in entries)
+    revs = sorted({e.get("produced", {}).get("git_rev", "?") for e in entries})
+    cpu = sum(t["seconds"] for t in report["trainings"]) + sum(
+        sw["lrlab"]["seconds"] + sum(sw[m]["seconds"] for m in EXTERNAL if m in sw)
+        for sw in report["sweeps"]
+    )
+    return (
+        f"{len(report['trainings'])} one-cycle trainings and {len(report['sweeps'])} sweeps "
+        f"(each with lrlab, torch-lr-finder{' and Lightning' if report['lightning'] else ''}), "
+        f"{cpu / 60:.0f} min of work on 2 worker processes, run {dates[0]} … {dates[-1]} at "
+        f"git {', '.join(revs)} (cached by (task, seed, LR) and (task, seed, sweep); lrlab's "
+        "suggestions are recomputed from the stored curves by the code of this revision)"
+    )
+
+
 def _sweeps_text(report: Mapping[str, Any]) -> str:
     windows = dict.fromkeys(f"{a:g}→{b:g}" for a, b, _ in report["robust_sweeps"])
     iters = dict.fromkeys(str(n) for _, _, n in report["robust_sweeps"])
@@ -766,10 +791,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=Path, default=OUT_DIR / f"{NAME}.json")
     p.add_argument("--cache", type=Path, default=OUT_DIR / "cache" / NAME)
     p.add_argument("--fresh", action="store_true", help="ignore (and overwrite) the cache")
-    p.add_argument("--update-md", action="store_true", help="rewrite its BENCHMARKS.md section")
+    p.add_argument(
+        "--update-md",
+        action="store_true",
+        help="rewrite its BENCHMARKS.md section and benchmarks/results/<section>.json",
+    )
     args = p.parse_args(argv)
 
     set_single_thread()
+    from lrlab._io import write_json
+
     if args.quick:
         settings: dict[str, Setting] = dict(QUICK)
         seeds = [0]
@@ -858,8 +889,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = write_report(args.out, report, md)
     print(f"\nwrote {path} ({report['elapsed_s']:.0f} s)", file=sys.stderr)
     if args.update_md:
-        body = f"## Suggestion quality (`benchmarks/{NAME}.py`)\n\n{md}"
-        print(f"updated {update_benchmarks_md(NAME, body)}", file=sys.stderr)
+        # The section and the committed copy of the raw results, always from the same run.
+        label = "" if args.tasks == "listed" else "_" + args.tasks.replace(",", "_")
+        section = NAME + label
+        results = write_json(RESULTS_DIR / f"{section}.json", report, indent=None)
+        title = "Suggestion quality" + (f" — {args.tasks} tasks" if label else "")
+        body = (
+            f"## {title} (`benchmarks/{NAME}.py`)\n\nRaw results: "
+            f"`{results.relative_to(RESULTS_DIR.parent.parent)}`.\n\n{md}"
+        )
+        print(f"updated {update_benchmarks_md(section, body)}", file=sys.stderr)
     return report
 
 
@@ -896,10 +935,14 @@ def _run_phase(
     t0 = time.perf_counter()
     done = 0
 
+    produced = {"git_rev": git_revision()}
+
     def on_done(i: int, result: dict[str, Any]) -> None:
         nonlocal done
         done += 1
         fn, a = jobs[i]
+        # Where this measurement came from, kept with it in the cache.
+        result["produced"] = {**produced, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         if fn is job_sweep:
             writer.put("sweep", sweep_key(a[0], a[1], a[2], lightning), result)
             sweeps[(a[0], a[1], tuple(a[2]))] = result  # type: ignore[index]
