@@ -42,7 +42,20 @@ def _load_common():
 common = _load_common()
 
 
+def _accepts_quick_and_out(script: str) -> bool:
+    """Whether the script declares ``--quick`` and ``--out`` options. Read from its source,
+    not by running it: a script without ``--out`` (or without an argument parser at all)
+    would overwrite the real results in ``benchmarks/out``."""
+    source = (BENCH / f"{script}.py").read_text()
+    return all(f'"{flag}"' in source or f"'{flag}'" in source for flag in ("--quick", "--out"))
+
+
 def _run(script: str, tmp_path: Path, *extra: str) -> dict:
+    if not _accepts_quick_and_out(script):
+        pytest.fail(
+            f"benchmarks/{script}.py must accept --quick (a sub-minute smoke run, issue 7) and "
+            "--out PATH (so this test writes into a temporary directory, not benchmarks/out)."
+        )
     out = tmp_path / f"{script}.json"
     args = [sys.executable, str(BENCH / f"{script}.py"), "--quick", "--out", str(out), *extra]
     if script == "suggestion_quality":
