@@ -213,7 +213,10 @@ def job_train(task_name: str, seed: int, lr: float, epochs: int) -> dict[str, An
     set_single_thread()
     import lrlab
     from lrlab.schedules import one_cycle
+    from lrlab.seeding import derive_seed, seed_everything
 
+    # The global RNGs too (dropout, user code): the run depends on (task, seed, lr) only.
+    seed_everything(derive_seed(seed, "train"))
     task = build_task(task_name)
     data = task.data(seed=seed)
     model = task.model(seed=seed)
@@ -261,7 +264,9 @@ def job_sweep(
     Lightning's own range tests and suggestions, each with its wall time."""
     set_single_thread()
     import lrlab
+    from lrlab.seeding import derive_seed, seed_everything
 
+    seed_everything(derive_seed(seed, "sweep"))
     start, end, num_iter = sweep
     task = build_task(task_name)
     out: dict[str, Any] = {"task": task_name, "seed": seed, "sweep": list(sweep)}
