@@ -42,8 +42,8 @@ BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 def git_revision(root: Path = ROOT) -> str:
     """``git rev-parse --short HEAD``, with ``+dirty`` when tracked files under ``src/`` or
-    ``benchmarks/`` differ from it (other people's edits elsewhere do not count); ``"unknown"``
-    outside a repository."""
+    ``benchmarks/`` (results aside) differ from it — edits elsewhere do not count;
+    ``"unknown"`` outside a repository."""
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -53,7 +53,16 @@ def git_revision(root: Path = ROOT) -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "src",
+                "benchmarks",
+                ":(exclude)benchmarks/results",  # results written by the benchmarks themselves
+            ],
             cwd=root,
             capture_output=True,
             text=True,
