@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from lrlab.batches import make_step
 from lrlab.errors import DataError, InvalidArgument, LrlabError
 from lrlab.evaluate import evaluate
 from lrlab.lookahead import ScanResult, check_horizons, log_lrs, scan
@@ -24,7 +25,10 @@ LRS = [1e-3, 1e-2, 3e-2, 0.1, 0.3]
 @pytest.fixture(autouse=True)
 def _float64():
     # float64 makes "equal to float tolerance" tight (1e-9) instead of float32's 1e-5.
+    previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)  # other test files run in the same process
 
 
 def _data(n: int = 96, batch: int = 32, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -78,10 +82,14 @@ def test_batched_equals_sequential(optimizer, kwargs):
     common = dict(lrs=LRS, horizons=(1, 2, 3), optimizer=optimizer, optimizer_kwargs=kwargs)
     batched = scan(model, nn.MSELoss(), data, method="batched", **common)
     sequential = scan(model, nn.MSELoss(), data, method="sequential", **common)
-    assert batched.method == "batched" and sequential.method == "sequential"
-    assert batched.status == sequential.status
-    _close(batched.raw_losses, sequential.raw_losses)
-    assert batched.initial_loss == sequential.initial_loss
+    # The same MLP through the general (vmapped) engine: a step_fn keeps it off the grouped one.
+    vmapped = scan(model, None, data, step_fn=make_step(nn.MSELoss()), method="batched", **common)
+    assert batched.method == vmapped.method == "batched" and sequential.method == "sequential"
+    assert (batched.config["engine"], vmapped.config["engine"]) == ("grouped", "vmapped")
+    for result in (batched, vmapped):
+        assert result.status == sequential.status
+        _close(result.raw_losses, sequential.raw_losses)
+        assert result.initial_loss == sequential.initial_loss
 
 
 def test_every_horizon_equals_training_that_long_from_scratch():
@@ -130,7 +138,10 @@ def test_dropout_copies_draw_the_same_masks_in_both_engines():
     kwargs = dict(lrs=[0.01, 0.1], horizons=(1, 2), optimizer="adam", stop_factor=None)
     a = scan(model, nn.MSELoss(), _data(), method="batched", **kwargs)
     b = scan(model, nn.MSELoss(), _data(), method="sequential", **kwargs)
+    c = scan(model, None, _data(), step_fn=make_step(nn.MSELoss()), method="batched", **kwargs)
+    assert (a.config["engine"], c.config["engine"]) == ("grouped", "vmapped")
     _close(a.raw_losses, b.raw_losses)
+    _close(c.raw_losses, b.raw_losses)
 
 
 def test_convolutions_batched_equals_sequential():

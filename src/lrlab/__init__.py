@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     # scanning
     "scan": "lrlab.lookahead",
     "ScanResult": "lrlab.lookahead",
+    "RescanCallback": "lrlab.lookahead",
     # training and experiments
     "fit": "lrlab.train",
     "FitResult": "lrlab.train",

@@ -116,6 +116,8 @@ class GroupedEngine:
             j for j, layer in enumerate(stack.layers) if isinstance(layer, Linear)
         )
         self._views = self._layer_views(self.flat)
+        self._grad = self._buffer("grad", tuple(self.flat.shape))
+        self._grad_views = self._layer_views(self._grad)
 
     # -- tensors ---------------------------------------------------------------------------
 
@@ -187,7 +189,8 @@ class GroupedEngine:
                     if b is not None:
                         z.add_(b)
                 elif h.dim() == 2:  # the shared input: one [K·o, i] @ [i, N] product
-                    W2, z2 = W.reshape(K * o, i), z.view(K * o, N)
+                    W2 = self._buffer(("W", j), (K, o, i)).copy_(W).view(K * o, i)
+                    z2 = z.view(K * o, N)
                     if b is None:
                         torch.mm(W2, h, out=z2)
                     else:
@@ -218,25 +221,28 @@ class GroupedEngine:
             after_linear = False
         return h, tape
 
-    def _backward(self, views: list[Any], g: Tensor, tape: list[Any]) -> Tensor:
-        """``[K, P]`` gradient, given ``g = ∂L/∂outputs`` (``[K, O, N]``, overwritten)."""
+    def _backward(self, g: Tensor, tape: list[Any]) -> Tensor:
+        """The ``[K, P]`` gradient (a reused buffer), given ``g = ∂L/∂outputs``
+        (``[K, O, N]``, overwritten). Each layer's ``∂W``, ``∂b`` is written straight into
+        its place in the flat gradient."""
         K = g.shape[0]
-        grads: dict[str, Tensor] = {}
         g = g.contiguous()
         first = self._first_linear
         for j in range(len(self.stack.layers) - 1, -1, -1):
             layer, saved = self.stack.layers[j], tape[j]
             if isinstance(layer, Linear):
+                W, _ = self._views[j]
+                dW, db = self._grad_views[j]
                 o, i = layer.out_features, layer.in_features
                 N = g.shape[2]
                 if saved.dim() == 2:  # the shared input [i, N]: one matrix product
-                    grads[layer.weight] = torch.mm(g.view(K * o, N), saved.mT).view(K, o * i)
+                    both = self._buffer(("dW", j), (K * o, i))
+                    dW.copy_(torch.mm(g.view(K * o, N), saved.mT, out=both).view(K, o, i))
                 else:
-                    grads[layer.weight] = torch.bmm(g, saved.mT).view(K, o * i)
-                if layer.bias is not None:
-                    grads[layer.bias] = g.sum(dim=2)
+                    torch.bmm(g, saved.mT, out=dW)
+                if db is not None:
+                    torch.sum(g, dim=2, keepdim=True, out=db)
                 if j > first:
-                    W, _ = views[j]
                     # ∂L/∂h goes into this layer's own output buffer: nothing reads z_j any
                     # more (the layers above are done), and g lives elsewhere (the head's
                     # gradient, or the buffer of the layer above).
@@ -248,7 +254,7 @@ class GroupedEngine:
                 g = layer.backward(g, x, y)
             elif saved is not None:  # dropout mask
                 g = g.mul_(saved)
-        return torch.cat([grads[n] for n in self.names], dim=1)
+        return self._grad
 
     # -- the check before the first update ------------------------------------------------
 
@@ -265,22 +271,32 @@ class GroupedEngine:
             torch.set_rng_state(state)
 
     @torch.no_grad()
-    def _check(self, x: Tensor, train_expected: Any, train_ours: Tensor) -> None:
-        """The grouped forward equals the module's own output on ``x``: in train mode
-        (``train_ours``: copy 0 of the first training forward, all copies being equal then,
-        with the same dropout masks) and in eval mode (a traced forward may have fixed a
-        ``self.training`` branch). Raises :class:`NotBatchable` otherwise."""
-        eval_expected = self._module_output(x, False)
+    def _expected(self, x: Tensor) -> tuple[Any, Any, Tensor | None]:
+        """What the check compares, computed before the first training forward (which then
+        reuses the buffers): the module's output in train and eval mode, and the grouped
+        eval-mode output of copy 0 when the stack has dropout (else it equals the train-mode
+        output, read off the training forward)."""
+        train = self._module_output(x, True)
+        evaluation = self._module_output(x, False)
+        ours = None
         if any(isinstance(layer, Dropout) and layer.p > 0 for layer in self.stack.layers):
-            eval_ours = self._forward(self._layer_views(self.flat[:1]), x, False)[0][0].mT
-        else:  # without dropout the grouped forward is the same in both modes
+            ours = self._forward(self._layer_views(self.flat[:1]), x, False)[0][0].mT.clone()
+        return train, evaluation, ours
+
+    def _check(self, expected: tuple[Any, Any, Tensor | None], train_ours: Tensor) -> None:
+        """The grouped forward equals the module's own output on the first batch: in train
+        mode (``train_ours``: copy 0 of the first training forward — all copies are equal
+        then — with the same dropout masks) and in eval mode (a traced forward may have
+        fixed a ``self.training`` branch). Raises :class:`NotBatchable` otherwise."""
+        train_expected, eval_expected, eval_ours = expected
+        if eval_ours is None:
             eval_ours = train_ours
-        for expected, ours in ((train_expected, train_ours), (eval_expected, eval_ours)):
-            if not isinstance(expected, Tensor) or expected.shape != ours.shape:
+        for reference, ours in ((train_expected, train_ours), (eval_expected, eval_ours)):
+            if not isinstance(reference, Tensor) or reference.shape != ours.shape:
                 raise NotBatchable("the module's output is not the stack's output.")
-            if expected.numel():
-                scale = float(expected.abs().max())
-                error = float((ours - expected).abs().max())
+            if reference.numel():
+                scale = float(reference.abs().max())
+                error = float((ours - reference).abs().max())
                 if not error <= _CHECK_RTOL[self.dtype] * (scale + 1e-30):
                     raise NotBatchable(
                         f"the grouped forward differs from the module's ({error:.3g} vs "
@@ -292,10 +308,10 @@ class GroupedEngine:
 
     def train_step(self, batch: Any) -> None:
         x, targets, _ = self._batch(batch)
-        expected = None if self.checked else self._module_output(x, True)
+        expected = None if self.checked else self._expected(x)
         outputs, tape = self._forward(self._views, x, training=True)
-        if not self.checked:
-            self._check(x, expected, outputs[0].mT)
+        if expected is not None:
+            self._check(expected, outputs[0].mT)
         losses, grad = self.head(outputs.mT, targets)
         if losses.shape != (outputs.shape[0],):
             raise NotBatchable("the criterion does not return one scalar loss per copy.")
@@ -303,7 +319,7 @@ class GroupedEngine:
         # copy here is alive so far; the mask is needed only when one blows up now.
         finite = torch.isfinite(losses)
         everyone = bool(finite.all())
-        grad = self._backward(self._views, grad.mT, tape)
+        grad = self._backward(grad.mT, tape)
         if not everyone:
             self.alive_t = finite.unsqueeze(1)
         self.rule.step(self.flat, grad, None if everyone else self.alive_t)
@@ -351,3 +367,5 @@ class GroupedEngine:
         self.alive_t = self.alive_t[index]
         self.live = [c for c, m in zip(self.live, mask, strict=True) if m]
         self._views = self._layer_views(self.flat)
+        self._grad = self._buffer("grad", tuple(self.flat.shape))
+        self._grad_views = self._layer_views(self._grad)

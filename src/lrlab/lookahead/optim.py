@@ -269,9 +269,18 @@ class StackedRule:
     """
 
     lr: torch.Tensor
+    _scratch: torch.Tensor | None = None
 
     def step(self, p: torch.Tensor, grad: torch.Tensor, alive: torch.Tensor | None) -> None:
         raise NotImplementedError
+
+    def scratch(self, like: torch.Tensor) -> torch.Tensor:
+        """A ``[K, P]`` work buffer kept between steps: a fresh multi-megabyte temporary
+        every step would be page-faulted in again each time (on the CPU, several times the
+        cost of the arithmetic done in it)."""
+        if self._scratch is None or self._scratch.shape != like.shape:
+            self._scratch = torch.empty_like(like)
+        return self._scratch
 
     def select(self, index: torch.Tensor) -> None:
         """Keep only the copies at ``index`` (compaction after copies were removed)."""
@@ -310,7 +319,7 @@ class StackedSGD(StackedRule):
     def step(self, p: torch.Tensor, grad: torch.Tensor, alive: torch.Tensor | None) -> None:
         g = grad.neg_() if self.maximize else grad
         if self._decay:
-            g.add_(self.weight_decay * p)
+            _add_scaled(g, p, self.weight_decay)
         dead = None if alive is None else ~alive
         if dead is not None:
             g.masked_fill_(dead, 0.0)
@@ -320,7 +329,7 @@ class StackedSGD(StackedRule):
             else:
                 self.buf.mul_(self.momentum).add_(g, alpha=1 - self.dampening)
             g = g.add_(self.buf, alpha=self.momentum) if self.nesterov else self.buf
-        update = self.lr * g
+        update = torch.mul(self.lr, g, out=self.scratch(p))
         if dead is not None:
             update.masked_fill_(dead, 0.0)
         p.sub_(update)
@@ -379,7 +388,7 @@ class StackedAdam(StackedRule):
         self.t += 1
         g = grad.neg_() if self.maximize else grad
         if self._decay and not self.decoupled:
-            g.add_(self.weight_decay * p)
+            _add_scaled(g, p, self.weight_decay)
         dead = None if alive is None else ~alive
         if dead is not None:
             g.masked_fill_(dead, 0.0)
@@ -393,11 +402,11 @@ class StackedAdam(StackedRule):
         bias2_sqrt = (1 - self.beta2**self.t) ** 0.5
         # torch's order of operations: (m / (√v / √(1 − β₂ᵗ) + ε)) · lr/(1 − β₁ᵗ); the
         # buffers are reused in place (these tensors are K copies × all parameters).
-        update = second.sqrt().div_(bias2_sqrt).add_(self.eps)
+        update = torch.sqrt(second, out=self.scratch(p)).div_(bias2_sqrt).add_(self.eps)
         torch.div(self.exp_avg, update, out=update)
         update.mul_(self.lr / bias1)
         if self._decay and self.decoupled:
-            update.add_(self.lr * self.weight_decay * p)  # p·(1 − lr·wd) = p − lr·wd·p
+            _add_scaled(update, p, self.lr * self.weight_decay)  # p·(1 − lr·wd) = p − lr·wd·p
         if dead is not None:
             update.masked_fill_(dead, 0.0)
         p.sub_(update)
@@ -408,6 +417,15 @@ class StackedAdam(StackedRule):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, value[index])
+
+
+def _add_scaled(target: torch.Tensor, p: torch.Tensor, scale: float | torch.Tensor) -> None:
+    """``target += scale · p`` in place (``scale`` a float or a broadcastable tensor),
+    without a ``[K, P]`` temporary."""
+    if isinstance(scale, torch.Tensor):
+        target.addcmul_(p, scale)
+    else:
+        target.add_(p, alpha=scale)
 
 
 def _nonzero(value: float | torch.Tensor) -> bool:
