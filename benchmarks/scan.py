@@ -1,67 +1,89 @@
-"""How fast is the batched look-ahead scan? Side by side, in one run, per workload:
+"""How fast is the batched look-ahead scan? Side by side, in one run, per workload (issue 5):
 
-* ``batched``    — ``lrlab.scan(method="batched")``: K copies trained at once;
-* ``sequential`` — the same scan as a loop over copies (``method="sequential"``, one
-  ``torch.optim`` optimizer per copy: what seed 003 did, minus the re-plotting);
-* ``single``     — one plain training run at one LR for the longest horizon (a hand-written
-  torch loop: zero_grad / forward / backward / step), evaluated at the same horizons as a
-  scan copy is; ``single_train`` is the same without the evaluations.
+* ``batched``      — ``lrlab.scan(method="batched")``: K copies trained at once (the grouped
+  engine for plain Linear/activation stacks, the vmapped engine otherwise; the report says
+  which ran);
+* ``sequential``   — the same scan as a loop over copies (``method="sequential"``: one
+  ``torch.optim`` optimizer per copy, the module's own forward and autograd — what seed 003
+  did, minus the re-plotting);
+* ``single``       — one plain single-LR training run over the longest horizon, the baseline
+  the issue names: a hand-written torch loop (``zero_grad`` / forward / backward /
+  ``torch.optim.Adam(...).step()`` with torch's default implementation), on the same
+  batches, evaluated (``lrlab.evaluate``, the scan's definition of the loss) at the same
+  horizons as a scan copy is — a scan also evaluates once before training, for its stop
+  rule, which the single run does not need;
+* ``single_train`` — the same run without the evaluations (a stricter baseline);
+* ``single_fused`` — ``single_train`` with ``Adam(fused=True)``, torch's fastest CPU Adam
+  (reported for information: the single run a performance-minded user could write).
 
-Ratios printed: ``batched / single`` (issue 5's target: ≤ 3 on the seed 003 MLP),
-``batched / single_train`` and ``sequential / batched`` (target: ≥ 10). Workloads: the seed
-003 log-function MLP (1→10→10→10→1, Adam, batch 1280, 2,501 samples, K = 32 LRs 1e-6…100,
-horizons 1, 2, 4, 8 epochs), and the mnist1d MLP and CNN (Adam, batch 100, 4,000 samples).
-Each measurement is repeated (interleaved, after a one-epoch warm-up) and the median is
-reported, as wall-clock and as process CPU time (one torch thread: CPU time is the steadier
-number on a shared machine); the load average is recorded with the results.
+Ratios: ``batched / single`` (issue 5's target: ≤ 3 on the seed 003 MLP) and
+``sequential / batched`` (target: ≥ 10), plus ``batched / single_train`` and
+``batched / single_fused``. Workloads: seed 003's log-function MLP (1→10→10→10→1, Adam,
+batch 1280, 2,501 samples: 2 steps per epoch; K = 32 LRs 1e-6…100, horizons 1, 2, 4, 8
+epochs, stop factor 1.1) and the mnist1d MLP and CNN (Adam, batch 100, 4,000 samples: 40
+steps per epoch). Repetitions are interleaved (the order rotating every round, after a
+one-epoch warm-up) and the medians compared. The ratios use **process CPU time**: with one
+torch thread it is what the run costs, and on this shared 2-core machine it is far steadier
+than wall-clock time (both are recorded, with the load average).
 
-    .venv/bin/python benchmarks/scan.py            # all workloads (5 / 2 / 2 repeats)
-    .venv/bin/python benchmarks/scan.py --quick    # function-log only, 1 repeat (~seconds)
+    .venv/bin/python benchmarks/scan.py                 # all workloads (9 / 3 / 2 repeats)
+    .venv/bin/python benchmarks/scan.py --update-md     # ... and its BENCHMARKS.md section
+    .venv/bin/python benchmarks/scan.py --quick         # function-log, 1 repeat (seconds)
 
 Writes ``benchmarks/out/scan.json`` (every timing, the ratios, the machine, torch version,
-thread count and git revision).
+thread count and git revision) and ``scan.md`` beside it; ``--update-md`` also copies the
+JSON to ``benchmarks/results/scan.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from lrlab import _io
+from _common import (
+    OUT_DIR,
+    RESULTS_DIR,
+    fmt,
+    interleaved,
+    load_average,
+    markdown_table,
+    provenance,
+    provenance_line,
+    set_single_thread,
+    update_benchmarks_md,
+    write_report,
+)
 from lrlab.batches import make_step, set_epoch
 from lrlab.evaluate import evaluate
 from lrlab.lookahead import log_lrs, scan
 from lrlab.tasks import get_task
 
+NAME = "scan"
 WORKLOADS: dict[str, dict[str, Any]] = {
     # The issue's reference workload (seed 003).
-    "function-log": {
-        "task": "function-log", "horizons": (1, 2, 4, 8), "single_lr": 1e-2, "repeats": 5
-    },
-    "mnist1d-mlp": {
-        "task": "mnist1d-mlp", "horizons": (1, 2, 4, 8), "single_lr": 1e-3, "repeats": 2
-    },
-    "mnist1d-cnn": {
-        "task": "mnist1d-cnn", "horizons": (1, 2, 4, 8), "single_lr": 1e-3, "repeats": 2
-    },
-}  # fmt: skip
+    "function-log": {"task": "function-log", "single_lr": 1e-2, "repeats": 9},
+    "mnist1d-mlp": {"task": "mnist1d-mlp", "single_lr": 1e-3, "repeats": 3},
+    "mnist1d-cnn": {"task": "mnist1d-cnn", "single_lr": 1e-3, "repeats": 2},
+}
+HORIZONS = (1, 2, 4, 8)
+VARIANTS = ("batched", "sequential", "single", "single_train", "single_fused")
 
 
-def single_run(model, task, train, lr: float, horizons, *, with_eval: bool) -> None:  # type: ignore[no-untyped-def]
+def single_run(model, task, train, lr: float, horizons, *, evaluate_at_horizons: bool,
+               fused: bool = False) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     """One plain training run at ``lr`` through ``horizons[-1]`` epochs (Adam, torch loop)."""
     clone = copy.deepcopy(model)
     clone.train()
-    opt = torch.optim.Adam(clone.parameters(), lr=lr)
+    opt = torch.optim.Adam(clone.parameters(), lr=lr, fused=fused or None)
     criterion = task.criterion()
     step = make_step(criterion)
     for epoch in range(horizons[-1]):
@@ -70,8 +92,22 @@ def single_run(model, task, train, lr: float, horizons, *, with_eval: bool) -> N
             opt.zero_grad(set_to_none=True)
             criterion(clone(x), y).backward()
             opt.step()
-        if with_eval and epoch + 1 in horizons:
+        if evaluate_at_horizons and epoch + 1 in horizons:
             evaluate(clone, train, step)
+
+
+def _timed(fn: Callable[[], Any], wall: list[float], keep: dict[str, Any], key: str):  # type: ignore[no-untyped-def]
+    """``fn`` as an :func:`interleaved` variant: returns its process CPU time (the number
+    compared) and appends its wall time to ``wall``; keeps the last result in ``keep``."""
+
+    def run() -> float:
+        w0, c0 = time.perf_counter(), time.process_time()
+        keep[key] = fn()
+        cpu = time.process_time() - c0
+        wall.append(time.perf_counter() - w0)
+        return cpu
+
+    return run
 
 
 def measure(name: str, spec: dict[str, Any], *, k: int, repeats: int) -> dict[str, Any]:
@@ -79,121 +115,152 @@ def measure(name: str, spec: dict[str, Any], *, k: int, repeats: int) -> dict[st
     model = task.model(seed=0)
     train = task.data(seed=0).train
     lrs = log_lrs(1e-6, 100.0, k)
+    lr = spec["single_lr"]
 
-    def runs(horizons: tuple[int, ...]) -> dict[str, Any]:
+    def variants(horizons: tuple[int, ...]) -> dict[str, Callable[[], Any]]:
+        def scan_with(method: str) -> Callable[[], Any]:
+            return lambda: scan(model, task.criterion(), train, lrs=lrs, horizons=horizons,
+                                optimizer="adam", method=method)  # fmt: skip
+
+        def single_with(evaluate_at_horizons: bool, fused: bool = False) -> Callable[[], Any]:
+            return lambda: single_run(model, task, train, lr, horizons, fused=fused,
+                                      evaluate_at_horizons=evaluate_at_horizons)  # fmt: skip
+
         return {
-            "batched": lambda: scan(model, task.criterion(), train, lrs=lrs, horizons=horizons,
-                                    optimizer="adam", method="batched"),
-            "sequential": lambda: scan(model, task.criterion(), train, lrs=lrs,
-                                       horizons=horizons, optimizer="adam", method="sequential"),
-            "single": lambda: single_run(model, task, train, spec["single_lr"], horizons,
-                                         with_eval=True),
-            "single_train": lambda: single_run(model, task, train, spec["single_lr"], horizons,
-                                               with_eval=False),
-        }  # fmt: skip
+            "batched": scan_with("batched"),
+            "sequential": scan_with("sequential"),
+            "single": single_with(True),
+            "single_train": single_with(False),
+            "single_fused": single_with(False, fused=True),
+        }
 
-    for fn in runs((1,)).values():  # warm-up (one epoch): imports and first-call costs
+    for fn in variants((1,)).values():  # warm-up (one epoch): imports and first-call costs
         fn()
-    horizons = spec["horizons"]
-    wall: dict[str, list[float]] = {key: [] for key in runs(horizons)}
-    cpu: dict[str, list[float]] = {key: [] for key in wall}
-    results = {}
-    for _ in range(repeats):
-        for key, fn in runs(horizons).items():  # interleaved: load changes hit all alike
-            t0, c0 = time.perf_counter(), time.process_time()
-            out = fn()
-            wall[key].append(time.perf_counter() - t0)
-            cpu[key].append(time.process_time() - c0)
-            if key in ("batched", "sequential"):
-                results[key] = out
+    wall: dict[str, list[float]] = {key: [] for key in VARIANTS}
+    results: dict[str, Any] = {}
+    timed = {key: _timed(fn, wall[key], results, key) for key, fn in variants(HORIZONS).items()}
+    cpu = interleaved(timed, repeats=repeats, warmup=0)
 
     def ratios(times: dict[str, list[float]]) -> dict[str, float]:
         med = {key: statistics.median(v) for key, v in times.items()}
         return {
             "batched/single": med["batched"] / med["single"],
-            "batched/single_train": med["batched"] / med["single_train"],
             "sequential/batched": med["sequential"] / med["batched"],
+            "batched/single_train": med["batched"] / med["single_train"],
+            "batched/single_fused": med["batched"] / med["single_fused"],
         }
 
     b, s = results["batched"], results["sequential"]
+    raw_b, raw_s = np.asarray(b.raw_losses, float), np.asarray(s.raw_losses, float)
+    both = np.isfinite(raw_b) & np.isfinite(raw_s)
+    drift = np.abs(raw_b - raw_s)[both] / np.abs(raw_s)[both]
     return {
         "workload": name,
         "task": spec["task"],
+        "engine": b.config["engine"],
         "k": k,
-        "horizons": list(horizons),
+        "horizons": list(HORIZONS),
         "steps_per_epoch": len(train),
-        "wall": wall,
+        "repeats": repeats,
         "cpu": cpu,
-        "median": {key: statistics.median(v) for key, v in wall.items()},
+        "wall": wall,
         "median_cpu": {key: statistics.median(v) for key, v in cpu.items()},
-        "ratios": ratios(wall),
-        "ratios_cpu": ratios(cpu),
+        "median_wall": {key: statistics.median(v) for key, v in wall.items()},
+        "ratios": ratios(cpu),
+        "ratios_wall": ratios(wall),
         "best_lr": {"batched": b.best_lr, "sequential": s.best_lr},
         "same_best_lr": b.best_lr == s.best_lr,
-        "copies_left_after_h1": sum(st == "ok" for st in b.status[0]),
+        "same_status": b.status == s.status,
+        "max_relative_difference": float(drift.max()) if drift.size else None,
+        "copies_ok_after_h1": sum(st == "ok" for st in b.status[0]),
     }
 
 
-def _git_revision() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-        return out.stdout.strip() or None
-    except OSError:
-        return None
+def markdown(report: dict[str, Any]) -> str:
+    rows = []
+    for r in report["results"]:
+        m, q = r["median_cpu"], r["ratios"]
+        rows.append([
+            f"{r['workload']} ({r['steps_per_epoch']} steps/epoch)",
+            r["engine"],
+            f"{m['batched']:.3f} s",
+            f"{m['sequential']:.3f} s",
+            f"{m['single']:.3f} s ({m['single_train']:.3f} s; fused {m['single_fused']:.3f} s)",
+            f"**{q['batched/single']:.2f}**",
+            f"{q['batched/single_train']:.2f} / {q['batched/single_fused']:.2f}",
+            f"**{q['sequential/batched']:.1f}**",
+            "yes" if r["same_best_lr"] else "no",
+            fmt(r["max_relative_difference"], ".1e"),
+        ])  # fmt: skip
+    table = markdown_table(
+        ["workload", "engine", "batched", "sequential", "single (train only; fused Adam)",
+         "batched / single (≤ 3)", "batched / single train / fused", "sequential / batched (≥ 10)",
+         "same best LR", "max rel. diff"],
+        rows,
+        "llrrrrrrcr",
+    )  # fmt: skip
+    load = report.get("load_before"), report.get("load_after")
+    return (
+        f"{provenance_line(report)}\n\n"
+        f"Median process CPU time of {', '.join(str(r['repeats']) for r in report['results'])} "
+        f"interleaved repetitions (one torch thread; wall-clock ratios in the JSON); K = "
+        f"{report['results'][0]['k']} LRs 1e-6…100, horizons 1, 2, 4, 8 epochs, Adam. Load "
+        f"average before / after: {load[0]} / {load[1]}.\n\n{table}\n\n"
+        "*max rel. diff*: the largest relative difference between a batched and a sequential "
+        "cell (float32; chaotic high-LR runs amplify rounding differences over the steps)."
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="function-log only, 1 repeat")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--k", type=int, default=32, help="number of learning rates")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (shared machine)")
     parser.add_argument("--workloads", default=None, help="comma-separated subset")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "scan.json")
+    parser.add_argument("--out", type=Path, default=OUT_DIR / f"{NAME}.json")
+    parser.add_argument(
+        "--update-md",
+        action="store_true",
+        help="rewrite its BENCHMARKS.md section and benchmarks/results/scan.json",
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_single_thread()
     names = ["function-log"] if args.quick else list(WORKLOADS)
     if args.workloads:
         names = [n.strip() for n in args.workloads.split(",")]
-    load_before = os.getloadavg()
+    prov = provenance(__file__, argv)
+    load_before = prov["machine"]["load_average"]
     rows = []
     for name in names:
         spec = WORKLOADS[name]
         repeats = args.repeats or (1 if args.quick else spec["repeats"])
         row = measure(name, spec, k=args.k, repeats=repeats)
-        row["repeats"] = repeats
         rows.append(row)
-        m = row["median"]
+        m, q = row["median_cpu"], row["ratios"]
         print(
-            f"{name:>13}: batched {m['batched']:.3f}s  sequential {m['sequential']:.3f}s  "
-            f"single {m['single']:.3f}s (train only {m['single_train']:.3f}s)",
+            f"{name:>13} [{row['engine']}]: batched {m['batched']:.3f}s  sequential "
+            f"{m['sequential']:.3f}s  single {m['single']:.3f}s (train only "
+            f"{m['single_train']:.3f}s, fused {m['single_fused']:.3f}s) CPU; batched/single "
+            f"{q['batched/single']:.2f}  sequential/batched {q['sequential/batched']:.1f}",
+            file=sys.stderr,
             flush=True,
         )
-        for label, r in (("wall", row["ratios"]), ("cpu ", row["ratios_cpu"])):
-            print(
-                f"{'':>13}  {label}: batched/single {r['batched/single']:.2f}  "
-                f"batched/single_train {r['batched/single_train']:.2f}  "
-                f"sequential/batched {r['sequential/batched']:.1f}",
-                flush=True,
-            )
-    report = {
-        "benchmark": "scan",
-        "argv": sys.argv[1:] if argv is None else argv,
-        "threads": args.threads,
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "git": _git_revision(),
-        "results": rows,
-    }
-    path = _io.write_json(args.out, report)
-    print(f"load average before/after: {load_before} / {report['load_average_after']}")
-    print(f"wrote {path}")
-    return 0
+    report = {**prov, "load_before": load_before, "load_after": load_average(), "results": rows}
+    md = markdown(report)
+    print(md)
+    path = write_report(args.out, report, md)
+    print(f"\nwrote {path}", file=sys.stderr)
+    if args.update_md:
+        from lrlab._io import write_json
+
+        results = write_json(RESULTS_DIR / f"{NAME}.json", report, indent=None)
+        body = (
+            f"## Look-ahead scan (`benchmarks/{NAME}.py`)\n\nRaw results: "
+            f"`{results.relative_to(RESULTS_DIR.parent.parent)}`.\n\n{md}"
+        )
+        print(f"updated {update_benchmarks_md(NAME, body)}", file=sys.stderr)
+    return report
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
