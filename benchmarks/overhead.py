@@ -49,6 +49,7 @@ import torch
 
 from _common import (
     OUT_DIR,
+    RESULTS_DIR,
     fmt,
     interleaved,
     markdown_table,
@@ -287,7 +288,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--quick", action="store_true", help="mnist1d-mlp, 20 steps, 1 epoch, 1 rep")
     p.add_argument("--out", type=Path, default=OUT_DIR / f"{NAME}.json")
-    p.add_argument("--update-md", action="store_true", help="rewrite its BENCHMARKS.md section")
+    p.add_argument(
+        "--update-md",
+        action="store_true",
+        help="rewrite its BENCHMARKS.md section and benchmarks/results/overhead.json",
+    )
     args = p.parse_args(argv)
     set_single_thread()
     workloads = args.workloads.split(",")
@@ -324,7 +329,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = write_report(args.out, report, md)
     print(f"\nwrote {path}", file=sys.stderr)
     if args.update_md:
-        body = f"## Overhead (`benchmarks/{NAME}.py`)\n\n{md}"
+        # The section and the committed copy of the raw timings, always from the same run.
+        from lrlab._io import write_json
+
+        results = write_json(RESULTS_DIR / f"{NAME}.json", report)
+        body = (
+            f"## Overhead (`benchmarks/{NAME}.py`)\n\nRaw timings: "
+            f"`{results.relative_to(RESULTS_DIR.parent.parent)}`.\n\n{md}"
+        )
         print(f"updated {update_benchmarks_md(NAME, body)}", file=sys.stderr)
     return report
 
