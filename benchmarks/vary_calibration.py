@@ -10,12 +10,15 @@ from 1e-6 to 10:
   recommended.
 
     .venv/bin/python benchmarks/vary_calibration.py
+    .venv/bin/python benchmarks/vary_calibration.py --quick --out /tmp/cal.json  # smoke run
 
-Pure numpy (no training); a few seconds. Writes ``benchmarks/out/vary_calibration.json``.
+Pure numpy (no training); a few seconds. Writes ``benchmarks/out/vary_calibration.json``
+(``--out`` elsewhere). ``--quick`` runs 4 sets / pairs per cell instead of 40 / 20.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -36,10 +39,17 @@ def curve(floor: float, noise: float, seed: int, n: int = 100) -> CurveInput:
     return CurveInput(list(lrs), list(y))
 
 
+DEFAULT_OUT = Path(__file__).parent / "out" / "vary_calibration.json"
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run: 4 sets / pairs per cell")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report path")
+    args = ap.parse_args()
     out: dict[str, list[dict[str, float]]] = {"false_winners": [], "power": []}
     for noise in (0.01, 0.05, 0.2):
-        sets = 40
+        sets = 4 if args.quick else 40
         invented = sum(
             rank_candidates(
                 [curve(0.5, noise, 1000 * s + j) for j in range(4)], list("abcd")
@@ -51,7 +61,7 @@ def main() -> None:
         print(f"identical curves, noise {noise}: a winner invented in {invented} of {sets} sets")
     for noise in (0.02, 0.1):
         for delta in (0.02, 0.05, 0.1, 0.2):
-            pairs = 20
+            pairs = 4 if args.quick else 20
             found = sum(
                 rank_candidates(
                     [curve(0.5, noise, 2 * s), curve(0.5 + delta, noise, 2 * s + 1)], ["a", "b"]
@@ -61,7 +71,7 @@ def main() -> None:
             )
             out["power"].append({"noise": noise, "delta": delta, "pairs": pairs, "found": found})
             print(f"noise {noise}, floors {delta} apart: lower one recommended {found}/{pairs}")
-    path = Path(__file__).parent / "out" / "vary_calibration.json"
+    path = args.out
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")

@@ -8,8 +8,10 @@ load was steady). The results of both are checked to be identical.
 
     .venv/bin/python benchmarks/vary_pool.py                       # mnist1d-mlp and -cnn
     .venv/bin/python benchmarks/vary_pool.py --tasks digits-mlp --repeats 2
+    .venv/bin/python benchmarks/vary_pool.py --quick --out /tmp/pool.json  # smoke run
 
-Writes ``benchmarks/out/vary_pool.json``.
+Writes ``benchmarks/out/vary_pool.json`` (``--out`` elsewhere). ``--quick``: function-sin only,
+one repeat of 10-step range tests, no warm-up (a few seconds; its ratio means nothing).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import torch
 
 VARY = {"momentum": [0.99, 0.97, 0.95, 0.9]}
+DEFAULT_OUT = Path(__file__).parent / "out" / "vary_pool.json"
 
 
 def _time(task: str, workers: int, num_iter: int) -> tuple[float, list[list[float]]]:
@@ -43,11 +46,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--num-iter", type=int, default=100)
+    ap.add_argument("--quick", action="store_true", help="smoke run (see above)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report path")
     args = ap.parse_args()
+    if args.quick:
+        args.tasks, args.repeats, args.num_iter = "function-sin", 1, 10
     torch.set_num_threads(1)
     rows = []
     for task in args.tasks.split(","):
-        _time(task, 1, 10)  # warm-up: data generation/caching, first-call costs
+        if not args.quick:
+            _time(task, 1, 10)  # warm-up: data generation/caching, first-call costs
         seq, pool, loads = [], [], []
         for _ in range(args.repeats):
             loads.append(os.getloadavg()[0])
@@ -71,7 +79,7 @@ def main() -> None:
             f"(median of {args.repeats}; load {min(loads):.1f}-{max(loads):.1f} on "
             f"{os.cpu_count()} CPUs)"
         )
-    out = Path(__file__).parent / "out" / "vary_pool.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__}
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
