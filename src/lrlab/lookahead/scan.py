@@ -165,7 +165,10 @@ def scan(
             training, so a copy that recovers at a longer horizon is still measured there.
         method: ``"batched"`` (K copies at once), ``"sequential"`` (one at a time), or
             ``"auto"``: batched, falling back to sequential (with a warning and a note in
-            the result) when the model or optimizer cannot be batched.
+            the result) when the model or optimizer cannot be batched. Batched scans of
+            plain ``Linear``/activation stacks on the CPU use grouped matrix products
+            (:mod:`lrlab.lookahead.grouped`), others ``torch.func.vmap``;
+            ``result.config["engine"]`` says which ran (same numbers either way).
         unpack, step_fn: other batch formats (see :mod:`lrlab.batches`).
         seed: data order and random numbers (same seed, same results).
         device: where to train (default: the model's device).
