@@ -16,8 +16,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def jsonable(obj: Any) -> Any:
     """Convert ``obj`` into plain JSON types (non-finite floats → ``None``)."""
@@ -31,11 +29,9 @@ def jsonable(obj: Any) -> Any:
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if hasattr(obj, "tolist"):  # torch tensors, without importing torch here
+    # numpy arrays and scalars, torch tensors: without importing numpy or torch here (the CLI's
+    # --help imports this module and stays free of both).
+    if hasattr(obj, "tolist"):
         return jsonable(obj.tolist())
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)

@@ -7,12 +7,15 @@ Consistency across commands is a feature: ``--task``, ``--out``, ``--seed``/``--
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from lrlab.errors import InvalidArgument
+
+if TYPE_CHECKING:  # lrlab.tasks imports torch: only where a command runs, not for --help
+    from lrlab.tasks import Task
 
 # Results go to stdout (tables a user may pipe); progress and messages to stderr.
 console = Console()
@@ -87,3 +90,24 @@ def parse_range(spec: str, *, name: str) -> tuple[float, float, int | None]:
         f"{name} {spec!r} is not START:END or START:END:COUNT.",
         hint=f"For example {name} 1e-6:100:64.",
     )
+
+
+def load_task_or_factory(task: str | None, model: str | None, **overrides: Any) -> Task:
+    """The task named by ``--task`` (:func:`lrlab.tasks.get_task`) or built from ``--model``'s
+    factory (:func:`lrlab.tasks.load_user_task`); exactly one of the two must be given.
+
+    ``overrides`` (``optimizer=``, ``batch_size=``, ...; ``None`` values are dropped) become the
+    built-in task's options, or are applied to the user task with ``with_options``.
+    """
+    if (task is None) == (model is None):
+        raise InvalidArgument(
+            "Pass exactly one of --task NAME or --model pkg.module:factory.",
+            hint="`lrlab tasks` lists the built-in tasks, e.g. --task digits-mlp.",
+        )
+    from lrlab.tasks import get_task, load_user_task
+
+    options = {k: v for k, v in overrides.items() if v is not None}
+    if task is not None:
+        return get_task(task, **options)
+    user = load_user_task(model)  # type: ignore[arg-type]  # not None: checked above
+    return user.with_options(**options) if options else user

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -27,28 +27,15 @@ from lrlab.cli._common import (
     SeedOpt,
     console,
     err_console,
+    load_task_or_factory,
 )
 from lrlab.errors import Interrupted, InvalidArgument
-from lrlab.finder import RangeTestResult, range_test
+
+if TYPE_CHECKING:  # lrlab.finder imports torch: only when the command runs, not for --help
+    from lrlab.finder import RangeTestResult
 
 JSON_NAME = "range_test.json"
 PNG_NAME = "range_test.png"
-
-
-def load_find_task(task: str | None, model: str | None) -> Any:
-    """The :class:`lrlab.tasks.Task` named by ``--task`` or built from ``--model``."""
-    if (task is None) == (model is None):
-        raise InvalidArgument(
-            "Pass exactly one of --task NAME or --model pkg.module:factory.",
-            hint="`lrlab tasks` lists the built-in tasks.",
-        )
-    if task is not None:
-        from lrlab.tasks import get_task
-
-        return get_task(task)
-    from lrlab.tasks import load_user_task
-
-    return load_user_task(model)
 
 
 def run_find(
@@ -71,6 +58,7 @@ def run_find(
     ``eval_every`` is given and the task has evaluation data.
     """
     from lrlab.devices import resolve_device
+    from lrlab.finder import range_test
 
     dev = resolve_device(device)
     low, high = task.lr_range
@@ -201,7 +189,7 @@ def find(
     ] = 1,
 ) -> None:
     """Run an LR range test; print the suggested max LR and its range; save JSON and PNG."""
-    spec = load_find_task(task, model)
+    spec = load_task_or_factory(task, model)
     if vary is not None:  # `lrlab find --vary`: lrlab/cli/_vary.py
         from lrlab.cli._vary import run_vary_command
 

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from lrlab import _io
 from lrlab.cli._common import QuietOpt, console, err_console, parse_floats
 from lrlab.errors import InvalidArgument
-from lrlab.schedules import HyperSchedule, build, policy_name, policy_params
+
+if TYPE_CHECKING:  # numpy and the schedules load when the command runs, not for --help
+    import numpy as np
+
+    from lrlab.schedules import HyperSchedule
 
 # Policies the preview offers (``warmup`` wraps another schedule: use the Python API).
 PREVIEW_POLICIES = ("one-cycle", "cyclic", "piecewise-constant", "step-decay", "cosine", "constant")
@@ -54,6 +56,8 @@ def _preview_length(sched: HyperSchedule, steps: int | None) -> int:
 
 def _table_steps(lrs: np.ndarray) -> list[int]:
     """Evenly spaced steps plus the LR peak, so the table shows the schedule's shape."""
+    import numpy as np
+
     n = len(lrs)
     picks = {round(float(x)) for x in np.linspace(0, n - 1, min(TABLE_ROWS, n))}
     picks.add(int(np.argmax(lrs)))
@@ -64,6 +68,8 @@ def preview(
     policy: str, params: dict[str, Any], steps: int | None
 ) -> tuple[HyperSchedule, dict[str, Any]]:
     """Build the schedule and its preview payload (pure: no printing, no files)."""
+    from lrlab.schedules import build, policy_name, policy_params
+
     key = policy_name(policy)
     if key not in PREVIEW_POLICIES:
         raise InvalidArgument(
@@ -97,6 +103,8 @@ def preview(
 
 
 def _table(sched: HyperSchedule, payload: dict[str, Any]) -> Table:
+    import numpy as np
+
     table = Table()
     table.add_column("step", justify="right")
     table.add_column("lr", justify="right")
@@ -200,6 +208,8 @@ def schedule(
     quiet: QuietOpt = False,
 ) -> None:
     """Preview a learning-rate schedule: LR and momentum per step (table, JSON, plot)."""
+    from lrlab import _io
+
     given = {
         "lr": lr,
         "max_lr": max_lr,

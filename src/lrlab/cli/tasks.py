@@ -11,20 +11,23 @@ Examples::
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import torch
 import typer
 from rich.measure import Measurement
 from rich.table import Table
 
 from lrlab.cli._common import console
-from lrlab.tasks import Task, get_task, list_tasks
+
+if TYPE_CHECKING:  # lrlab.tasks imports torch: only when the command runs, not for --help
+    from lrlab.tasks import Task
 
 
 def count_parameters(task: Task) -> int | None:
     """Parameters of the task's model, counted on the meta device (no memory, no init
     cost); ``None`` when the shapes depend on the user's data."""
+    import torch
+
     if task.input_shape is None:
         return None
     options = dict(task.model_options)
@@ -70,6 +73,8 @@ def tasks(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the built-in tasks (or print one task's model summary)."""
+    from lrlab.tasks import get_task, list_tasks
+
     if summary is not None:
         from lrlab.models.summary import summary as summarize
 

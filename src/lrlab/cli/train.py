@@ -33,6 +33,7 @@ from lrlab.cli._common import (
     SeedOpt,
     console,
     err_console,
+    load_task_or_factory,
 )
 from lrlab.errors import Diverged, Interrupted, InvalidArgument
 
@@ -120,7 +121,7 @@ def train(
     from lrlab.devices import resolve_device
     from lrlab.train import fit
 
-    the_task = _load_task(task, model, optimizer=optimizer, batch_size=batch_size)
+    the_task = load_task_or_factory(task, model, optimizer=optimizer, batch_size=batch_size)
     dev = resolve_device(device)
     data = the_task.data(seed=seed, device=dev)
     net = the_task.model(seed=seed, device=dev)
@@ -183,28 +184,6 @@ def train(
         err_console.print(f"wrote {summary}", highlight=False)
     if result.stop_reason == "diverged":
         raise Diverged(result.message)
-
-
-def _load_task(task: str | None, model: str | None, **options: Any) -> Any:
-    if (task is None) == (model is None):
-        raise InvalidArgument(
-            "Give exactly one of --task (a built-in task) or --model (your factory).",
-            hint="See `lrlab tasks` for the built-in tasks, e.g. --task digits-mlp.",
-        )
-    overrides = {k: v for k, v in options.items() if v is not None}
-    if task is not None:
-        from lrlab.tasks import get_task
-
-        return get_task(task, **overrides)
-    try:
-        from lrlab.tasks import load_user_task
-    except ImportError as exc:  # pragma: no cover - depends on the tasks module's version
-        raise InvalidArgument(
-            "--model needs lrlab.tasks.load_user_task, which this lrlab does not have.",
-            hint="Use --task, or call lrlab.fit from Python with your model.",
-        ) from exc
-    user = load_user_task(model)
-    return user.with_options(**overrides) if overrides else user
 
 
 def _metrics_of(task: Any) -> Any:
