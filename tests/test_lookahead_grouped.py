@@ -203,6 +203,20 @@ def test_every_activation_trains_like_the_sequential_engine(act):
 
 
 @pytest.mark.parametrize(
+    "layers",
+    [
+        lambda: [nn.Linear(4, 1)],  # the only layer is the first and the last
+        lambda: [nn.Linear(4, 3), nn.Linear(3, 1), nn.Sigmoid()],  # no activation between
+        lambda: [nn.Linear(4, 2), nn.Tanh(), nn.Linear(2, 9), nn.GELU(), nn.Linear(9, 1)],
+    ],
+    ids=["one-linear", "linear-linear-sigmoid", "narrow-then-wide"],
+)
+def test_stack_shapes(layers):
+    torch.manual_seed(10)
+    _both(nn.Sequential(*layers()), nn.MSELoss(), _data(), lrs=[1e-2, 0.1, 1.0], optimizer="adam")
+
+
+@pytest.mark.parametrize(
     ("optimizer", "kwargs"),
     [
         ("sgd", {}),

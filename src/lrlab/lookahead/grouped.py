@@ -2,10 +2,11 @@
 
 For models :func:`~lrlab.lookahead.linear_stack.find_linear_stack` recognises, this engine
 replaces the general vmapped one (:mod:`.batched`) on the CPU: the same numbers (to float
-rounding), in about a third of the time on seed 003's MLP. Where the time goes there is not
-the arithmetic but everything around it — per-op dispatch under vmap, elementwise passes
-over strided views, autograd bookkeeping, and fresh multi-megabyte allocations (the memory
-allocator hands them back to the OS and page-faults them in again every step).
+rounding), in less than half the time on seed 003's MLP (``docs/scan.md``, Performance).
+What it saves is not arithmetic but everything around it — per-op dispatch under vmap,
+elementwise passes over strided views, autograd bookkeeping, and fresh multi-megabyte
+allocations (the memory allocator hands them back to the OS and page-faults them in again
+every step).
 
 **Layout.** Copy ``k``'s activations are stored feature-major, ``h[k] ∈ ℝ^{F×N}`` (features ×
 batch), so a layer of all copies is one batched product with the bias fused in:
@@ -22,16 +23,19 @@ vmapped engine) and are read through views.
 gets exactly its own gradient, and a copy that blows up cannot affect the others.
 
 **Buffers.** Every large tensor (activations, their gradients) is written with ``out=``
-into a buffer allocated once per shape and reused every step, so the memory stays mapped.
+into a buffer allocated once per role and reused every step (a prefix of it for shorter
+batches or fewer copies), so the memory stays mapped.
 
 **Dropout** draws its mask exactly as ``nn.Dropout`` does in the sequential engine —
 ``F.dropout`` on a ``[N, F]`` tensor of ones, from the same generator state — and applies
 it to every copy (common random numbers, like the vmapped engine's ``randomness="same"``).
 
 **Safety.** Before the first update the engine checks that its forward pass reproduces the
-module's own output on that batch (in eval mode, and in train mode with the same random
-state when the stack has dropout); a mismatch raises ``NotBatchable`` and the scan uses
-the vmapped engine instead.
+module's own output on that batch, in train mode (same random state: same dropout masks)
+and in eval mode; a mismatch raises ``NotBatchable`` and the scan uses the vmapped engine.
+
+CPU only (the scan picks it only there): the check saves and restores the CPU generator,
+and every step reads one flag on the host to drop diverged copies at once.
 """
 
 from __future__ import annotations
