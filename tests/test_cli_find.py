@@ -3,20 +3,20 @@ independent of the built-in tasks)."""
 
 from __future__ import annotations
 
-import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
 
-from lrlab.cli.app import main
+from fixtures.cli import run_cli, user_module
 from lrlab.finder import RangeTestResult
 
 FACTORY = textwrap.dedent(
     """
     import torch
     from torch import nn
+
+    from fixtures.cli import Interrupting
 
 
     def factory(seed=0):
@@ -40,22 +40,9 @@ FACTORY = textwrap.dedent(
         return d
 
 
-    class Interrupting(nn.Module):
-        def __init__(self, after):
-            super().__init__()
-            self.body = nn.Linear(4, 2)
-            self.calls, self.after = 0, after
-
-        def forward(self, x):
-            self.calls += 1
-            if self.calls > self.after:
-                raise KeyboardInterrupt
-            return self.body(x)
-
-
     def interrupting(seed=0):
         d = factory(seed)
-        d["model"] = Interrupting(after=12)
+        d["model"] = Interrupting(nn.Linear(4, 2), after=12)
         del d["eval_data"]
         return d
     """
@@ -64,17 +51,11 @@ FACTORY = textwrap.dedent(
 
 @pytest.fixture
 def factory_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    name = f"lrlab_find_factory_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(FACTORY)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield name
-    sys.modules.pop(name, None)
+    yield from user_module(FACTORY, tmp_path, monkeypatch, prefix="lrlab_find_factory")
 
 
 def _run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["find", *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(capsys, "find", *args)
 
 
 def test_find_on_a_user_factory_writes_json_and_png_and_prints_the_suggestion(

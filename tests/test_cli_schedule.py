@@ -6,14 +6,13 @@ import json
 
 import pytest
 
+from fixtures.cli import run_cli
 from lrlab.cli.app import main
 from lrlab.schedules import cyclic, one_cycle, piecewise_constant
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["schedule", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "schedule", *args)
 
 
 def test_table_shows_the_shape(capsys):

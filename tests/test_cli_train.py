@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from fixtures.cli import user_module
 from lrlab._io import read_jsonl
 from lrlab.cli.app import main
 from lrlab.cli.train import build_schedule, parse_params
@@ -198,11 +199,14 @@ def build(seed=0):
 """
 
 
-def test_model_factory_from_the_command_line(tmp_path, capsys, monkeypatch):
-    (tmp_path / "my_factory.py").write_text(FACTORY)
-    monkeypatch.syspath_prepend(str(tmp_path))
+@pytest.fixture
+def factory_module(tmp_path, monkeypatch):
+    yield from user_module(FACTORY, tmp_path, monkeypatch, prefix="my_factory")
+
+
+def test_model_factory_from_the_command_line(tmp_path, capsys, factory_module):
     out = tmp_path / "mine"
-    rc = main(["train", "--model", "my_factory:build", "--max-lr", "0.1", "--device", "cpu",
+    rc = main(["train", "--model", f"{factory_module}:build", "--max-lr", "0.1", "--device", "cpu",
                "--quiet", "--out", str(out)])  # fmt: skip
     captured = capsys.readouterr()
     assert rc == 0, captured.err

@@ -289,12 +289,9 @@ NOT_CALLABLE = 3
 
 @pytest.fixture
 def user_module(tmp_path, monkeypatch):
-    import sys
+    from fixtures.cli import user_module as write_user_module
 
-    (tmp_path / "my_user_factories.py").write_text(USER_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "my_user_factories"
-    sys.modules.pop("my_user_factories", None)
+    yield from write_user_module(USER_MODULE, tmp_path, monkeypatch, prefix="my_user_factories")
 
 
 def test_user_task_from_a_factory(user_module):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from fixtures.cli import Interrupting
 from lrlab.batches import StepOutput
 from lrlab.data.loader import TensorLoader
 from lrlab.errors import DataError, InvalidArgument, OptimizerMismatch
@@ -377,23 +378,8 @@ def test_unpicklable_objects_with_workers_fail_clearly():
 # ----------------------------------------------------------------------------- interruption
 
 
-class _Interrupting(nn.Module):
-    """Raises ``exc`` on forward call number ``after`` + 1."""
-
-    def __init__(self, after: int, exc: type[BaseException]) -> None:
-        super().__init__()
-        self.body = _net()
-        self.calls, self.after, self.exc = 0, after, exc
-
-    def forward(self, x):
-        self.calls += 1
-        if self.calls > self.after:
-            raise self.exc("stop")
-        return self.body(x)
-
-
 def test_ctrl_c_keeps_the_finished_candidates_and_the_partial_one():
-    model = _Interrupting(after=SWEEP["num_iter"] + 10, exc=KeyboardInterrupt)
+    model = Interrupting(_net(), after=SWEEP["num_iter"] + 10)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     result = compare_range_tests(
@@ -409,7 +395,7 @@ def test_ctrl_c_keeps_the_finished_candidates_and_the_partial_one():
 
 
 def test_an_error_after_some_candidates_carries_what_was_measured():
-    model = _Interrupting(after=SWEEP["num_iter"] + 5, exc=RuntimeError)
+    model = Interrupting(_net(), after=SWEEP["num_iter"] + 5, exc=RuntimeError)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     with pytest.raises(RuntimeError, match="stop") as info:
         compare_range_tests(model, opt, CE, _loader(), vary={"momentum": [0.9, 0.5]}, **SWEEP)
