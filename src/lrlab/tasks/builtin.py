@@ -209,6 +209,14 @@ _CIFAR_COMMON: dict[str, Any] = dict(
 _PAGE_AUGMENT = ImagePipeline(ImageAugment(padding=4, pad_mode="reflect", flip=True, cutout=8))
 # He et al. (2016): "4 pixels are padded on each side" (zeros), random crop, flip.
 _HE_AUGMENT = ImagePipeline(ImageAugment(padding=4, pad_mode="zeros", flip=True))
+# Seeds 001/004 and Page: batch 512, 24 epochs, Page's augmentation.
+_RESNET9_COMMON: dict[str, Any] = dict(
+    model_fn=_resnet9, batch_size=512, epochs=24, pipeline=_PAGE_AUGMENT, **_CIFAR_COMMON
+)
+
+
+def _resnet9_options(variant: str) -> dict[str, Any]:
+    return {"variant": variant, "norm": True, "bn_momentum": 0.1, "init": "default"}
 
 
 def _cifar_resnet_task(depth: int) -> Task:
@@ -287,33 +295,25 @@ def _builtin_tasks() -> dict[str, Task]:
             name="cifar10-resnet9",
             description="CIFAR-10 with seeds 001/004's ResNet9 (6,575,370 params), crop + flip + "
             "8×8 cutout, batch 512, 24 epochs (one-cycle in the seeds).",
-            model_fn=_resnet9,
             # Seed 004: batch 512, 24 epochs, one-cycle peaking at 0.025 after a range test in
             # 0.004…0.04 (0.01…10 was too wide and the run failed); seed 001 found 0.08.
-            batch_size=512,
-            epochs=24,
             lr_range=(1e-5, 1.0),
             optimizer=OptimizerSpec("sgd", {"lr": 0.02, "momentum": 0.9, "weight_decay": 5e-4}),
-            model_options={"variant": "seed", "norm": True, "bn_momentum": 0.1, "init": "default"},
-            pipeline=_PAGE_AUGMENT,
-            **_CIFAR_COMMON,
+            model_options=_resnet9_options("seed"),
+            **_RESNET9_COMMON,
         ),
         Task(
             name="cifar10-resnet9-page",
             description="CIFAR-10 with David Page's ResNet9 (no biases, logits × 0.125), his "
             "augmentation and optimizer (SGD nesterov, LR 0.4, weight decay 5e-4).",
-            model_fn=_resnet9,
             # Page: batch 512, 24 epochs, LR 0 → 0.4 (epoch 5) → 0; his per-sample LR 0.4/512
             # with a summed loss and weight decay 5e-4·512 is LR 0.4 and 5e-4 for a mean loss.
-            batch_size=512,
-            epochs=24,
             lr_range=(1e-5, 10.0),
             optimizer=OptimizerSpec(
                 "sgd", {"lr": 0.4, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
             ),
-            model_options={"variant": "page", "norm": True, "bn_momentum": 0.1, "init": "default"},
-            pipeline=_PAGE_AUGMENT,
-            **_CIFAR_COMMON,
+            model_options=_resnet9_options("page"),
+            **_RESNET9_COMMON,
         ),
         *(_cifar_resnet_task(d) for d in (20, 32, 56, 110)),
         Task(
