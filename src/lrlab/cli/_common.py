@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 
 from lrlab.errors import InvalidArgument
 
@@ -43,6 +44,20 @@ ModelOpt = Annotated[
         "model/optimizer/criterion/train_data (see README).",
     ),
 ]
+
+
+def print_whole(table: Any, out: Console | None = None) -> None:
+    """Print a rich table at its natural width, even where the terminal (or a pipe's default
+    80 columns) is narrower: a table of results is never squeezed into "…" ellipses that
+    cannot be read or copied back into a command."""
+    out = console if out is None else out
+    natural = Measurement.get(out, out.options.update_width(1000), table).maximum
+    width = out.width
+    out.width = max(width, natural)
+    try:
+        out.print(table)
+    finally:
+        out.width = width
 
 
 def parse_seeds(spec: str | None, default: tuple[int, ...] = (0,)) -> list[int]:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.measure import Measurement
 
-from lrlab.cli._common import QuietOpt, SeedsOpt, console, err_console, parse_seeds
+from lrlab.cli._common import QuietOpt, SeedsOpt, err_console, parse_seeds, print_whole
 
 ExecutorOpt = Annotated[
     str,
@@ -76,16 +75,7 @@ def compare(
     if not no_figures and result.comparison is not None:
         written += result.save_figures()
     if result.comparison is not None:
-        table = to_rich(result.comparison)
-        # Never squeeze numbers into ellipses: print at the table's natural width even if
-        # the terminal (or a pipe's default 80 columns) is narrower.
-        natural = Measurement.get(console, console.options.update_width(1000), table).maximum
-        width = console.width
-        console.width = max(width, natural)
-        try:
-            console.print(table)
-        finally:
-            console.width = width
+        print_whole(to_rich(result.comparison))
     if not quiet:
         shown = ", ".join(p.name for p in written if p.exists())
         err_console.print(f"Wrote {shown} and summary.json to {result.dir}", highlight=False)

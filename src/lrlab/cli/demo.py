@@ -18,9 +18,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.measure import Measurement
 
-from lrlab.cli._common import DeviceOpt, QuietOpt, SeedsOpt, console, err_console, parse_seeds
+from lrlab.cli._common import (
+    DeviceOpt,
+    QuietOpt,
+    SeedsOpt,
+    console,
+    err_console,
+    parse_seeds,
+    print_whole,
+)
 from lrlab.demo import DEFAULT_SEEDS, DEFAULT_TASK, run_demo
 
 
@@ -125,15 +132,7 @@ def demo(
     )
     comparison = result.experiment.comparison
     if comparison is not None:
-        table = to_rich(comparison)
-        # The table is the result: print it whole, never squeezed into ellipses.
-        natural = Measurement.get(console, console.options.update_width(1000), table).maximum
-        width = console.width
-        console.width = max(width, natural)
-        try:
-            console.print(table)
-        finally:
-            console.width = width
+        print_whole(to_rich(comparison))  # the table is the result: never squeezed
     if not quiet:
         reused = f" (reused: {', '.join(result.reused)})" if result.reused else ""
         err_console.print(f"Finished in {result.elapsed:.0f} s{reused}.", highlight=False)

@@ -14,10 +14,9 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.measure import Measurement
 from rich.table import Table
 
-from lrlab.cli._common import console
+from lrlab.cli._common import console, print_whole
 
 if TYPE_CHECKING:  # lrlab.tasks imports torch: only when the command runs, not for --help
     from lrlab.tasks import Task
@@ -122,15 +121,8 @@ def tasks(
             r["optimizer"]["name"],
             ", ".join(r["requires"]) or "—",
         )
-    # A reference table: print it whole at its natural width (like `lrlab compare`), never
-    # squeezed into "funct…" names that cannot be copied into --task.
-    natural = Measurement.get(console, console.options.update_width(1000), table).maximum
-    width = console.width
-    console.width = max(width, natural)
-    try:
-        console.print(table)
-    finally:
-        console.width = width
+    # A reference table: never squeezed into "funct…" names that cannot be copied into --task.
+    print_whole(table)
     console.print(
         "Options: get_task(name, **options) or --task 'name:key=value,...' "
         "(e.g. imagefolder:path=DIR); `lrlab tasks --summary NAME` shows a model.",
