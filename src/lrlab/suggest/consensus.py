@@ -55,33 +55,46 @@ BLOCKING = frozenset({"too-short", "never-descends", "too-noisy", "no-descent-in
 _BANDWIDTH_MULTS = (0.7, 1.0, 1.4)
 
 
-def _votes(curve: Curve, h: float, trim: float) -> list[float]:
-    """log10-LR votes of every member on the smoothed curve and its perturbations: the
-    widths ``_BANDWIDTH_MULTS × h`` on the whole sweep (one batch of curves on the same
-    LRs), then width ``h`` on the sweep with ``trim`` of its decades cut at either end."""
+def perturbed_fits(curve: Curve, h: float, trim: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The curves the members vote on: ``[(x, fits), ...]`` with ``fits`` of shape ``(B, x.size)``.
+
+    The smoothed curve at the widths ``_BANDWIDTH_MULTS × h`` on the whole sweep (one batch on
+    the same LRs), then at width ``h`` on the sweep with ``trim`` of its decades cut at either
+    end (when the sweep has ≥ 20 points). Public so that other ways of combining the members
+    can be scored on the same curves (``benchmarks/suggestion_quality.py --variants``).
+    """
     windows: list[tuple[slice, tuple[float, ...]]] = [(slice(None), _BANDWIDTH_MULTS)]
     cut = trim * curve.decades
     if cut > 0 and curve.n >= 20:
         head = int(np.searchsorted(curve.x, curve.x[0] + cut))
         tail = int(np.searchsorted(curve.x, curve.x[-1] - cut, side="right"))
         windows += [(slice(head, None), (1.0,)), (slice(None, tail), (1.0,))]
-    votes: list[float] = []
+    out: list[tuple[np.ndarray, np.ndarray]] = []
     for sl, mults in windows:
         x, y = curve.x[sl], curve.losses[sl]
         if x.size < 5:
             continue
-        fits = np.stack([smooth_log(x, y, h * m)[0] for m in mults])
+        out.append((x, np.stack([smooth_log(x, y, h * m)[0] for m in mults])))
+    return out
+
+
+def _votes(curve: Curve, h: float, trim: float) -> list[float]:
+    """log10-LR votes of every member on every curve of :func:`perturbed_fits`."""
+    votes: list[float] = []
+    for x, fits in perturbed_fits(curve, h, trim):
         for row in member_votes(x, fits):
             votes += row
     return votes
 
 
-def _bootstrap(curve: Curve, fit: np.ndarray, h: float, n_boot: int) -> np.ndarray:
-    """Suggestions (log10) on ``fit + resampled residuals``: moving blocks of ~2h.
+def bootstrap_fits(curve: Curve, fit: np.ndarray, h: float, n_boot: int) -> np.ndarray:
+    """``n_boot`` smoothed resamples ``fit + residuals`` (shape ``(n_boot, n)``), the residuals
+    resampled in moving blocks of ~2h.
 
     Residuals of neighbouring steps are correlated (the same weights, similar batches), so
     they are resampled in blocks (Künsch, 1989) as long as the smoothing kernel is wide.
-    All resamples are smoothed at once (:func:`~lrlab.suggest.curve.smooth_log_many`).
+    All resamples are smoothed at once (:func:`~lrlab.suggest.curve.smooth_log_many`); the
+    generator's seed is fixed: same curve, same resamples.
     """
     rng = np.random.default_rng(0)  # fixed: same curve, same range
     resid = curve.losses - fit
@@ -92,7 +105,12 @@ def _bootstrap(curve: Curve, fit: np.ndarray, h: float, n_boot: int) -> np.ndarr
     # Row b: the residual blocks starting at starts[b] laid end to end, cut to n points.
     starts = np.stack([rng.integers(0, n - block + 1, size=n_blocks) for _ in range(n_boot)])
     index = (starts[:, :, None] + np.arange(block)).reshape(n_boot, -1)[:, :n]
-    boot_fits = smooth_log_many(curve.x, fit + resid[index], h)
+    return smooth_log_many(curve.x, fit + resid[index], h)
+
+
+def _bootstrap(curve: Curve, fit: np.ndarray, h: float, n_boot: int) -> np.ndarray:
+    """Suggestions (log10, the median of the members' votes) on :func:`bootstrap_fits`."""
+    boot_fits = bootstrap_fits(curve, fit, h, n_boot)
     return np.array([float(np.median(v)) for v in member_votes(curve.x, boot_fits) if v])
 
 
