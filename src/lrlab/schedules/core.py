@@ -71,7 +71,29 @@ class Constant:
 
 
 @dataclass(frozen=True)
-class Linear:
+class _Ramp:
+    """A ramp from ``start`` to ``end`` over ``steps`` steps that holds ``end`` afterwards, at
+    progress ``p = clip((t + offset) / steps, 0, 1)``; subclasses give its shape ``f(p)``.
+    ``steps`` may be fractional (torch's phase layout); ``offset`` starts the ramp part-way
+    (see the module docstring)."""
+
+    start: float
+    end: float
+    steps: float
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            start=_checks.real("start", self.start),
+            end=_checks.real("end", self.end),
+            steps=_checks.positive("steps", self.steps),
+            offset=_checks.non_negative("offset", self.offset),
+        )
+
+
+@dataclass(frozen=True)
+class Linear(_Ramp):
     """Linear ramp from ``start`` to ``end`` over ``steps`` steps, then ``end``.
 
     ``f(t) = (end - start) * p + start`` with ``p = clip((t + offset) / steps, 0, 1)``
@@ -79,46 +101,18 @@ class Linear:
     layout); ``offset`` starts the ramp part-way (see the module docstring).
     """
 
-    start: float
-    end: float
-    steps: float
-    offset: float = 0.0
-
-    def __post_init__(self) -> None:
-        _set(
-            self,
-            start=_checks.real("start", self.start),
-            end=_checks.real("end", self.end),
-            steps=_checks.positive("steps", self.steps),
-            offset=_checks.non_negative("offset", self.offset),
-        )
-
     def __call__(self, step: int) -> float:
         pct = _progress(step, self.offset, self.steps)
         return (self.end - self.start) * pct + self.start
 
 
 @dataclass(frozen=True)
-class Cosine:
+class Cosine(_Ramp):
     """Half-cosine from ``start`` to ``end`` over ``steps`` steps, then ``end``.
 
     ``f(t) = end + (start - end) / 2 * (cos(pi p) + 1)``, ``p = clip((t + offset) / steps, 0, 1)``
     (torch's ``OneCycleLR._annealing_cos``; SGDR without restarts).
     """
-
-    start: float
-    end: float
-    steps: float
-    offset: float = 0.0
-
-    def __post_init__(self) -> None:
-        _set(
-            self,
-            start=_checks.real("start", self.start),
-            end=_checks.real("end", self.end),
-            steps=_checks.positive("steps", self.steps),
-            offset=_checks.non_negative("offset", self.offset),
-        )
 
     def __call__(self, step: int) -> float:
         pct = _progress(step, self.offset, self.steps)
