@@ -735,9 +735,10 @@ def test_first_group_with_zero_lr_and_others_not_is_rejected():
 # ----------------------------------------------------------------------------- result
 
 
-def test_result_json_round_trip(tmp_path):
+def _metric_mode_result() -> RangeTestResult:
+    """A 40-step metric-mode sweep up to LR 100: loss and accuracy curves, a suggestion."""
     model = _net()
-    r = range_test(
+    return range_test(
         model,
         torch.optim.SGD(model.parameters(), lr=0.1),
         CE,
@@ -747,6 +748,10 @@ def test_result_json_round_trip(tmp_path):
         eval_data=_batches(2),
         eval_every=4,
     )
+
+
+def test_result_json_round_trip(tmp_path):
+    r = _metric_mode_result()
     path = r.save(tmp_path / "rt.json")
     back = RangeTestResult.load(path)
     assert back.to_dict() == r.to_dict()
@@ -757,17 +762,7 @@ def test_result_json_round_trip(tmp_path):
 
 
 def test_plot_marks_the_suggestion_and_uses_a_log_axis_for_exp_sweeps():
-    model = _net()
-    r = range_test(
-        model,
-        torch.optim.SGD(model.parameters(), lr=0.1),
-        CE,
-        _batches(),
-        num_iter=40,
-        end_lr=100.0,
-        eval_data=_batches(2),
-        eval_every=4,
-    )
+    r = _metric_mode_result()
     fig, ax, metric_ax = r.plot()
     try:
         assert ax.get_xscale() == "log"
