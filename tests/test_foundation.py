@@ -140,10 +140,12 @@ def test_json_helpers_roundtrip_nonfinite_and_jsonl(tmp_path):
         "t": torch.tensor([1.5]),
         "n": np.float32(2.5),
         "p": tmp_path,
+        "np": [np.int64(3), np.bool_(True), np.array([[1, 2]]), np.float64(np.nan)],
     }
     path = _io.write_json(tmp_path / "x" / "r.json", payload)
     raw = json.loads(path.read_text())
     assert raw["a"] == [1.0, None, None] and raw["t"] == [1.5] and raw["n"] == 2.5
+    assert raw["np"] == [3, True, [[1, 2]], None]
     vals = _io.floats(raw["a"])
     assert vals[0] == 1.0 and math.isnan(vals[1])
     assert not list(tmp_path.joinpath("x").glob(".*tmp"))  # no temporary left behind
@@ -154,6 +156,24 @@ def test_json_helpers_roundtrip_nonfinite_and_jsonl(tmp_path):
     with open(log, "a") as fh:
         fh.write('{"epoch": 3, "lo')  # a torn line from a crash
     assert [r["epoch"] for r in _io.read_jsonl(log)] == [1, 2]
+
+
+def test_atomic_file_replaces_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "d" / "ckpt.bin"
+    with _io.atomic_file(path, "wb", durable=True) as fh:
+        fh.write(b"first")
+    assert path.read_bytes() == b"first"
+    assert path.stat().st_mode & 0o044  # umask permissions, not mkstemp's 0600
+    with pytest.raises(KeyboardInterrupt), _io.atomic_file(path, "wb") as fh:
+        fh.write(b"half of the sec")
+        raise KeyboardInterrupt  # Ctrl-C mid-write
+    assert path.read_bytes() == b"first"  # the old file, untouched
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.bin"]  # no temporary left
+    with _io.atomic_file(path) as fh:
+        fh.write("é")
+    assert path.read_text(encoding="utf-8") == "é"
+    with pytest.raises(InvalidArgument, match="mode='a'"), _io.atomic_file(path, "a"):
+        pass
 
 
 def test_seed_everything_and_derive_seed_are_reproducible():

@@ -1,4 +1,4 @@
-"""Small file helpers: atomic JSON, flushed JSON lines, JSON-safe floats.
+"""Small file helpers: atomic files and JSON, flushed JSON lines, JSON-safe floats.
 
 JSON has no NaN/Infinity; lrlab writes non-finite floats as ``null`` (standard JSON that any
 reader, including a browser, accepts) and reads ``null`` back as NaN where a float list is
@@ -7,6 +7,7 @@ expected (:func:`floats`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -14,7 +15,9 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from lrlab.errors import InvalidArgument
 
 
 def jsonable(obj: Any) -> Any:
@@ -43,22 +46,42 @@ def floats(values: Iterable[Any] | None) -> list[float]:
     return [float("nan") if v is None else float(v) for v in (values or [])]
 
 
-def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
-    """Write ``obj`` as JSON atomically (temporary file + rename): readers never see half a file."""
+@contextlib.contextmanager
+def atomic_file(
+    path: str | os.PathLike, mode: str = "w", *, durable: bool = False
+) -> Iterator[IO[Any]]:
+    """Write ``path`` atomically: yields a temporary file in the same directory (text mode
+    ``"w"``, UTF-8, or binary ``"wb"``) that replaces ``path`` by a rename once the block
+    ends, so a reader sees the old file or the new one, never half of one. On an error
+    (Ctrl-C included) the temporary file is removed and ``path`` is left as it was.
+
+    The file gets the usual umask-based permissions (not ``mkstemp``'s 0600); ``durable``
+    also fsyncs it before the rename (checkpoints, records: they must survive a power cut).
+    """
+    if mode not in ("w", "wb"):
+        raise InvalidArgument(f"{mode=} must be 'w' (text) or 'wb' (binary).")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(jsonable(obj), indent=indent, allow_nan=False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-        # mkstemp creates 0600 files; give the result the usual umask-based permissions.
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+            yield fh
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
+    """Write ``obj`` as JSON atomically (temporary file + rename): readers never see half a file."""
+    text = json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+    with atomic_file(path) as fh:
+        fh.write(text + "\n")
+    return Path(path)
 
 
 def _umask() -> int:

@@ -18,15 +18,14 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from lrlab._io import atomic_file
 from lrlab.data.base import DatasetSplits, cache_dir, require
 from lrlab.errors import DataError
 
@@ -63,17 +62,9 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:  # a cache is a convenience, never an error
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink(missing_ok=True)
+    # A cache is a convenience, never an error (atomic_file removes its temporary file).
+    with contextlib.suppress(OSError), atomic_file(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 @functools.lru_cache(maxsize=4)

@@ -15,12 +15,11 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lrlab._io import append_jsonl, jsonable, read_jsonl
+from lrlab._io import append_jsonl, atomic_file, jsonable, read_jsonl
 
 RECORDS_JSONL = "records.jsonl"
 RECORDS_CSV = "records.csv"
@@ -93,13 +92,5 @@ def read_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, durable=True) as fh:
+        fh.write(text)
