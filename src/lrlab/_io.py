@@ -91,6 +91,7 @@ def _umask() -> int:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """The JSON value in ``path`` (``null`` stays ``None``; see :func:`floats`)."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -111,6 +112,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """The records of a JSON-lines file one by one, skipping blank lines and a line torn by a
+    crash."""
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             line = line.strip()

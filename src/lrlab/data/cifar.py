@@ -164,6 +164,8 @@ def find_cifar10(path: str | os.PathLike | None = None) -> Path | None:
 
 
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The MD5 hex digest of a file, read in ``chunk``-byte blocks (the archive's published
+    checksum; not used for security)."""
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

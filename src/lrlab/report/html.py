@@ -41,6 +41,8 @@ def _package_text(name: str) -> str:
 
 
 def default_title(sources: ReportSources) -> str:
+    """The page title when none is given: the demo's task, the experiment's name, or the
+    directory's name."""
     demo = sources.demo or {}
     if demo.get("settings", {}).get("task"):
         return f"lrlab demo — {demo['settings']['task']}"

@@ -139,6 +139,7 @@ def range_test_block(label: str, result: Any, *, heading: bool = True) -> str:
 
 
 def range_tests_section(found: Sequence[Found]) -> Section | None:
+    """Every range test found, with an introduction to reading them (``None`` when none)."""
     if not found:
         return None
     intro = m.para(
@@ -260,6 +261,7 @@ COLUMN_NOTES = (
 
 
 def trials_table(result: Any) -> str:
+    """One row per trial of an experiment: variant, seed, status, last epoch and metric."""
     rows = []
     for t in result.trials:
         last = t.records[-1] if t.records else {}
@@ -365,6 +367,7 @@ def headline(comparison: Any) -> list[str]:
 
 
 def run_section(found: Found) -> Section:
+    """A single training run: how it stopped, its curves, its schedule and its last record."""
     run: SingleRun = found.value
     label = found.label
     parts = []
@@ -397,6 +400,7 @@ def run_section(found: Found) -> Section:
 
 
 def scan_section(found: Found) -> Section:
+    """A look-ahead scan: the best LR per horizon with its tolerance band, and its figures."""
     scan = found.value
     label = found.label
     rows = [
@@ -422,6 +426,7 @@ def scan_section(found: Found) -> Section:
 
 
 def vary_section(found: Found) -> Section:
+    """A comparison of range tests across a hyper-parameter: verdict, overlay, ranking."""
     comp = found.value
     label = found.label
     body = m.note(f"Verdict: {comp.verdict}", kind="ok" if comp.recommendation else "info")
@@ -488,6 +493,7 @@ def config_section(
 
 
 def problems_section(problems: Iterable[str]) -> Section | None:
+    """Files that could not be read, one warning each (``None`` when there are none)."""
     items = list(problems)
     if not items:
         return None

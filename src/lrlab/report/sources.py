@@ -104,18 +104,21 @@ class ReportSources:
 
 
 def load_range_test(path: Path) -> Any:
+    """A ``range_test.json`` as a :class:`lrlab.finder.RangeTestResult`."""
     from lrlab.finder import RangeTestResult
 
     return RangeTestResult.load(path)
 
 
 def load_scan(path: Path) -> Any:
+    """A ``scan.json`` as a :class:`lrlab.lookahead.ScanResult`."""
     from lrlab.lookahead import ScanResult
 
     return ScanResult.load(path)
 
 
 def load_vary(path: Path) -> Any:
+    """A ``vary.json`` as a :class:`lrlab.vary.ComparisonResult`."""
     from lrlab.vary import ComparisonResult
 
     return ComparisonResult.load(path)

@@ -41,6 +41,7 @@ FORMAT_VERSION = 1
 
 
 def checkpoint_path(out_dir: str | os.PathLike) -> Path:
+    """Where a run directory keeps its checkpoint."""
     return Path(out_dir) / CHECKPOINT
 
 
@@ -89,6 +90,8 @@ def check_fingerprint(saved: dict[str, Any], current: dict[str, Any], path: Path
 
 
 def restore_module_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """``model.load_state_dict(state)``, or an :class:`InvalidArgument` naming the checkpoint
+    when the model does not fit it."""
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -101,6 +104,8 @@ def restore_module_state(model: torch.nn.Module, state: dict[str, Any], path: Pa
 def restore_optimizer_state(
     optimizer: torch.optim.Optimizer, state: dict[str, Any], path: Path
 ) -> None:
+    """``optimizer.load_state_dict(state)``, or an :class:`InvalidArgument` naming the
+    checkpoint when the optimizer or its param groups do not fit it."""
     try:
         optimizer.load_state_dict(state)
     except (ValueError, KeyError, RuntimeError) as exc:

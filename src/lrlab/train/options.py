@@ -26,6 +26,7 @@ _CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 
 
 def place_model(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    """Move ``model`` to ``device`` (``None``: leave it) and return the device it trains on."""
     if not isinstance(model, nn.Module):
         raise InvalidArgument(
             f"model must be a torch.nn.Module, got {type(model).__name__}.",
@@ -43,6 +44,8 @@ def place_model(model: nn.Module, device: str | torch.device | None) -> torch.de
 def build_step(
     criterion: Any, *, unpack: Any, step_fn: StepFn | None, device: torch.device
 ) -> StepFn:
+    """The step function of ``fit`` (:func:`lrlab.batches.resolve_step`); a user's
+    ``step_fn`` gets its batches moved to ``device`` first."""
     step = resolve_step(criterion, unpack=unpack, step_fn=step_fn, device=device)
     if step_fn is None:
         return step
@@ -54,6 +57,8 @@ def build_step(
 
 
 def default_metrics(metrics: Any, criterion: Any) -> dict[str, Metric]:
+    """``metrics`` resolved (:func:`lrlab.metrics.resolve_metrics`); by default accuracy for a
+    classification loss, none otherwise."""
     if metrics is None:
         is_classification = isinstance(criterion, _CLASSIFICATION_LOSSES)
         return resolve_metrics("accuracy" if is_classification else None)
