@@ -310,6 +310,8 @@ class GroupedEngine:
     # -- the engine protocol ---------------------------------------------------------------
 
     def train_step(self, batch: Any) -> None:
+        """One update of every live copy on ``batch`` (the engine protocol of
+        :mod:`.loop`); a copy whose loss is not finite is skipped and dropped."""
         x, targets, _ = self._batch(batch)
         expected = None if self.checked else self._expected(x)
         outputs, tape = self._forward(self._views, x, training=True)
@@ -332,10 +334,13 @@ class GroupedEngine:
             self.keep(mask)
 
     def alive(self) -> np.ndarray:
+        """Per live copy: no non-finite training loss so far."""
         return self.alive_t.squeeze(1).cpu().numpy().copy()
 
     @torch.no_grad()
     def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:
+        """``{"loss": [...], metric: [...]}`` per live copy, as :func:`lrlab.evaluate.evaluate`
+        defines them (eval mode, batch-size-weighted float64 mean)."""
         names = ["loss", *self.metric_fns]
         totals: list[Tensor] | None = None
         count = 0
@@ -358,10 +363,13 @@ class GroupedEngine:
         return {name: (t / count).cpu().numpy() for name, t in zip(names, totals, strict=True)}
 
     def take_dead(self) -> list[int]:
+        """Global indices of the copies dropped since the last call (non-finite loss)."""
         dead, self.dead = self.dead, []
         return dead
 
     def keep(self, mask: np.ndarray) -> None:
+        """Drop the live copies where ``mask`` is False (their parameters, optimizer state
+        and buffers' share); later steps cost less."""
         if mask.all():
             return
         index = torch.as_tensor(np.flatnonzero(mask), device=self.device)

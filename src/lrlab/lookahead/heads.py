@@ -27,6 +27,8 @@ Tensor = torch.Tensor
 
 
 class LossHead(Protocol):
+    """Per-copy losses (and their gradients) of stacked outputs ``[K, N, O]``."""
+
     def losses(self, outputs: Tensor, targets: Any) -> Tensor:
         """``[K]``: each copy's loss (no gradient)."""
         ...

@@ -156,6 +156,8 @@ class Linear:
 
 @dataclass(frozen=True)
 class Dropout:
+    """``nn.Dropout(p)``: in train mode ``x·mask/(1 − p)``, the mask drawn as torch draws it."""
+
     p: float
 
 
@@ -171,10 +173,12 @@ class LinearStack:
 
     @property
     def linears(self) -> list[Linear]:
+        """The linear layers, in order."""
         return [layer for layer in self.layers if isinstance(layer, Linear)]
 
     @property
     def in_features(self) -> int:
+        """Width of the (flattened) input."""
         return self.linears[0].in_features
 
 
