@@ -1,0 +1,106 @@
+"""The public API: every name ``lrlab`` exports resolves and is documented, and importing
+lrlab has no side effects (no files, no global torch state, no matplotlib, no extras)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+import textwrap
+import types
+
+import pytest
+
+import lrlab
+
+EXPORTS = sorted(lrlab._EXPORTS)
+# Exports named like one of lrlab's submodules (see the xfail test below).
+SHADOWED = ("suggest", "evaluate")
+
+
+@pytest.mark.parametrize("name", EXPORTS)
+def test_every_export_is_a_documented_object_of_its_module(name: str) -> None:
+    value = getattr(importlib.import_module(lrlab._EXPORTS[name]), name)
+    assert inspect.getdoc(value), f"lrlab.{name} has no docstring"
+    if inspect.isclass(value) or inspect.isfunction(value):
+        assert value.__name__ == name  # not an alias under another name
+
+
+def test_every_export_resolves_from_a_fresh_import() -> None:
+    """``lrlab.NAME`` is the object of ``_EXPORTS[NAME]``'s module (lazily imported)."""
+    code = (
+        "import importlib, lrlab; "
+        f"bad = [n for n, m in lrlab._EXPORTS.items() if n not in {SHADOWED!r} "
+        "and getattr(lrlab, n) is not getattr(importlib.import_module(m), n)]; "
+        "print(bad)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "[]"
+
+
+# `suggest` and `evaluate` are also the names of lrlab's submodules. Importing a submodule
+# binds it on its package, and a bound attribute hides the lazy ``__getattr__``: once
+# anything has imported ``lrlab.evaluate`` (the range test does), ``lrlab.evaluate`` and
+# ``from lrlab import evaluate`` give the module, not the function. Left to the API's owner
+# (making the export win breaks ``import lrlab.suggest.curve as c``); strict, so a fix shows.
+@pytest.mark.xfail(strict=True, reason="exports shadowed by same-named submodules")
+@pytest.mark.parametrize("name", SHADOWED)
+def test_exports_named_like_a_submodule_resolve_after_it_was_imported(name: str) -> None:
+    importlib.import_module(f"lrlab.{name}")
+    assert not isinstance(getattr(lrlab, name), types.ModuleType)
+
+
+def test_all_and_dir_list_the_exports_and_unknown_names_fail_clearly() -> None:
+    assert lrlab.__all__ == EXPORTS
+    assert set(EXPORTS) <= set(dir(lrlab))
+    with pytest.raises(AttributeError, match="no attribute 'range_tset'"):
+        _ = lrlab.range_tset
+
+
+_IMPORT_EVERYTHING = textwrap.dedent(
+    """
+    import importlib, json, os, pkgutil, sys
+
+    import lrlab
+
+    after_lrlab = sorted(m for m in ("torch", "numpy", "matplotlib") if m in sys.modules)
+    import torch
+
+    rng = torch.random.get_rng_state().clone()
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    files = sorted(os.listdir("."))
+    modules = [m.name for m in pkgutil.walk_packages(lrlab.__path__, "lrlab.")]
+    for name in modules:
+        importlib.import_module(name)
+    extras = ("matplotlib", "ray", "tensorboard", "mnist1d", "sklearn", "torch_lr_finder")
+    print(json.dumps({
+        "after_lrlab": after_lrlab,
+        "modules": len(modules),
+        "heavy": sorted(m for m in extras if m in sys.modules),
+        "rng_same": bool(torch.equal(rng, torch.random.get_rng_state())),
+        "dtype_same": torch.get_default_dtype() == dtype,
+        "threads_same": torch.get_num_threads() == threads,
+        "new_files": sorted(set(os.listdir(".")) - set(files)),
+    }))
+    """
+)
+
+
+def test_importing_every_module_has_no_side_effects(tmp_path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_EVERYTHING],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["after_lrlab"] == []  # `import lrlab` alone is free
+    assert got["modules"] > 50  # the walk really imported the package
+    assert got["heavy"] == []  # matplotlib inside plot functions; extras where they are used
+    assert got["rng_same"] and got["dtype_same"] and got["threads_same"]
+    assert got["new_files"] == []
