@@ -368,8 +368,8 @@ class GroupedEngine:
         return dead
 
     def keep(self, mask: np.ndarray) -> None:
-        """Drop the live copies where ``mask`` is False (their parameters, optimizer state
-        and buffers' share); later steps cost less."""
+        """Drop the live copies where ``mask`` is False (their parameters and optimizer
+        state): later steps cost less."""
         if mask.all():
             return
         index = torch.as_tensor(np.flatnonzero(mask), device=self.device)
