@@ -26,7 +26,8 @@ SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_"
 # Measured CPU time of the quick runs (2-core machine): data_path ~23 s, cifar10_resnet9 ~14 s.
 # vary_pool (~11 s: two spawned workers importing torch) stays: it is the default suite's only
 # check that the comparison's process pool reproduces the sequential numbers.
-SLOW = {"data_path", "cifar10_resnet9"}
+# executors: spawning two workers (torch import + first optimizer) takes ~15 s of wall time.
+SLOW = {"data_path", "cifar10_resnet9", "executors"}
 EXTRA_ARGS: dict[str, list[str]] = {
     # Lightning's import alone costs ~5 s of CPU: covered by the slow test below.
     "suggestion_quality": ["--no-lightning"],
