@@ -967,6 +967,31 @@ def _rise_shift(rise: float, r0: float, mu: float) -> Callable[[CurveView], floa
     return shifted
 
 
+def _low_rise(k: float) -> Callable[[CurveView], float | None]:
+    """× ``k`` where the loss climbs back less than its drop after the minimum (``rise_height``
+    of :func:`curve_features` < 1: a plateau, e.g. a network of dead units with a constant
+    output, rather than a divergence)."""
+
+    def scaled(view: CurveView) -> float | None:
+        low = curve_features(view)["rise_height"] < 1.0
+        return view.suggestion.lr * (k if low else 1.0)
+
+    return scaled
+
+
+def _plateau_below_start(k: float) -> Callable[[CurveView], float | None]:
+    """× ``k`` where the loss, after its minimum, climbed back between a quarter and all of
+    its drop and then stayed there for ≥ 0.3 decade of LR (a plateau below the starting loss,
+    not a window that ends during the rise)."""
+
+    def scaled(view: CurveView) -> float | None:
+        f = curve_features(view)
+        plateau = 0.25 < f["rise_height"] < 1.0 and f["plateau"] >= 0.3
+        return view.suggestion.lr * (k if plateau else 1.0)
+
+    return scaled
+
+
 def hodges_lehmann(v: np.ndarray) -> float:
     """Median of the pairwise means ``(v_i + v_j)/2, i ≤ j`` (Hodges & Lehmann 1963)."""
     w = (v[:, None] + v[None, :]) / 2
@@ -1030,6 +1055,8 @@ RULE_VARIANTS: dict[str, tuple[Callable[[CurveView], float | None], str]] = {
     "− 0.35 × IQR of votes": (_width_shift(0.35, "votes"), "H2: shift by the votes' spread"),
     "− (rise25 − 0.35)": (_rise_shift(0.25, 0.35, 1.0), "H3: shift by the rise's slowness"),
     "− 0.5 (rise50 − 0.5)": (_rise_shift(0.5, 0.5, 0.5), "H3, the 50 % rise"),
+    "× 0.5 where rise height < 1": (_low_rise(0.5), "regime: the loss climbs back little"),
+    "× 0.5 on a plateau below the start": (_plateau_below_start(0.5), "regime, refined"),
     "Hodges–Lehmann of votes": (_aggregate(hodges_lehmann), "aggregation"),
     "mean of votes": (_aggregate(lambda v: float(np.mean(v))), "aggregation"),
     "member groups": (_families, "aggregation: one vote per group of members"),
@@ -1097,19 +1124,24 @@ def _regret_on(gx: np.ndarray, vals: np.ndarray, best: float, kind: str, lr: flo
 def curve_features(view: CurveView) -> dict[str, float]:
     """What one curve shows, in decades of LR from its minimum (``lr_min``): where the loss has
     climbed back 25 % of its drop (``rise25``), where it first reached its bottom (within 5 %
-    of the drop, ``bottom5``, negative), the log-width of ``[low, high]``; and how high the
-    loss climbs back after the minimum, in units of the drop (``rise_height``)."""
+    of the drop, ``bottom5``, negative), the log-width of ``[low, high]``; how high the loss
+    climbs back after the minimum, in units of the drop (``rise_height``), and over how many
+    decades of LR the sweep went on after the loss had made 90 % of that climb
+    (``plateau``: the loss stopped rising while the LR kept growing)."""
     s = view.suggestion
     lr_min = s.evidence["lr_min_loss"]
     edge = s.evidence["lr_edge"]
     i = int(np.argmin(view.fit))
     drop = float(view.fit[0] - view.fit[i])
     bottom = first_below(view.x, view.fit, 0.05 * drop)
+    climb = view.fit[i:] - view.fit[i]
+    j90 = i + int(np.argmax(climb >= 0.9 * climb.max()))
     return {
         "rise25": math.log10(edge / lr_min) if edge else math.nan,
         "bottom5": bottom - math.log10(lr_min) if bottom is not None else math.nan,
         "width": math.log10(s.high / s.low),
-        "rise_height": float(view.fit[i:].max() - view.fit[i]) / drop if drop > 0 else math.nan,
+        "rise_height": float(climb.max()) / drop if drop > 0 else math.nan,
+        "plateau": float(view.x[-1] - view.x[j90]),
     }
 
 
@@ -1299,7 +1331,8 @@ def variants_markdown(scores: Mapping[str, Any], noise: Mapping[str, Any] | None
             "seed's best max LR of the grid; *rise 25 %*, where the loss has climbed "
             "back a quarter of its drop; *bottom 5 %*, where it first came within 5 % of the "
             "drop of its minimum; *width*, log10(high / low) of lrlab's confidence range; "
-            "*rise height*, how far the loss climbs back after the minimum (in drops).",
+            "*rise height*, how far the loss climbs back after the minimum (in drops); "
+            "*plateau*, decades of LR swept after the loss made 90 % of that climb.",
             "",
         ]
         rows = [
@@ -1310,12 +1343,14 @@ def variants_markdown(scores: Mapping[str, Any], noise: Mapping[str, Any] | None
                 f"{f['bottom5']:+.2f}",
                 f"{f['width']:.2f}",
                 f"{f['rise_height']:.2f}",
+                f"{f['plateau']:.2f}",
             ]
             for t, f in feats.items()
         ]
         lines.append(
             markdown_table(
-                ["task", "oracle LR", "rise 25 %", "bottom 5 %", "width", "rise height"], rows
+                ["task", "oracle LR", "rise 25 %", "bottom 5 %", "width", "rise height", "plateau"],
+                rows,
             )
         )
     if noise:
