@@ -432,6 +432,21 @@ def test_member_votes_equal_the_one_curve_members(seed, n, noise, x0):
         assert votes == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
+def test_a_straight_descent_has_one_steepest_point_whatever_the_rounding():
+    # −log10(lr) on an uneven grid: every slope is −1 up to rounding. The rule takes the first
+    # point (np.argmin's tie-break) in the one-curve and the batched forms alike; when rounding
+    # decided, they were 3 decades apart (found by the property test above: seed 213, n 7).
+    from lrlab.suggest import MEMBERS
+    from lrlab.suggest.members import member_votes
+
+    x = np.array([-3.83124194, -3.82829027, -3.76391877, -1.79311457, -1.35573314, -0.3172591])
+    assert steepest(10**x, -x) == pytest.approx(10 ** x[0], rel=1e-12)
+    expected = [float(np.log10(v)) for m in MEMBERS.values() if (v := m(10**x, -x)) is not None]
+    assert member_votes(x, (-x)[None, :])[0] == pytest.approx(expected, rel=1e-12)
+    # A parabola's vertex is still refined between samples (curvature far above rounding).
+    assert minimum_div10(10**x, (x + 1.5) ** 2, divisor=1.0) != pytest.approx(10 ** x[4])
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), n=st.integers(5, 200), uniform=st.booleans())
 def test_smoothing_many_curves_equals_smoothing_each(seed, n, uniform):

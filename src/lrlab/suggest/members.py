@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lrlab.suggest.rules import _xy, edge_x, minimum_x, steepest_x
+from lrlab.suggest.rules import _ROUNDING, _straight, _xy, edge_x, minimum_x, steepest_x
 
 # name -> (kind, parameter, factor): lr = factor-adjusted landmark.
 _SPEC: dict[str, tuple[str, float, float]] = {
@@ -94,7 +94,8 @@ def _vertex_rows(x: np.ndarray, y: np.ndarray, i: np.ndarray) -> np.ndarray:
         a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
         b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
         v = np.clip(-b / (2 * a), 0.5 * (x0 + x1), 0.5 * (x1 + x2))
-    v = np.where(np.isfinite(a) & (a != 0), v, x1)
+    spread = np.maximum(np.maximum(y0, y1), y2) - np.minimum(np.minimum(y0, y1), y2)
+    v = np.where(np.isfinite(a) & ~_straight(a, x2 - x0, spread), v, x1)
     return np.where(inner, v, x[i])
 
 
@@ -135,8 +136,12 @@ def _steepest_rows(
     last = (y[rows, im] - y[rows, im - 1]) / (x[im] - x[im - 1])
     slope = slope.copy()
     slope[rows, im] = last  # the cut curve's one-sided slope at its last point
-    masked = np.where(np.arange(n)[None, :] < i_min[:, None], slope, np.inf)
-    i = masked.argmin(axis=1)
+    before = np.arange(n)[None, :] < i_min[:, None]
+    masked = np.where(before, slope, np.inf)
+    # rules._first_min_index on each row: ties within rounding go to the first index.
+    lo = masked.min(axis=1)
+    scale = np.where(before, np.abs(slope), 0.0).max(axis=1)
+    i = (masked <= (lo + _ROUNDING * scale)[:, None]).argmax(axis=1)
     ok &= masked[rows, i] < 0
     # The parabola through the slopes at i−1, i, i+1 of the curve cut at the minimum.
     v = _vertex_rows(x, slope, i)

@@ -35,6 +35,9 @@ def _vertex(x: np.ndarray, y: np.ndarray, i: int) -> float:
     """x of the extremum of the parabola through points i−1, i, i+1 (``x[i]`` at the ends).
 
     The vertex is kept within half a step of ``x[i]``: the parabola refines, never moves far.
+    Three points on a straight line (curvature at rounding level against the points' spread,
+    :func:`_straight`) have no vertex: ``x[i]`` — else the sign of rounding noise would pick
+    a side.
     """
     if i <= 0 or i >= x.size - 1:
         return float(x[i])
@@ -43,10 +46,30 @@ def _vertex(x: np.ndarray, y: np.ndarray, i: int) -> float:
     denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
     a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
     b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
-    if not np.isfinite(a) or a == 0:
+    if not np.isfinite(a) or _straight(a, x2 - x0, max(y0, y1, y2) - min(y0, y1, y2)):
         return float(x1)
     v = -b / (2 * a)
     return float(np.clip(v, 0.5 * (x0 + x1), 0.5 * (x1 + x2)))
+
+
+# Relative size below which a curvature or a difference of slopes is rounding noise.
+_ROUNDING = 1e-9
+
+
+def _straight(a: object, width: object, spread: object) -> object:
+    """Whether a parabola ``a·x² + …`` over ``width`` is a straight line up to rounding: its
+    curvature term ``|a|·width²`` is below :data:`_ROUNDING` × the three points' ``spread``
+    (both scale alike with the values, so the test ignores the loss's units and offset).
+    Works on arrays (the batched members) and floats."""
+    return np.abs(a) * width * width <= _ROUNDING * spread
+
+
+def _first_min_index(v: np.ndarray) -> int:
+    """``argmin v``, ties within rounding broken towards the first index: values within
+    :data:`_ROUNDING` × ``max|v|`` of the minimum count as equal (a straight descent has one
+    slope everywhere; which point rounding makes steepest must not decide the answer)."""
+    lo = float(np.min(v))
+    return int(np.argmax(v <= lo + _ROUNDING * float(np.max(np.abs(v)))))
 
 
 def steepest(lrs: object, losses: object) -> float | None:
@@ -71,7 +94,7 @@ def steepest_x(x: np.ndarray, y: np.ndarray) -> float | None:
     if i_min < 3:
         return None
     slope = np.gradient(y[: i_min + 1], x[: i_min + 1])
-    i = int(np.argmin(slope[:i_min]))
+    i = _first_min_index(slope[:i_min])
     if slope[i] >= 0:
         return None
     return float(10 ** _vertex(x[: i_min + 1], slope, i))
