@@ -4,9 +4,8 @@ Every command module imports torch-heavy modules (``lrlab.finder``, ``lrlab.task
 ``lrlab.train``, torch, numpy, matplotlib) inside its command function, so building the Typer
 app costs only typer and rich. Checked in fresh interpreters: this test process has long
 imported torch.
-
-``lrlab.cli.scan`` still imports :mod:`lrlab.lookahead` (torch) at module level; until it is
-made lazy too it is replaced by a stand-in module for the import checks (``LAZY_EXEMPT``).
+``LAZY_EXEMPT`` may name a command module that still imports torch at module level (it is
+then replaced by a stand-in for the import checks); it is empty: every command is lazy.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import textwrap
 # Importing any of these at start-up costs seconds (torch) or a few hundred ms (the others).
 HEAVY = ("torch", "numpy", "matplotlib", "lrlab.finder", "lrlab.tasks", "lrlab.train")
 # Command modules allowed to import heavy modules at import time (see the module docstring).
-LAZY_EXEMPT = ("lrlab.cli.scan",)
+LAZY_EXEMPT: tuple[str, ...] = ()
 
 _PRELUDE = textwrap.dedent(
     """

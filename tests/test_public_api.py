@@ -15,7 +15,9 @@ import pytest
 import lrlab
 
 EXPORTS = sorted(lrlab._EXPORTS)
-# Exports named like one of lrlab's submodules (see the xfail test below).
+# Submodules whose main function shares their name: ``lrlab.suggest`` is always the module
+# (its function is ``lrlab.suggest.suggest``), never a function that a later submodule
+# import would silently replace.
 SHADOWED = ("suggest", "evaluate")
 
 
@@ -27,11 +29,6 @@ def test_every_export_is_a_documented_object_of_its_module(name: str) -> None:
         assert value.__name__ == name  # not an alias under another name
 
 
-# `suggest` and `evaluate` are also the names of lrlab's submodules. Importing a submodule
-# binds it on its package, and a bound attribute hides the lazy ``__getattr__``: once
-# anything has imported ``lrlab.evaluate`` (the range test does), ``lrlab.evaluate`` and
-# ``from lrlab import evaluate`` give the module, not the function. Left to the API's owner
-# (making the export win breaks ``import lrlab.suggest.curve as c``); strict, so a fix shows.
 def test_all_and_dir_list_the_exports_and_unknown_names_fail_clearly() -> None:
     assert lrlab.__all__ == EXPORTS
     assert set(EXPORTS) <= set(dir(lrlab))
@@ -48,6 +45,7 @@ _IMPORT_EVERYTHING = textwrap.dedent(
     import lrlab
 
     after_lrlab = sorted(m for m in ("torch", "numpy", "matplotlib") if m in sys.modules)
+    shadowed_before = {n: type(getattr(lrlab, n)).__name__ for n in SHADOWED}
     import torch
 
     rng = torch.random.get_rng_state().clone()
@@ -65,6 +63,7 @@ _IMPORT_EVERYTHING = textwrap.dedent(
         "after_lrlab": after_lrlab,
         "unresolved": unresolved,
         "modules": len(modules),
+        "shadowed_before": shadowed_before,
         "shadowed": {n: type(getattr(lrlab, n)).__name__ for n in SHADOWED},
         "heavy": sorted(m for m in extras if m in sys.modules),
         "rng_same": bool(torch.equal(rng, torch.random.get_rng_state())),
@@ -103,11 +102,18 @@ def test_importing_every_module_has_no_side_effects(fresh: dict) -> None:
     assert fresh["new_files"] == []
 
 
-# `suggest` and `evaluate` are also the names of lrlab's submodules. Importing a submodule
-# binds it on its package, and a bound attribute hides the lazy ``__getattr__``: once
-# anything has imported ``lrlab.evaluate`` (the range test does), ``lrlab.evaluate`` and
-# ``from lrlab import evaluate`` give the module, not the function. Left to the API's owner
-# (making the export win breaks ``import lrlab.suggest.curve as c``); strict, so a fix shows.
-@pytest.mark.xfail(strict=True, reason="exports shadowed by same-named submodules")
-def test_exports_named_like_a_submodule_resolve_after_it_was_imported(fresh: dict) -> None:
-    assert fresh["shadowed"] == {"suggest": "function", "evaluate": "function"}
+# A name that is both an export and a submodule would flip from the function to the module
+# as soon as anything imported the submodule (the import system binds it on the package).
+# So no export shares a submodule's name, and ``lrlab.suggest`` / ``lrlab.evaluate`` are the
+# modules, before and after their submodules were imported.
+def test_no_export_is_named_like_a_submodule() -> None:
+    import pkgutil
+
+    submodules = {m.name for m in pkgutil.iter_modules(lrlab.__path__)}
+    assert not set(EXPORTS) & submodules
+
+
+def test_submodules_resolve_as_modules_before_and_after_import(fresh: dict) -> None:
+    assert fresh["shadowed_before"] == {"suggest": "module", "evaluate": "module"}
+    assert fresh["shadowed"] == {"suggest": "module", "evaluate": "module"}
+    assert callable(lrlab.suggest.suggest) and callable(lrlab.evaluate.evaluate)

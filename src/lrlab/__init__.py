@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 __version__ = "0.1.0"
@@ -40,7 +41,6 @@ _EXPORTS: dict[str, str] = {
     "range_test": "lrlab.finder",
     "RangeTestResult": "lrlab.finder",
     "Suggestion": "lrlab.suggest",
-    "suggest": "lrlab.suggest",
     "diagnose": "lrlab.suggest",
     "compare_range_tests": "lrlab.vary",
     "ComparisonResult": "lrlab.vary",
@@ -66,7 +66,6 @@ _EXPORTS: dict[str, str] = {
     "TensorLoader": "lrlab.data",
     # helpers
     "seed_everything": "lrlab.seeding",
-    "evaluate": "lrlab.evaluate",
     "StepOutput": "lrlab.batches",
     "LrlabError": "lrlab.errors",
 }
@@ -77,6 +76,11 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
+        # Submodules resolve too (``lrlab.suggest.suggest``, ``lrlab.evaluate.evaluate``): no
+        # export shares a submodule's name, so an attribute never changes meaning once the
+        # import system binds the submodule on the package.
+        if importlib.util.find_spec(f"lrlab.{name}") is not None:
+            return importlib.import_module(f"lrlab.{name}")
         raise AttributeError(f"module 'lrlab' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # cache: the next access skips __getattr__

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from lrlab.cli._common import (
     DeviceOpt,
@@ -27,10 +26,15 @@ from lrlab.cli._common import (
     SeedOpt,
     console,
     err_console,
+    load_task_or_factory,
     parse_range,
 )
 from lrlab.errors import Interrupted, InvalidArgument
-from lrlab.lookahead import ScanResult, log_lrs, scan
+
+if TYPE_CHECKING:  # torch-heavy: imported inside the functions so `--help` stays fast
+    from rich.table import Table
+
+    from lrlab.lookahead import ScanResult
 
 JSON_NAME = "scan.json"
 PNG_NAME = "scan.png"
@@ -57,6 +61,8 @@ def parse_lrs(spec: str | None, default: tuple[float, float]) -> list[float]:
         )
     if start > end:
         raise InvalidArgument(f"--lrs {spec}: START must not exceed END.")
+    from lrlab.lookahead import log_lrs
+
     return log_lrs(start, end, count)
 
 
@@ -73,18 +79,7 @@ def parse_horizons(spec: str) -> list[int]:
 
 def load_scan_task(task: str | None, model: str | None) -> Any:
     """The :class:`lrlab.tasks.Task` named by ``--task`` or built from ``--model``."""
-    if (task is None) == (model is None):
-        raise InvalidArgument(
-            "Pass exactly one of --task NAME or --model pkg.module:factory.",
-            hint="`lrlab tasks` lists the built-in tasks.",
-        )
-    if task is not None:
-        from lrlab.tasks import get_task
-
-        return get_task(task)
-    from lrlab.tasks import load_user_task
-
-    return load_user_task(model)
+    return load_task_or_factory(task, model)
 
 
 def run_scan(
@@ -109,6 +104,7 @@ def run_scan(
     is used; a name (``"sgd"``, ``"adam"``, ``"adamw"``) replaces it with torch's defaults.
     """
     from lrlab.devices import resolve_device
+    from lrlab.lookahead import scan
 
     if eval_on not in EVAL_ON:
         raise InvalidArgument(f"--eval-on {eval_on!r} must be one of {EVAL_ON}.")
@@ -164,15 +160,23 @@ def write_outputs(result: ScanResult, out: Path) -> tuple[Path, Path, Path]:
     return json_path, png_path, heat_path
 
 
+def _engine(result: ScanResult) -> str:
+    engine = (result.config or {}).get("engine")
+    return f" ({engine} engine)" if engine else ""
+
+
 def _fmt(value: float) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
 def summary_table(result: ScanResult, tolerance: float = 0.05) -> Table:
     """Best LR, its band, the loss there, and how many LRs were stopped, per horizon."""
+    from rich.table import Table
+
     title = f"look-ahead scan — {result.config.get('task', '')}".rstrip(" —")
     table = Table(title=title, caption=f"initial loss {_fmt(result.initial_loss)}; band: "
-                  f"within {tolerance:.0%} of the best loss; method {result.method}")  # fmt: skip
+                  f"within {tolerance:.0%} of the best loss; method {result.method}"
+                  f"{_engine(result)}")  # fmt: skip
     for column in (f"horizon ({result.unit})", "best lr", "band", "loss", "stopped", "diverged"):
         table.add_column(column, justify="right")
     for h, best in enumerate(result.best(tolerance=tolerance)):  # type: ignore[union-attr]
