@@ -463,6 +463,8 @@ def _range_test(
             eval_batches=settings.eval_batches,
             metrics=list(task.metrics),
             chance=data.chance_level,
+            # the task's autocast on CUDA, as `lrlab find` and the experiment's trials use it
+            amp=task.amp if (device.type == "cuda" and getattr(task, "amp", None)) else False,
             progress=progress,
         )
     result.config.update({"task": task.name, "seed": seed})
