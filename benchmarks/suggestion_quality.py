@@ -33,9 +33,15 @@ of the suggestion rule only trains the new LRs (the rule is pure: lrlab's sugges
 recomputed from the cached raw curve, exactly as ``range_test`` computes it). ``--fresh``
 ignores the cache.
 
+5. **Variants** (``--variants``, no training): candidate changes of the rule
+   (:data:`RULE_VARIANTS`) scored on every stored robustness sweep of the committed full runs,
+   the regret read off the oracle curves; ``--noise`` adds how much one training varies at
+   max LRs within ±2 % of the oracle's (how small a regret 3 seeds can resolve).
+
     .venv/bin/python benchmarks/suggestion_quality.py                 # 6 tasks × 3 seeds
     .venv/bin/python benchmarks/suggestion_quality.py --update-md     # ... and BENCHMARKS.md
     .venv/bin/python benchmarks/suggestion_quality.py --tasks held-out
+    .venv/bin/python benchmarks/suggestion_quality.py --variants --noise --update-md
     .venv/bin/python benchmarks/suggestion_quality.py --quick         # smoke run, < 1 min
 
 Writes ``benchmarks/out/suggestion_quality.json`` (every training, range test and curve, the
