@@ -69,7 +69,12 @@ def plot_range_test(
     if show_raw and lrs.size:
         ax.plot(lrs, losses, color="tab:blue", alpha=0.3, lw=1, label="loss (raw)")
     if lrs.size:
-        ax.plot(lrs, smoothed, color="tab:blue", lw=2, label="loss (smoothed)")
+        # Two smoothings, each for its job: the EMA (lags behind the rising LR) drives the stop
+        # rule; the fixed-width smoothing over log LR is what the suggestion rules read.
+        ax.plot(lrs, smoothed, color="tab:blue", lw=1.2, ls="--", label="loss (EMA, stop rule)")
+        rule_lrs, rule_loss = result.rule_curve()
+        if rule_lrs:
+            ax.plot(rule_lrs, rule_loss, color="tab:blue", lw=2, label="loss (smoothed, rules)")
     if _is_log_sweep(result) and np.all(lrs > 0) and lrs.size:
         ax.set_xscale("log")
     limits = _loss_limits(losses, smoothed)

@@ -67,13 +67,32 @@ class RangeTestResult:
         """How many steps were recorded."""
         return len(self.lrs)
 
+    def rule_curve(self) -> tuple[list[float], list[float]]:
+        """``(lrs, loss)``: the curve the suggestion rules read.
+
+        The raw losses up to the first non-finite one, smoothed over log LR with a fixed width
+        in decades (:func:`lrlab.suggest.smoothed_curve`). Unlike the EMA in ``smoothed`` —
+        which follows the steps, lags behind the rising LR and drives only the stop rule — it
+        has no lag, so its minimum is where the loss really bottoms out.
+        """
+        from lrlab.suggest import smoothed_curve
+
+        finite = 0
+        for loss in self.losses:
+            if not math.isfinite(loss):
+                break
+            finite += 1
+        if finite == 0:
+            return [], []
+        values = smoothed_curve(self.lrs[:finite], self.losses[:finite])
+        return list(self.lrs[: len(values)]), [float(v) for v in values]
+
     @property
     def min_loss_lr(self) -> float | None:
-        """The LR at the lowest finite smoothed loss (a landmark, not a suggestion)."""
-        finite = [
-            (s, lr) for s, lr in zip(self.smoothed, self.lrs, strict=False) if math.isfinite(s)
-        ]
-        return min(finite)[1] if finite else None
+        """The LR where :meth:`rule_curve` is lowest (a landmark, not a suggestion: the default
+        suggestion aims near it, the older rules well below it)."""
+        lrs, values = self.rule_curve()
+        return lrs[min(range(len(values)), key=values.__getitem__)] if values else None
 
     # -- (de)serialisation ---------------------------------------------------------------
 

@@ -107,7 +107,7 @@ def suggestion_rows(result: Any) -> list[tuple[str, str]]:
     if sug is not None:
         rows.append(("trustworthy", "yes" if sug.trustworthy else "NO — see the flags"))
     if result.min_loss_lr is not None:
-        rows.append(("LR at the lowest smoothed loss (landmark)", _lr(result.min_loss_lr)))
+        rows.append(("LR where the smoothed loss bottoms out (landmark)", _lr(result.min_loss_lr)))
     return rows
 
 
