@@ -118,8 +118,9 @@ def range_test_block(label: str, result: Any, *, heading: bool = True) -> str:
         _figure(
             lambda: figures.range_test_figure(result),
             alt=f"LR range test of {label}: loss against learning rate",
-            caption="Top: training loss per step (faint) and its bias-corrected EMA (bold) "
-            "against the LR; the orange line is the suggested max LR, the band its "
+            caption="Top: training loss per step (faint), the bias-corrected EMA that drives "
+            "the stop rule (dashed) and the loss smoothed over log LR that the suggestion rules "
+            "read (bold); the orange line is the suggested max LR, the band its "
             "confidence range. Bottom (metric mode): the metric on a fixed evaluation "
             "subsample, with the diagnosed ranges shaded.",
         )
