@@ -174,6 +174,28 @@ def update_benchmarks_md(name: str, body: str, path: str | os.PathLike = BENCHMA
     return p
 
 
+def publish(
+    section: str,
+    heading: str,
+    report: Mapping[str, Any],
+    markdown: str,
+    *,
+    label: str = "Raw results",
+    indent: int | None = None,
+) -> Path:
+    """Commit a run: the raw report as ``benchmarks/results/SECTION.json`` and the
+    ``BENCHMARKS.md`` section ``SECTION`` (``## HEADING``, a link to that file, ``markdown``),
+    always from the same run. Returns the BENCHMARKS.md path."""
+    from lrlab._io import write_json
+
+    results = write_json(RESULTS_DIR / f"{section}.json", report, indent=indent)
+    body = (
+        f"## {heading}\n\n{label}: "
+        f"`{results.relative_to(RESULTS_DIR.parent.parent)}`.\n\n{markdown}"
+    )
+    return update_benchmarks_md(section, body)
+
+
 # --- formatting -------------------------------------------------------------------------------
 
 

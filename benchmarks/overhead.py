@@ -49,14 +49,13 @@ import torch
 
 from _common import (
     OUT_DIR,
-    RESULTS_DIR,
     fmt,
     interleaved,
     markdown_table,
     provenance,
     provenance_line,
+    publish,
     set_single_thread,
-    update_benchmarks_md,
     write_report,
 )
 
@@ -329,15 +328,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = write_report(args.out, report, md)
     print(f"\nwrote {path}", file=sys.stderr)
     if args.update_md:
-        # The section and the committed copy of the raw timings, always from the same run.
-        from lrlab._io import write_json
-
-        results = write_json(RESULTS_DIR / f"{NAME}.json", report)
-        body = (
-            f"## Overhead (`benchmarks/{NAME}.py`)\n\nRaw timings: "
-            f"`{results.relative_to(RESULTS_DIR.parent.parent)}`.\n\n{md}"
-        )
-        print(f"updated {update_benchmarks_md(NAME, body)}", file=sys.stderr)
+        heading = f"Overhead (`benchmarks/{NAME}.py`)"
+        updated = publish(NAME, heading, report, md, label="Raw timings", indent=2)
+        print(f"updated {updated}", file=sys.stderr)
     return report
 
 

@@ -51,15 +51,14 @@ import torch
 
 from _common import (
     OUT_DIR,
-    RESULTS_DIR,
     fmt,
     interleaved,
     load_average,
     markdown_table,
     provenance,
     provenance_line,
+    publish,
     set_single_thread,
-    update_benchmarks_md,
     write_report,
 )
 from lrlab.batches import make_step, set_epoch
@@ -253,14 +252,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = write_report(args.out, report, md)
     print(f"\nwrote {path}", file=sys.stderr)
     if args.update_md:
-        from lrlab._io import write_json
-
-        results = write_json(RESULTS_DIR / f"{NAME}.json", report, indent=None)
-        body = (
-            f"## Look-ahead scan (`benchmarks/{NAME}.py`)\n\nRaw results: "
-            f"`{results.relative_to(RESULTS_DIR.parent.parent)}`.\n\n{md}"
-        )
-        print(f"updated {update_benchmarks_md(NAME, body)}", file=sys.stderr)
+        updated = publish(NAME, f"Look-ahead scan (`benchmarks/{NAME}.py`)", report, md)
+        print(f"updated {updated}", file=sys.stderr)
     return report
 
 

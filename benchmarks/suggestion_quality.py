@@ -77,8 +77,8 @@ from _common import (
     mean_std,
     provenance,
     provenance_line,
+    publish,
     set_single_thread,
-    update_benchmarks_md,
     write_report,
 )
 
@@ -1423,15 +1423,9 @@ def run_variants(args: argparse.Namespace, argv: list[str] | None) -> dict[str, 
     path = write_report(out, report, md)
     print(f"\nwrote {path} ({report['elapsed_s']:.0f} s)", file=sys.stderr)
     if args.update_md and not args.quick:
-        from lrlab._io import write_json
-
-        section = f"{NAME}_variants"
-        results = write_json(RESULTS_DIR / f"{section}.json", report, indent=None)
-        body = (
-            f"## Suggestion rule variants (`benchmarks/{NAME}.py --variants`)\n\nRaw results: "
-            f"`{results.relative_to(RESULTS_DIR.parent.parent)}`.\n\n{md}"
-        )
-        print(f"updated {update_benchmarks_md(section, body)}", file=sys.stderr)
+        heading = f"Suggestion rule variants (`benchmarks/{NAME}.py --variants`)"
+        updated = publish(f"{NAME}_variants", heading, report, md)
+        print(f"updated {updated}", file=sys.stderr)
     return report
 
 
@@ -1476,7 +1470,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     set_single_thread()
     if args.variants:
         return run_variants(args, argv)
-    from lrlab._io import write_json
 
     if args.quick:
         settings: dict[str, Setting] = dict(QUICK)
@@ -1569,13 +1562,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # The section and the committed copy of the raw results, always from the same run.
         label = "" if args.tasks == "listed" else "_" + args.tasks.replace(",", "_")
         section = NAME + label
-        results = write_json(RESULTS_DIR / f"{section}.json", report, indent=None)
         title = "Suggestion quality" + (f" — {args.tasks} tasks" if label else "")
-        body = (
-            f"## {title} (`benchmarks/{NAME}.py`)\n\nRaw results: "
-            f"`{results.relative_to(RESULTS_DIR.parent.parent)}`.\n\n{md}"
-        )
-        print(f"updated {update_benchmarks_md(section, body)}", file=sys.stderr)
+        updated = publish(section, f"{title} (`benchmarks/{NAME}.py`)", report, md)
+        print(f"updated {updated}", file=sys.stderr)
     return report
 
 
