@@ -41,7 +41,7 @@ import torch
 from lrlab._io import write_json
 from lrlab.data.base import DatasetSplits
 from lrlab.devices import resolve_device
-from lrlab.hyper import ScheduleDriver
+from lrlab.optim.driver import ScheduleDriver
 from lrlab.schedules import one_cycle
 from lrlab.tasks import get_task
 

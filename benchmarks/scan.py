@@ -63,7 +63,7 @@ from _common import (
 )
 from lrlab.batches import make_step, set_epoch
 from lrlab.evaluate import evaluate
-from lrlab.lookahead import log_lrs, scan
+from lrlab.scanning import log_lrs, scan
 from lrlab.tasks import get_task
 
 NAME = "scan"

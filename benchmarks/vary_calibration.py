@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrlab.vary.ranking import CurveInput, rank_candidates
+from lrlab.compare.ranking import CurveInput, rank_candidates
 
 
 def curve(floor: float, noise: float, seed: int, n: int = 100) -> CurveInput:

@@ -62,7 +62,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _comparison(task: Any, vary: dict[str, list[Any]], seed: int, **kw: Any) -> dict[str, Any]:
-    from lrlab.vary import compare_range_tests_on_task
+    from lrlab.compare import compare_range_tests_on_task
 
     r = compare_range_tests_on_task(
         task, vary, seed=seed, device="cpu", repeats=REPEATS, **WINDOW, **kw

@@ -31,7 +31,7 @@ DEFAULT_OUT = Path(__file__).parent / "out" / "vary_pool.json"
 
 
 def _time(task: str, workers: int, num_iter: int) -> tuple[float, list[list[float]]]:
-    from lrlab.vary import compare_range_tests_on_task
+    from lrlab.compare import compare_range_tests_on_task
 
     t0 = time.perf_counter()
     r = compare_range_tests_on_task(

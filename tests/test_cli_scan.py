@@ -11,7 +11,7 @@ import pytest
 
 from lrlab.cli.app import main
 from lrlab.cli.scan import parse_lrs
-from lrlab.lookahead import ScanResult
+from lrlab.scanning import ScanResult
 
 FACTORY = textwrap.dedent(
     """

@@ -16,7 +16,7 @@ from torch import nn
 from lrlab.batches import StepOutput
 from lrlab.errors import DataError, InvalidArgument
 from lrlab.finder import RangeTestResult, range_test, sweep_lrs
-from lrlab.finder.rules import DivergenceMonitor, has_diverged
+from lrlab.finder.maths import DivergenceMonitor, has_diverged
 from lrlab.smoothing import ema
 
 # ----------------------------------------------------------------------------- fixtures

@@ -17,7 +17,7 @@ from lrlab.schedules import constant
 from lrlab.train import Callback, CallbackList, fit
 from lrlab.train.progress import format_record
 from lrlab.train.records import records_to_csv
-from lrlab.train.state import RunState
+from lrlab.train.runstate import RunState
 
 
 def make_data(n=48, batch=8, seed=0):

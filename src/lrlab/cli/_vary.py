@@ -1,5 +1,5 @@
 """``lrlab find --vary NAME=V1,V2,...``: compare range tests across values of one
-hyper-parameter (a thin layer over :func:`lrlab.vary.compare_range_tests_on_task`).
+hyper-parameter (a thin layer over :func:`lrlab.compare.compare_range_tests_on_task`).
 
 Writes ``vary.json`` and ``vary.png`` into ``--out``, prints the ranking as a table, the
 verdict, and the max LR each candidate allows. Examples::
@@ -139,7 +139,7 @@ def run_vary_command(
     **options: Any,
 ) -> None:
     """Run the comparison for ``lrlab find --vary``, print and save it."""
-    from lrlab.vary import compare_range_tests_on_task
+    from lrlab.compare import compare_range_tests_on_task
 
     spec = parse_vary_option(vary)
 

@@ -34,7 +34,7 @@ from lrlab.errors import Interrupted, InvalidArgument
 if TYPE_CHECKING:  # torch-heavy: imported inside the functions so `--help` stays fast
     from rich.table import Table
 
-    from lrlab.lookahead import ScanResult
+    from lrlab.scanning import ScanResult
 
 JSON_NAME = "scan.json"
 PNG_NAME = "scan.png"
@@ -61,7 +61,7 @@ def parse_lrs(spec: str | None, default: tuple[float, float]) -> list[float]:
         )
     if start > end:
         raise InvalidArgument(f"--lrs {spec}: START must not exceed END.")
-    from lrlab.lookahead import log_lrs
+    from lrlab.scanning import log_lrs
 
     return log_lrs(start, end, count)
 
@@ -104,7 +104,7 @@ def run_scan(
     is used; a name (``"sgd"``, ``"adam"``, ``"adamw"``) replaces it with torch's defaults.
     """
     from lrlab.devices import resolve_device
-    from lrlab.lookahead import scan
+    from lrlab.scanning import scan
 
     if eval_on not in EVAL_ON:
         raise InvalidArgument(f"--eval-on {eval_on!r} must be one of {EVAL_ON}.")

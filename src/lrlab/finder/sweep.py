@@ -1,12 +1,12 @@
 """The LR range test loop (Smith 2017, §3.3; fastai / torch-lr-finder's "LR finder").
 
-Step ``i`` of ``num_iter``: set the LR to ``lr_i`` (see :mod:`lrlab.finder.rules`; every
+Step ``i`` of ``num_iter``: set the LR to ``lr_i`` (see :mod:`lrlab.finder.maths`; every
 param group keeps its ratio to the first), compute the loss of the next batch (the mean of
 ``accumulation_steps`` micro-batches), record it, back-propagate and update. So the loss
 recorded at step ``i`` was measured *before* the update made with ``lr_i`` — the same
 convention as torch-lr-finder, whose recorded losses this loop reproduces exactly.
 
-Everything runs inside :func:`lrlab.state.preserved`: the model, the optimizer and the RNG
+Everything runs inside :func:`lrlab.snapshot.preserved`: the model, the optimizer and the RNG
 streams are as they were when ``range_test`` returns — or raises, or is interrupted.
 """
 
@@ -26,11 +26,11 @@ from lrlab.batches import Batch, StepFn, Unpack, cycle, resolve_step, run_step, 
 from lrlab.batches import to_device as move_to
 from lrlab.errors import DataError, InvalidArgument, LrlabError, check
 from lrlab.evaluate import evaluate
+from lrlab.finder.maths import SWEEPS, DivergenceMonitor, sweep_lrs
 from lrlab.finder.result import RangeTestResult
-from lrlab.finder.rules import SWEEPS, DivergenceMonitor, sweep_lrs
 from lrlab.metrics import HIGHER_IS_BETTER, Metric, resolve_metrics
 from lrlab.smoothing import EMA
-from lrlab.state import preserved
+from lrlab.snapshot import preserved
 
 # Criteria whose outputs are class scores: metric mode reports accuracy for them by default.
 _CLASSIFICATION_LOSSES: tuple[type[nn.Module], ...] = (nn.CrossEntropyLoss, nn.NLLLoss)
@@ -68,7 +68,7 @@ def range_test(
 
     Args:
         model, optimizer, criterion: the user's objects; the model stays on its device and
-            all three are left exactly as they were (``lrlab.state.preserved``).
+            all three are left exactly as they were (``lrlab.snapshot.preserved``).
         train_data: any re-iterable of batches (a DataLoader, a list, an lrlab loader);
             restarted when exhausted (``set_epoch(e)`` is called on it at each pass).
         start_lr, end_lr, num_iter, step_mode: the sweep: ``num_iter`` steps from
@@ -78,7 +78,7 @@ def range_test(
         smooth_beta: weight of the past in the bias-corrected EMA of the loss
             (``lrlab.smoothing``; torch-lr-finder's ``smooth_f`` is ``1 − smooth_beta``).
         diverge_th: stop when the smoothed loss rises above its best by more than
-            ``diverge_th · max(|best|, first − best)`` (see :mod:`lrlab.finder.rules`);
+            ``diverge_th · max(|best|, first − best)`` (see :mod:`lrlab.finder.maths`);
             ``None`` never stops on divergence. A NaN/inf loss always stops the sweep.
         unpack, step_fn: for batches that are not ``(inputs, targets)``
             (see :mod:`lrlab.batches`).

@@ -7,8 +7,8 @@ their files and loads them with their own ``load``/``from_dict``:
 file                        result
 ==========================  ============================================================
 ``range_test.json``         :class:`lrlab.finder.RangeTestResult` (``lrlab find``)
-``scan.json``               :class:`lrlab.lookahead.ScanResult` (``lrlab scan``)
-``vary.json``               :class:`lrlab.vary.ComparisonResult` (``lrlab find --vary``)
+``scan.json``               :class:`lrlab.scanning.ScanResult` (``lrlab scan``)
+``vary.json``               :class:`lrlab.compare.ComparisonResult` (``lrlab find --vary``)
 ``experiment.yaml``         an experiment directory (``lrlab compare``); its trials and
                             its ``auto-lr/`` range tests belong to it
 ``records.jsonl``           a single training run (``lrlab train``, ``lrlab.fit``)
@@ -111,15 +111,15 @@ def load_range_test(path: Path) -> Any:
 
 
 def load_scan(path: Path) -> Any:
-    """A ``scan.json`` as a :class:`lrlab.lookahead.ScanResult`."""
-    from lrlab.lookahead import ScanResult
+    """A ``scan.json`` as a :class:`lrlab.scanning.ScanResult`."""
+    from lrlab.scanning import ScanResult
 
     return ScanResult.load(path)
 
 
 def load_vary(path: Path) -> Any:
-    """A ``vary.json`` as a :class:`lrlab.vary.ComparisonResult`."""
-    from lrlab.vary import ComparisonResult
+    """A ``vary.json`` as a :class:`lrlab.compare.ComparisonResult`."""
+    from lrlab.compare import ComparisonResult
 
     return ComparisonResult.load(path)
 
@@ -273,7 +273,7 @@ def _load_file(path: Path) -> ReportSources:
     if name == RECORDS_JSONL:
         _load_directory(sources, path.parent, path.parent, {RECORDS_JSONL})
         return sources
-    kinds = {RANGE_TEST_JSON: "lrlab.range_test", VARY_JSON: "lrlab.vary", SCAN_JSON: "scan"}
+    kinds = {RANGE_TEST_JSON: "lrlab.range_test", VARY_JSON: "lrlab.compare", SCAN_JSON: "scan"}
     kind = kinds.get(name)
     if kind is None and name.endswith(".json"):
         data = _try(sources, name, read_json, path)
@@ -281,7 +281,7 @@ def _load_file(path: Path) -> ReportSources:
             kind = data.get("kind") or ("scan" if {"lrs", "horizons"} <= set(data) else None)
     loaders = {
         "lrlab.range_test": (sources.range_tests, load_range_test),
-        "lrlab.vary": (sources.comparisons, load_vary),
+        "lrlab.compare": (sources.comparisons, load_vary),
         "scan": (sources.scans, load_scan),
     }
     if kind not in loaders:

@@ -7,7 +7,7 @@
   ``constant``, ``warmup``), the registry :data:`POLICIES` and :func:`build`.
 * :mod:`lrlab.schedules.plot` — a preview figure (matplotlib imported lazily).
 
-Applying a schedule to an optimizer is :mod:`lrlab.hyper`'s job.
+Applying a schedule to an optimizer is :mod:`lrlab.optim.driver`'s job.
 """
 
 from lrlab.schedules.core import (

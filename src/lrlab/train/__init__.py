@@ -9,7 +9,7 @@ from lrlab.train.loop import fit
 from lrlab.train.progress import ProgressBar
 from lrlab.train.records import read_records
 from lrlab.train.result import STOP_REASONS, FitResult
-from lrlab.train.state import RunState, StepLog
+from lrlab.train.runstate import RunState, StepLog
 
 __all__ = [
     "STOP_REASONS",

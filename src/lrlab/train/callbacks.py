@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.errors import InvalidArgument
-from lrlab.train.state import RunState, StepLog
+from lrlab.train.runstate import RunState, StepLog
 
 HOOKS = ("on_fit_start", "on_epoch_start", "on_step_end", "on_log", "on_epoch_end", "on_fit_end")
 

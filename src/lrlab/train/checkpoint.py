@@ -7,7 +7,7 @@ uninterrupted one bit for bit (on CPU; on CUDA as far as its kernels are determi
   param groups' current ``lr`` / ``momentum``), the AMP ``GradScaler`` state;
 - the position: ``epoch`` (last finished, 1-based) and ``iteration`` (updates done), which is
   also the schedule's step: the schedule is a pure function of it, nothing else to save;
-- RNG streams (python, numpy, torch CPU and CUDA via :func:`lrlab.state.capture_rng`): a
+- RNG streams (python, numpy, torch CPU and CUDA via :func:`lrlab.snapshot.capture_rng`): a
   ``DataLoader`` with ``shuffle=True`` draws its permutation seed from torch's global RNG, and
   dropout / augmentation consume it too;
 - the records so far, the elapsed time, callbacks' ``state_dict()``;
@@ -33,7 +33,7 @@ from lrlab.train.records import RECORDS_JSONL
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from lrlab.train.callbacks import CallbackList
-    from lrlab.train.state import RunState
+    from lrlab.train.runstate import RunState
 
 CHECKPOINT = "checkpoint.pt"
 STALE_RECORDS = "records.before-restart.jsonl"
@@ -56,7 +56,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Loaded with ``weights_only=True``: a checkpoint holds only tensors and plain data (the RNG
-    states of :func:`lrlab.state.capture_rng` are stored that way), so a run directory cannot
+    states of :func:`lrlab.snapshot.capture_rng` are stored that way), so a run directory cannot
     smuggle in code. A callback's ``state_dict()`` must therefore be plain data too.
     """
     path = Path(path)

@@ -36,6 +36,7 @@ from lrlab.batches import Batch, StepFn, run_step, set_epoch
 from lrlab.errors import DataError, Diverged, InvalidArgument
 from lrlab.evaluate import evaluate
 from lrlab.metrics import Metric
+from lrlab.train.budget import Budget
 from lrlab.train.callbacks import CallbackList, TensorBoardLogger
 from lrlab.train.checkpoint import (
     checkpoint_path,
@@ -44,10 +45,9 @@ from lrlab.train.checkpoint import (
     save_checkpoint,
 )
 from lrlab.train.options import build_step, check_options, default_metrics, place_model
-from lrlab.train.plan import Plan
 from lrlab.train.records import RecordWriter
 from lrlab.train.result import FitResult
-from lrlab.train.state import RunState, StepLog
+from lrlab.train.runstate import RunState, StepLog
 from lrlab.train.tally import Tally
 
 # Losses are read from the device in batches: after this many updates or this many seconds,
@@ -94,7 +94,7 @@ def fit(
             ``set_epoch(e)`` (0-based) is called before each epoch when it has one.
         schedule: a ``lrlab.schedules.HyperSchedule``; update ``t`` (0-based) uses
             ``schedule.lr(t)`` (and ``momentum(t)``), written into the optimizer through
-            ``lrlab.hyper.ScheduleDriver`` before the update. ``None``: the optimizer's own
+            ``lrlab.optim.driver.ScheduleDriver`` before the update. ``None``: the optimizer's own
             LR throughout.
         epochs / iterations: the budget, exactly one of them. ``iterations`` counts optimizer
             updates (Smith's unit); the last epoch then may be partial.
@@ -134,7 +134,7 @@ def fit(
                            epochs=10, eval_data=test_loader, out_dir="runs/one-cycle")
         print(result.final["eval_accuracy"], result.best["eval_accuracy"])
     """
-    plan = Plan.build(
+    budget = Budget.build(
         train_data,
         schedule=schedule,
         epochs=epochs,
@@ -185,9 +185,9 @@ def fit(
         optimizer=optimizer,
         schedule=schedule,
         out_dir=out,
-        epochs=plan.epochs,
-        iterations=plan.iterations,
-        batches_per_epoch=plan.batches_per_epoch,
+        epochs=budget.epochs,
+        iterations=budget.iterations,
+        batches_per_epoch=budget.batches_per_epoch,
     )
     fingerprint = {
         "schedule": jsonable(schedule.to_dict()) if schedule is not None else None,
@@ -200,8 +200,8 @@ def fit(
     settings = {
         "epochs": epochs,
         "iterations": iterations,
-        "batches_per_epoch": plan.batches_per_epoch,
-        "updates_per_epoch": plan.updates_per_epoch,
+        "batches_per_epoch": budget.batches_per_epoch,
+        "updates_per_epoch": budget.updates_per_epoch,
         "metrics": list(metric_fns),
         "eval_batches": eval_batches,
         "checkpoint_every": checkpoint_every,
@@ -219,7 +219,7 @@ def fit(
         elapsed_before = restore_run(
             payload, run, scaler=scaler, hooks=hooks, fingerprint=fingerprint, out_dir=out
         )
-        if payload.get("stop_reason") == "callback" or plan.done(run.epoch, run.iteration):
+        if payload.get("stop_reason") == "callback" or budget.done(run.epoch, run.iteration):
             # Nothing left to do: the run finished before (re-running a finished trial).
             if writer is not None:
                 writer.reset(run.records)
@@ -230,7 +230,7 @@ def fit(
 
     loop = _Loop(
         run_state=run,
-        plan=plan,
+        budget=budget,
         step=step,
         metric_fns=metric_fns,
         hooks=hooks,
@@ -265,11 +265,11 @@ class _Loop:
     """The state and steps of one ``fit`` call (split from ``fit`` only for readability)."""
 
     run_state: RunState
-    plan: Plan
+    budget: Budget
     step: StepFn
     metric_fns: dict[str, Metric]
     hooks: CallbackList
-    driver: Any  # lrlab.hyper.ScheduleDriver | None
+    driver: Any  # lrlab.optim.driver.ScheduleDriver | None
     scaler: torch.amp.GradScaler | None
     amp_dtype: torch.dtype | None
     device: torch.device
@@ -302,7 +302,7 @@ class _Loop:
             if not run.records and self.eval_data is not None:
                 self._epoch_zero()
             if rng_state is not None:
-                from lrlab.state import restore_rng
+                from lrlab.snapshot import restore_rng
 
                 # Last, right before the next epoch: exactly where the checkpoint captured it.
                 restore_rng(rng_state)
@@ -340,7 +340,7 @@ class _Loop:
     def _epoch(self) -> str | None:
         """Run one epoch; the stop reason when the run should end after it, else None."""
         run = self.run_state
-        plan = self.plan
+        budget = self.budget
         run.epoch += 1
         run.batch = 0
         run.record = {}
@@ -351,7 +351,7 @@ class _Loop:
         tally = Tally(list(self.metric_fns))
         has_step_hooks = self.hooks.has("on_step_end")
         has_log_hooks = self.hooks.has("on_log")
-        k = plan.accumulation_steps
+        k = budget.accumulation_steps
         stopped_by: str | None = None
         t0 = time.perf_counter()
         last_flush = t0
@@ -372,7 +372,7 @@ class _Loop:
                 last_flush = now
                 if self._flush(tally, has_log_hooks):
                     stopped_by = "diverged"
-            if stopped_by is None and plan.cut_short(run.iteration):
+            if stopped_by is None and budget.cut_short(run.iteration):
                 stopped_by = "budget"
             if stopped_by is not None:
                 break
@@ -385,10 +385,10 @@ class _Loop:
                 hint="Pass a re-iterable (a list, a DataLoader, an lrlab loader), not a "
                 "one-shot generator, and check the dataset is not empty.",
             )
-        if plan.batches_per_epoch is None and stopped_by is None:
-            plan.batches_per_epoch = run.batch  # learnt from the first full epoch
+        if budget.batches_per_epoch is None and stopped_by is None:
+            budget.batches_per_epoch = run.batch  # learnt from the first full epoch
             run.batches_per_epoch = run.batch
-        bpe = plan.batches_per_epoch
+        bpe = budget.batches_per_epoch
         partial = stopped_by is not None and (bpe is None or run.batch < bpe)
 
         record = self._train_record(tally, epoch_time, partial=partial)
@@ -410,7 +410,7 @@ class _Loop:
         if stopped_by == "callback":
             run.message = f"A callback stopped the run in epoch {run.epoch}."
             return "callback"
-        if stopped_by == "budget" or plan.done(run.epoch, run.iteration):
+        if stopped_by == "budget" or budget.done(run.epoch, run.iteration):
             return "completed"
         self._maybe_checkpoint(final=False)
         return None
@@ -542,7 +542,7 @@ class _Loop:
         every = self.checkpoint_every
         if every is None or self.writer is None or (not final and run.epoch % every != 0):
             return
-        from lrlab.state import capture_rng
+        from lrlab.snapshot import capture_rng
 
         save_checkpoint(
             checkpoint_path(self.writer.out_dir),
@@ -632,7 +632,7 @@ def _hyper(optimizer: torch.optim.Optimizer) -> tuple[float, float | None]:
 def _make_driver(optimizer: torch.optim.Optimizer, schedule: Any) -> Any:
     if schedule is None:
         return None
-    from lrlab.hyper import ScheduleDriver
+    from lrlab.optim.driver import ScheduleDriver
 
     return ScheduleDriver(optimizer, schedule)
 

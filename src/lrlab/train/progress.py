@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrlab.train.callbacks import Callback
-from lrlab.train.state import RunState, StepLog
+from lrlab.train.runstate import RunState, StepLog
 
 # Record fields shown in the summary line, in this order, with their labels.
 _SUMMARY_FIELDS = (("lr", "lr"), ("momentum", "mom"))

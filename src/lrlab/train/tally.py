@@ -4,7 +4,7 @@ Reading a loss with ``.item()`` after every step stalls an accelerator's queue; 
 does it every step is measurably slower on small models. The loop therefore only *keeps* the
 per-step loss and metric tensors (detached, 0-d) and calls :meth:`Tally.flush` every few
 updates: one ``torch.stack(...).tolist()`` moves them all to the host, where they are summed
-in double precision. ``flush`` returns one :class:`~lrlab.train.state.StepLog` per update, so
+in double precision. ``flush`` returns one :class:`~lrlab.train.runstate.StepLog` per update, so
 per-step logging and the divergence check still see every single update.
 
 Means are weighted by batch size (``sum(loss_b * n_b) / sum(n_b)``), the same definition
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import torch
 
-from lrlab.train.state import StepLog
+from lrlab.train.runstate import StepLog
 
 
 class Tally:

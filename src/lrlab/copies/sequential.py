@@ -4,7 +4,7 @@ It handles every model and optimizer (in-place ops vmap rejects, custom optimize
 dtypes, ...) and is the reference the batched engine is tested against: copy ``k`` starts
 from the scan's start state (parameters and every buffer restored), gets an optimizer from
 the plan with LR ``lrs[k]`` (fresh, or with the carried state), and runs the same shared
-loop (:func:`lrlab.lookahead.loop.run_horizons`), so it sees the same batches, in the same
+loop (:func:`lrlab.scanning.loop.run_horizons`), so it sees the same batches, in the same
 order, with the same random numbers, as every other copy and as the batched engine.
 """
 
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from lrlab.batches import StepFn, run_step
+from lrlab.copies.stacked import CopyOptimizer, build_torch_optimizer
 from lrlab.evaluate import evaluate
-from lrlab.lookahead.optim import OptimizerPlan, build_torch_optimizer
 from lrlab.metrics import Metric
 
 
@@ -50,7 +50,7 @@ class SequentialEngine:
         model: nn.Module,
         start: Mapping[str, torch.Tensor],
         step_fn: StepFn,
-        plan: OptimizerPlan,
+        plan: CopyOptimizer,
         lr: float,
         index: int,
         *,

@@ -1,10 +1,10 @@
 """Optimizers for the scan: which one every copy gets, in torch form and in stacked form.
 
 A scan trains K copies of one model, copy ``k`` with learning rate ``lrs[k]``. The optimizer
-is described once (:class:`OptimizerPlan`): its torch class, the hyper-parameters of each
+is described once (:class:`CopyOptimizer`): its torch class, the hyper-parameters of each
 param group, which parameters each group trains, the ratio of each group's LR to the first
-group's (kept, as :mod:`lrlab.hyper` does: group ``g`` of copy ``k`` gets ``lrs[k] * ratio[g]``),
-and, optionally, a state carried over from the user's optimizer.
+group's (kept, as :mod:`lrlab.optim.driver` does: group ``g`` of copy ``k`` gets
+``lrs[k] * ratio[g]``), and, optionally, a state carried over from the user's optimizer.
 
 The sequential path builds a real ``torch.optim`` optimizer per copy from the plan
 (:func:`build_torch_optimizer`). The batched path runs :class:`StackedSGD` / :class:`StackedAdam`:
@@ -42,7 +42,7 @@ _IMPLEMENTATION_KEYS = frozenset({"foreach", "fused", "capturable", "differentia
 
 
 @dataclass
-class OptimizerPlan:
+class CopyOptimizer:
     """How each copy's optimizer is made (see the module docstring).
 
     ``groups[g]`` holds group ``g``'s hyper-parameters (without ``params``), ``names[g]`` the
@@ -86,8 +86,8 @@ def resolve_optimizer(
     *,
     kwargs: Mapping[str, Any] | None = None,
     carry_state: bool = False,
-) -> OptimizerPlan:
-    """Turn ``optimizer=`` of :func:`lrlab.scan` into an :class:`OptimizerPlan`.
+) -> CopyOptimizer:
+    """Turn ``optimizer=`` of :func:`lrlab.scan` into an :class:`CopyOptimizer`.
 
     - a name (``"sgd"``, ``"adam"``, ``"adamw"``) with ``kwargs`` (``momentum=0.9``, ...);
     - a factory ``f(params, lr=...) -> torch.optim.Optimizer``;
@@ -166,7 +166,7 @@ def resolve_optimizer(
 
 def _plan_from_instance(
     opt: torch.optim.Optimizer, named: Mapping[str, torch.Tensor], *, label: str
-) -> OptimizerPlan:
+) -> CopyOptimizer:
     name_of = {id(p): n for n, p in named.items()}
     groups, names = [], []
     for g in opt.param_groups:
@@ -186,7 +186,7 @@ def _plan_from_instance(
             f"The optimizer's first param group has lr={lr0}; LR ratios need a positive LR.",
         )
     ratios = [float(g["lr"]) / lr0 for g in groups]
-    return OptimizerPlan(cls=type(opt), groups=groups, names=names, ratios=ratios, label=label)
+    return CopyOptimizer(cls=type(opt), groups=groups, names=names, ratios=ratios, label=label)
 
 
 def _plain(value: Any) -> Any:
@@ -213,7 +213,7 @@ def _carried_state(
 
 
 def build_torch_optimizer(
-    plan: OptimizerPlan, params: Mapping[str, torch.Tensor], lr: float
+    plan: CopyOptimizer, params: Mapping[str, torch.Tensor], lr: float
 ) -> torch.optim.Optimizer:
     """A real torch optimizer over ``params`` (name → tensor) for a copy with LR ``lr``.
 
@@ -435,7 +435,7 @@ def _nonzero(value: float | torch.Tensor) -> bool:
 
 
 def stacked_rule(
-    plan: OptimizerPlan,
+    plan: CopyOptimizer,
     lrs: torch.Tensor,
     sizes: Mapping[str, int],
     order: list[str],

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrlab._io import read_json, write_json
+from lrlab.compare.ranking import Ranking
 from lrlab.errors import DataError
 from lrlab.finder.result import RangeTestResult
-from lrlab.vary.ranking import Ranking
 
 if TYPE_CHECKING:
-    from lrlab.vary.plot import ComparisonFigure
+    from lrlab.compare.plot import ComparisonFigure
 
-_KIND = "lrlab.vary"
+_KIND = "lrlab.compare"
 _VERSION = 1
 
 
@@ -124,7 +124,7 @@ class ComparisonResult:
     Attributes:
         name: the hyper-parameter varied (``"momentum"``, ``"weight_decay"``, ...).
         candidates: one :class:`CandidateResult` per value, in the order given.
-        ranking: :class:`lrlab.vary.ranking.Ranking` (order, reasons, verdict), or
+        ranking: :class:`lrlab.compare.ranking.Ranking` (order, reasons, verdict), or
             ``None`` when fewer than two candidates finished (interrupted).
         confirmed: the value with the lowest eval loss after the one-cycle confirmation
             runs (``None`` without them).
@@ -217,8 +217,8 @@ class ComparisonResult:
     def plot(
         self, ax: Any = None, *, metric_ax: Any = None, show_raw: bool = False
     ) -> ComparisonFigure:
-        """Overlaid curves (see :func:`lrlab.vary.plot.plot_comparison`)."""
-        from lrlab.vary.plot import plot_comparison
+        """Overlaid curves (see :func:`lrlab.compare.plot.plot_comparison`)."""
+        from lrlab.compare.plot import plot_comparison
 
         return plot_comparison(self, ax=ax, metric_ax=metric_ax, show_raw=show_raw)
 

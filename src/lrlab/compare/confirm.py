@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from lrlab.batches import num_batches
+from lrlab.compare.result import Confirmation
 from lrlab.errors import InvalidArgument
-from lrlab.state import preserved
-from lrlab.vary.result import Confirmation
+from lrlab.snapshot import preserved
 
 
 def confirm_one_cycle(

@@ -2,7 +2,7 @@
 batch size — and the checks that make a bad ``vary=`` fail before anything runs.
 
 * ``momentum`` is SGD / RMSprop ``momentum`` or, for the Adam family, ``betas[0]`` (the
-  optimizer's param groups tell which, as :mod:`lrlab.hyper` and torch's ``OneCycleLR`` do);
+  optimizer's param groups tell which, as :mod:`lrlab.optim.driver` and torch's ``OneCycleLR`` do);
 * ``weight_decay`` and any other key of the optimizer's param groups are written into every
   group;
 * with an optimizer *factory*, a name the factory accepts as a keyword argument (or through

@@ -2,16 +2,16 @@
 batch size or any optimizer / factory argument (Smith's disciplined approach).
 
 * :func:`compare_range_tests` — one range test per candidate, same start, ranked
-  (:mod:`lrlab.vary.run`); :func:`compare_range_tests_on_task` for built-in tasks.
+  (:mod:`lrlab.compare.run`); :func:`compare_range_tests_on_task` for built-in tasks.
 * :class:`ComparisonResult` — curves, ranking, verdict; JSON and an overlaid plot.
 * :func:`rank_candidates` — the pure ranking rule and "no clear winner" statistics
-  (:mod:`lrlab.vary.ranking`).
+  (:mod:`lrlab.compare.ranking`).
 """
 
-from lrlab.vary.ranking import CurveInput, Measures, Ranking, rank_candidates
-from lrlab.vary.result import CandidateResult, ComparisonResult, Confirmation
-from lrlab.vary.run import compare_range_tests
-from lrlab.vary.task import compare_range_tests_on_task
+from lrlab.compare.ranking import CurveInput, Measures, Ranking, rank_candidates
+from lrlab.compare.result import CandidateResult, ComparisonResult, Confirmation
+from lrlab.compare.run import compare_range_tests
+from lrlab.compare.task import compare_range_tests_on_task
 
 __all__ = [
     "CandidateResult",

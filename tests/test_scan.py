@@ -15,9 +15,9 @@ from torch import nn
 from lrlab.batches import make_step
 from lrlab.errors import DataError, InvalidArgument, LrlabError
 from lrlab.evaluate import evaluate
-from lrlab.lookahead import ScanResult, check_horizons, log_lrs, scan
-from lrlab.lookahead.loop import stop_threshold
-from lrlab.lookahead.result import best_in_row
+from lrlab.scanning import ScanResult, check_horizons, log_lrs, scan
+from lrlab.scanning.loop import stop_threshold
+from lrlab.scanning.result import best_in_row
 
 LRS = [1e-3, 1e-2, 3e-2, 0.1, 0.3]
 

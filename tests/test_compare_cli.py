@@ -9,8 +9,8 @@ import pytest
 
 from fixtures.cli import run_cli, user_module
 from lrlab.cli._vary import parse_vary_option
+from lrlab.compare import ComparisonResult
 from lrlab.errors import InvalidArgument
-from lrlab.vary import ComparisonResult
 
 FACTORY = textwrap.dedent(
     """

@@ -13,7 +13,7 @@ conservative:
 3. every parameter of the model is a weight or bias of one of those ``nn.Linear`` layers,
    each used once, untied, and the model has no buffers;
 4. the grouped engine then checks, on the first training batch and before any update, that
-   its forward pass gives the module's own output (:func:`lrlab.lookahead.grouped`).
+   its forward pass gives the module's own output (:func:`lrlab.copies.grouped`).
 
 Everything else (convolutions, BatchNorm, residual connections, tied weights, ...) goes to
 the general vmapped engine, which handles any model ``torch.func`` can batch.

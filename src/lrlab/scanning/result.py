@@ -215,15 +215,15 @@ class ScanResult:
 
     def plot(self, *, metric: str = "loss", tolerance: float = 0.05, axes: Any = None) -> Any:
         """One panel per horizon (LR on a log axis), as seed 003's 2×2 grid; returns
-        ``(figure, axes)``. See :func:`lrlab.lookahead.plots.plot_scan`."""
-        from lrlab.lookahead.plots import plot_scan
+        ``(figure, axes)``. See :func:`lrlab.scanning.plots.plot_scan`."""
+        from lrlab.scanning.plots import plot_scan
 
         return plot_scan(self, metric=metric, tolerance=tolerance, axes=axes)
 
     def heatmap(self, *, metric: str = "loss", ax: Any = None) -> Any:
         """LR × horizon heat map; returns ``(figure, axes)``. See
-        :func:`lrlab.lookahead.plots.heatmap_scan`."""
-        from lrlab.lookahead.plots import heatmap_scan
+        :func:`lrlab.scanning.plots.heatmap_scan`."""
+        from lrlab.scanning.plots import heatmap_scan
 
         return heatmap_scan(self, metric=metric, ax=ax)
 

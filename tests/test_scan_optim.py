@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from lrlab.errors import InvalidArgument, OptimizerMismatch
-from lrlab.lookahead.optim import (
+from lrlab.copies.stacked import (
     NotBatchable,
     build_torch_optimizer,
     resolve_optimizer,
     stacked_rule,
 )
+from lrlab.errors import InvalidArgument, OptimizerMismatch
 
 
 def _model() -> nn.Module:

@@ -1,4 +1,4 @@
-"""lrlab.vary.compare_range_tests: same start per candidate, references, batch sizes, errors,
+"""lrlab.compare.compare_range_tests: same start per candidate, references, batch sizes, errors,
 interruption, JSON, plot, confirmation, and a real CPU task with a deliberately bad candidate."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fixtures.cli import Interrupting
 from lrlab.batches import StepOutput
+from lrlab.compare import ComparisonResult, compare_range_tests, compare_range_tests_on_task
 from lrlab.data.loader import TensorLoader
 from lrlab.errors import DataError, InvalidArgument, OptimizerMismatch
 from lrlab.finder import range_test
-from lrlab.state import capture_rng
-from lrlab.vary import ComparisonResult, compare_range_tests, compare_range_tests_on_task
+from lrlab.snapshot import capture_rng
 
 CE = nn.CrossEntropyLoss()
 SWEEP = {"start_lr": 1e-4, "end_lr": 10.0, "num_iter": 30}
@@ -112,7 +112,7 @@ def test_each_candidate_equals_a_plain_range_test_with_a_fresh_optimizer(
 
 
 def test_adam_momentum_comes_with_a_note_and_sgd_momentum_does_not():
-    from lrlab.vary.run import ADAM_MOMENTUM_NOTE
+    from lrlab.compare.run import ADAM_MOMENTUM_NOTE
 
     model = _net()
     adam = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.errors import check
-from lrlab.lookahead.result import ScanResult
-from lrlab.lookahead.scan import scan
+from lrlab.scanning.result import ScanResult
+from lrlab.scanning.scan import scan
 
 
 class RescanCallback:

@@ -16,7 +16,7 @@ from lrlab.batches import num_batches
 from lrlab.errors import DataError, InvalidArgument, check
 
 
-class Plan:
+class Budget:
     """The budget in both units, as far as the data's length allows."""
 
     def __init__(
@@ -45,7 +45,7 @@ class Plan:
         epochs: int | None,
         iterations: int | None,
         accumulation_steps: int,
-    ) -> Plan:
+    ) -> Budget:
         if (epochs is None) == (iterations is None):
             hint = "For example epochs=10, or iterations=2000 (optimizer updates)."
             if schedule is not None and getattr(schedule, "total_steps", None):

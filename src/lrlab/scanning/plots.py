@@ -1,4 +1,4 @@
-"""Figures of a :class:`~lrlab.lookahead.result.ScanResult` (matplotlib imported lazily).
+"""Figures of a :class:`~lrlab.scanning.result.ScanResult` (matplotlib imported lazily).
 
 ``plot_scan``: one panel per horizon, value against LR on a log axis — seed 003's 2×2 grid
 ("Epoch 1", "Epoch 2", "Epoch 4", "Epoch 8"). Each panel shows the curve of valid cells,
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from lrlab.lookahead.result import ScanResult
+    from lrlab.scanning.result import ScanResult
 
 
 def plot_scan(

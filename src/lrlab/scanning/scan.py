@@ -35,22 +35,22 @@ import torch
 from torch import nn
 
 from lrlab.batches import StepFn, Unpack, resolve_step
+from lrlab.copies.batched import BatchedEngine
+from lrlab.copies.grouped import GroupedEngine
+from lrlab.copies.linear_stack import find_linear_stack
+from lrlab.copies.sequential import SequentialEngine, capture_tensors
+from lrlab.copies.stacked import (
+    CopyOptimizer,
+    NotBatchable,
+    OptimizerFactory,
+    resolve_optimizer,
+)
 from lrlab.devices import resolve_device
 from lrlab.errors import InvalidArgument, LrlabError, check
 from lrlab.evaluate import evaluate
-from lrlab.lookahead.batched import BatchedEngine
-from lrlab.lookahead.grouped import GroupedEngine
-from lrlab.lookahead.linear_stack import find_linear_stack
-from lrlab.lookahead.loop import NOT_RUN, Record, run_horizons, stop_threshold
-from lrlab.lookahead.optim import (
-    NotBatchable,
-    OptimizerFactory,
-    OptimizerPlan,
-    resolve_optimizer,
-)
-from lrlab.lookahead.result import ScanResult
-from lrlab.lookahead.sequential import SequentialEngine, capture_tensors
 from lrlab.metrics import Metric, resolve_metrics
+from lrlab.scanning.loop import NOT_RUN, Record, run_horizons, stop_threshold
+from lrlab.scanning.result import ScanResult
 
 UNITS = ("epochs", "steps")
 METHODS = ("auto", "batched", "sequential")
@@ -82,7 +82,7 @@ def check_lrs(lrs: Iterable[float] | None) -> list[float]:
     if not values:
         raise InvalidArgument(
             "lrs is empty: the scan needs at least one learning rate.",
-            hint="Pass e.g. lrs=lrlab.lookahead.log_lrs(1e-6, 100, 32), or leave lrs=None.",
+            hint="Pass e.g. lrs=lrlab.scanning.log_lrs(1e-6, 100, 32), or leave lrs=None.",
         )
     bad = [v for v in values if not (math.isfinite(v) and v > 0)]
     if bad:
@@ -167,7 +167,7 @@ def scan(
             ``"auto"``: batched, falling back to sequential (with a warning and a note in
             the result) when the model or optimizer cannot be batched. Batched scans of
             plain ``Linear``/activation stacks on the CPU use grouped matrix products
-            (:mod:`lrlab.lookahead.grouped`), others ``torch.func.vmap``;
+            (:mod:`lrlab.copies.grouped`), others ``torch.func.vmap``;
             ``result.config["engine"]`` says which ran (same numbers either way).
         unpack, step_fn: other batch formats (see :mod:`lrlab.batches`).
         seed: data order and random numbers (same seed, same results).
@@ -275,7 +275,7 @@ class _Run:
     criterion: Callable[[Any, Any], torch.Tensor] | None
     unpack: Unpack | None
     device: torch.device
-    plan: OptimizerPlan
+    plan: CopyOptimizer
     lrs: list[float]
     metric_fns: dict[str, Metric]
     train_data: Iterable[Any]

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lrlab import _io
-from lrlab.lookahead import RescanCallback, ScanResult, log_lrs
+from lrlab.scanning import RescanCallback, ScanResult, log_lrs
 from lrlab.schedules import piecewise_constant
 from lrlab.tasks import get_task
 from lrlab.train import fit

@@ -8,9 +8,9 @@ during ``lrlab.fit`` to follow how the sweet spot moves. See ``docs/scan.md``.
 
 from __future__ import annotations
 
-from lrlab.lookahead.callback import RescanCallback
-from lrlab.lookahead.result import Best, ScanResult
-from lrlab.lookahead.scan import check_horizons, check_lrs, log_lrs, scan
+from lrlab.scanning.callback import RescanCallback
+from lrlab.scanning.result import Best, ScanResult
+from lrlab.scanning.scan import check_horizons, check_lrs, log_lrs, scan
 
 __all__ = [
     "Best",

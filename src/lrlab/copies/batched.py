@@ -40,8 +40,8 @@ from torch.func import vmap
 from torch.overrides import TorchFunctionMode
 
 from lrlab.batches import StepFn, run_step
+from lrlab.copies.stacked import CopyOptimizer, NotBatchable, stacked_rule
 from lrlab.errors import DataError
-from lrlab.lookahead.optim import NotBatchable, OptimizerPlan, stacked_rule
 from lrlab.metrics import Metric
 
 
@@ -136,7 +136,7 @@ class BatchedEngine:
         self,
         model: nn.Module,
         step_fn: StepFn,
-        plan: OptimizerPlan,
+        plan: CopyOptimizer,
         lrs: list[float],
         *,
         metrics: Mapping[str, Metric] | None = None,

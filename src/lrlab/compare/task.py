@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lrlab.vary.result import ComparisonResult
+from lrlab.compare.result import ComparisonResult
 
 
 def compare_range_tests_on_task(
@@ -23,7 +23,7 @@ def compare_range_tests_on_task(
     eval_batches: int = 8,
     **kwargs: Any,
 ) -> ComparisonResult:
-    """:func:`lrlab.vary.compare_range_tests` on ``task`` (a name or a
+    """:func:`lrlab.compare.compare_range_tests` on ``task`` (a name or a
     :class:`~lrlab.tasks.Task`).
 
     The model comes from ``task.model(seed)`` and the data from ``task.data(seed)`` (so the
@@ -33,10 +33,10 @@ def compare_range_tests_on_task(
     ``compare_range_tests`` (``workers``, ``confirm_with_one_cycle``, ``budget``,
     ``rank_by``...).
     """
+    from lrlab.compare.run import compare_range_tests
     from lrlab.devices import resolve_device
     from lrlab.errors import InvalidArgument
     from lrlab.tasks import Task, get_task
-    from lrlab.vary.run import compare_range_tests
 
     spec = get_task(task) if isinstance(task, str) else task
     if not isinstance(spec, Task):

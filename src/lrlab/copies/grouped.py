@@ -1,6 +1,6 @@
 """K copies of a plain ``Linear``/activation stack trained with grouped matrix products.
 
-For models :func:`~lrlab.lookahead.linear_stack.find_linear_stack` recognises, this engine
+For models :func:`~lrlab.copies.linear_stack.find_linear_stack` recognises, this engine
 replaces the general vmapped one (:mod:`.batched`) on the CPU: the same numbers (to float
 rounding), in less than half the time on seed 003's MLP (``docs/scan.md``, Performance).
 What it saves is not arithmetic but everything around it — per-op dispatch under vmap,
@@ -51,10 +51,10 @@ from torch import nn
 from torch.func import vmap
 
 from lrlab.batches import Unpack, _leading_size, default_unpack, to_device
+from lrlab.copies.heads import loss_head
+from lrlab.copies.linear_stack import Activation, Dropout, Linear, LinearStack
+from lrlab.copies.stacked import CopyOptimizer, NotBatchable, stacked_rule
 from lrlab.errors import DataError
-from lrlab.lookahead.heads import loss_head
-from lrlab.lookahead.linear_stack import Activation, Dropout, Linear, LinearStack
-from lrlab.lookahead.optim import NotBatchable, OptimizerPlan, stacked_rule
 from lrlab.metrics import Metric
 
 Tensor = torch.Tensor
@@ -76,7 +76,7 @@ class GroupedEngine:
         model: nn.Module,
         stack: LinearStack,
         criterion: Callable[[Tensor, Any], Tensor],
-        plan: OptimizerPlan,
+        plan: CopyOptimizer,
         lrs: list[float],
         *,
         unpack: Unpack | None = None,

@@ -1,4 +1,4 @@
-"""lrlab.vary.ranking: the pure ranking rule on hand-made curves whose answer is known."""
+"""lrlab.compare.ranking: the pure ranking rule on hand-made curves whose answer is known."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lrlab.compare.ranking import CurveInput, Ranking, merge, rank_candidates, smooth
 from lrlab.errors import InvalidArgument
-from lrlab.vary.ranking import CurveInput, Ranking, merge, rank_candidates, smooth
 
 
 def curve(

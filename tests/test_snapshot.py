@@ -1,4 +1,4 @@
-"""lrlab.state: bit-exact snapshots of models, optimizers and RNG streams.
+"""lrlab.snapshot: bit-exact snapshots of models, optimizers and RNG streams.
 
 Every check compares tensor by tensor against copies taken before the work, and also
 behaviourally: after a restore, one more training step gives exactly what a twin that never
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lrlab.errors import LrlabError
-from lrlab.state import Snapshot, capture_rng, preserved, restore_rng
+from lrlab.snapshot import Snapshot, capture_rng, preserved, restore_rng
 
 OPTIMIZERS = {
     "sgd-momentum": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-4),

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lrlab.batches import make_step
+from lrlab.copies.heads import CrossEntropyHead, MSEHead, VmapHead, loss_head
+from lrlab.copies.linear_stack import ACTIVATIONS, find_linear_stack
 from lrlab.evaluate import evaluate
-from lrlab.lookahead import log_lrs, scan
-from lrlab.lookahead.heads import CrossEntropyHead, MSEHead, VmapHead, loss_head
-from lrlab.lookahead.linear_stack import ACTIVATIONS, find_linear_stack
 from lrlab.models.mlp import MLP
+from lrlab.scanning import log_lrs, scan
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 from the same start, ranked (Smith, 2018, "A disciplined approach to neural network
 hyper-parameters: Part 1", §4).
 
-**Same start.** Everything runs inside :func:`lrlab.state.preserved` of the model and the
+**Same start.** Everything runs inside :func:`lrlab.snapshot.preserved` of the model and the
 optimizer. Before each candidate the snapshot is restored — weights, buffers, optimizer
 hyper-parameters, and the python / numpy / torch RNG streams — the optimizer's state is
 cleared (fresh momentum buffers and Adam moments: a buffer built under another value is not
@@ -40,15 +40,15 @@ from torch import nn
 from torch.utils.data import RandomSampler
 
 from lrlab.batches import Batch, StepFn, Unpack
+from lrlab.compare import knobs
+from lrlab.compare.confirm import confirm_one_cycle, confirmed_best
+from lrlab.compare.ranking import RANK_BY, CurveInput, rank_candidates
+from lrlab.compare.result import CandidateResult, ComparisonResult
 from lrlab.data.loader import TensorLoader
 from lrlab.errors import InvalidArgument, check
 from lrlab.finder import range_test
 from lrlab.seeding import derive_seed, seed_everything
-from lrlab.state import capture_rng, preserved, restore_rng
-from lrlab.vary import knobs
-from lrlab.vary.confirm import confirm_one_cycle, confirmed_best
-from lrlab.vary.ranking import RANK_BY, CurveInput, rank_candidates
-from lrlab.vary.result import CandidateResult, ComparisonResult
+from lrlab.snapshot import capture_rng, preserved, restore_rng
 
 BUDGETS = ("samples", "steps")
 # Measured on mnist1d (docs/hyperparameter_tests.md): the Adam β1 ranked first by its LR
@@ -61,7 +61,7 @@ ADAM_MOMENTUM_NOTE = (
 
 
 @dataclass(frozen=True)
-class _Plan:
+class _Candidate:
     """One candidate's settings: its value, steps, evaluation spacing and data."""
 
     value: Any
@@ -126,7 +126,7 @@ def compare_range_tests(
             ``num_iter`` is the largest batch's steps) or ``"steps"`` (``num_iter`` each).
         start_lr ... progress: the range test's arguments (:func:`lrlab.range_test`), the
             same for every candidate.
-        rank_by, z, rise: the ranking rule (:mod:`lrlab.vary.ranking`): rank by the lowest
+        rank_by, z, rise: the ranking rule (:mod:`lrlab.compare.ranking`): rank by the lowest
             smoothed ``"loss"`` or, in metric mode, by the best eval ``"metric"``; ``z``
             standard errors make a difference clear; ``rise`` places the common level that
             defines each candidate's LR limit.
@@ -291,7 +291,7 @@ def _plans(
     num_iter: int,
     eval_every: int | None,
     eval_data: Any,
-) -> list[_Plan]:
+) -> list[_Candidate]:
     if eval_data is not None and eval_every is None:
         eval_every = max(1, num_iter // 20)  # range_test's default, fixed on the reference
     if name != knobs.BATCH_SIZE:
@@ -302,14 +302,15 @@ def _plans(
             )
         size = getattr(train_data, "batch_size", None)
         return [
-            _Plan(v, knobs.label(name, v), num_iter, eval_every, size, train_data) for v in values
+            _Candidate(v, knobs.label(name, v), num_iter, eval_every, size, train_data)
+            for v in values
         ]
     ref = max(values)
     plans = []
     for b in values:
         scale = ref / b if budget == "samples" else 1.0
         plans.append(
-            _Plan(
+            _Candidate(
                 b,
                 knobs.label(name, b),
                 max(2, round(num_iter * scale)),
@@ -324,7 +325,7 @@ def _plans(
 def _config(
     name: str,
     values: list[Any],
-    plans: list[_Plan],
+    plans: list[_Candidate],
     sweep: dict[str, Any],
     budget: str,
     rank_by: str,
@@ -371,7 +372,7 @@ class _Job:
     optimizer: Any
     criterion: Any
     name: str
-    plans: list[_Plan]
+    plans: list[_Candidate]
     sweep: dict[str, Any]
     confirm: dict[str, Any] | None
     repeats: int = 1
