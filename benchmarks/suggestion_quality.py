@@ -128,8 +128,8 @@ QUICK = {"digits-mlp": Setting(3, (1e-2, 1.0))}
 
 def build_task(name: str) -> Any:
     """A built-in task, or one of :data:`VARIANTS` (a built-in task with another optimizer)."""
+    from lrlab.optim.registry import OptimizerSpec
     from lrlab.tasks import get_task
-    from lrlab.tasks.base import OptimizerSpec
 
     if name not in VARIANTS:
         return get_task(name)

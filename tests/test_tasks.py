@@ -9,8 +9,9 @@ import torch
 
 from lrlab.data.loader import TensorLoader
 from lrlab.errors import InvalidArgument
+from lrlab.optim.registry import OptimizerSpec, build_optimizer
 from lrlab.seeding import derive_seed
-from lrlab.tasks import TASKS, OptimizerSpec, build_optimizer, get_task, list_tasks, parse_task_spec
+from lrlab.tasks import TASKS, get_task, list_tasks, parse_task_spec
 
 SEED_003_FUNCTIONS = ["exp", "exp-neg", "exp7", "log", "inv", "linear", "sin", "step"]
 REQUIRED = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -18,6 +19,27 @@ from pathlib import Path
 from typing import IO, Any
 
 from lrlab.errors import InvalidArgument
+
+
+def canonical(obj: Any) -> Any:
+    """Plain data with numbers as floats (``1e4`` from YAML and ``10000`` from Python are one
+    value), keys as strings, tuples as lists, anything else as its ``str``."""
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, (int, float)):
+        return float(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    return str(obj)
+
+
+def stable_hash(obj: Any) -> str:
+    """A short, stable hash of plain data (:func:`canonical`, keys sorted): equal settings
+    give equal hashes across runs, machines and Python versions."""
+    text = json.dumps(canonical(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def jsonable(obj: Any) -> Any:

@@ -52,28 +52,27 @@ def run_find(
     device: str = "auto",
     progress: bool = False,
 ) -> RangeTestResult:
-    """Build the task's objects (seeded) and run the range test; no printing, no files.
+    """Build the task's objects (:func:`lrlab.tasks.build_run`) and run the range test; no
+    printing, no files.
 
     The sweep window defaults to the task's ``lr_range``; metric mode runs when
     ``eval_every`` is given and the task has evaluation data.
     """
-    from lrlab.devices import resolve_device
     from lrlab.finder import range_test
+    from lrlab.tasks.run import build_run
 
-    dev = resolve_device(device)
-    low, high = task.lr_range
-    model = task.model(seed=seed, device=dev)
-    data = task.data(seed=seed, device=dev, batch_size=batch_size)
+    run = build_run(task, seed, device=device, batch_size=batch_size)
+    data = run.data
+    low, high = run.task.lr_range
     if eval_every is not None and data.eval is None:
         raise InvalidArgument(
             f"--eval-every {eval_every} was given but task {task.name!r} has no evaluation data.",
             hint="Drop --eval-every, or give the task an eval split.",
         )
-    amp = task.amp if (dev.type == "cuda" and getattr(task, "amp", None)) else False
     result = range_test(
-        model,
-        task.make_optimizer(model),
-        task.criterion(),
+        run.model,
+        run.optimizer,
+        run.criterion,
         data.train,
         start_lr=low if start_lr is None else start_lr,
         end_lr=high if end_lr is None else end_lr,
@@ -84,7 +83,7 @@ def run_find(
         eval_batches=eval_batches,
         metrics=task.metrics if eval_every is not None else None,
         chance=data.chance_level,
-        amp=amp,
+        amp=run.amp,
         progress=progress,
     )
     result.config.update({"task": task.name, "seed": seed})

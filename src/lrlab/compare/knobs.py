@@ -25,9 +25,10 @@ import torch
 from torch import nn
 
 from lrlab.data.loader import TensorLoader
-from lrlab.errors import DataError, InvalidArgument, OptimizerMismatch
+from lrlab.errors import DataError, InvalidArgument
+from lrlab.optim import groups
 
-MOMENTUM = "momentum"
+MOMENTUM = groups.MOMENTUM
 BATCH_SIZE = "batch_size"
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 DataFactory = Callable[[int], Iterable[Any]]
@@ -109,57 +110,6 @@ def label(name: str, value: Any) -> str:
 # ----------------------------------------------------------------------------- optimizers
 
 
-def group_key(group: Mapping[str, Any], name: str) -> str | None:
-    """The param-group key that holds ``name`` (``momentum`` → ``betas`` for Adam)."""
-    if name == MOMENTUM and MOMENTUM not in group and "betas" in group:
-        return "betas"
-    return name if name in group else None
-
-
-def read_group_value(optimizer: torch.optim.Optimizer, name: str) -> Any:
-    """The current value of ``name`` in the first param group (``None`` when absent)."""
-    group = optimizer.param_groups[0]
-    key = group_key(group, name)
-    if key is None:
-        return None
-    value = group[key][0] if key == "betas" else group[key]
-    return value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
-
-
-def check_group_keys(optimizer: torch.optim.Optimizer, name: str) -> None:
-    """Raise :class:`OptimizerMismatch` unless every param group holds ``name``."""
-    for group in optimizer.param_groups:
-        if group_key(group, name) is None:
-            have = sorted(k for k in group if k != "params")
-            raise OptimizerMismatch(
-                f"{type(optimizer).__name__} has no hyper-parameter {name!r} in its param "
-                f"groups (it has {', '.join(have)}).",
-                hint=f"Vary one of those, or pass an optimizer factory that accepts {name}=.",
-            )
-
-
-def set_group_value(optimizer: torch.optim.Optimizer, name: str, value: Any) -> None:
-    """Write ``value`` into every param group (``betas[0]`` for momentum on Adam-likes).
-
-    Tensor hyper-parameters (capturable / fused optimizers) are filled in place.
-    """
-    groups = optimizer.param_groups
-    check_group_keys(optimizer, name)
-    keys = [group_key(g, name) for g in groups]
-    for group, key in zip(groups, keys, strict=True):
-        assert key is not None
-        current = group[key]
-        if key == "betas":
-            if isinstance(current[0], torch.Tensor):
-                current[0].fill_(value)
-            else:
-                group[key] = (value, *current[1:])
-        elif isinstance(current, torch.Tensor) and current.numel() == 1:
-            current.fill_(value)
-        else:
-            group[key] = value
-
-
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
     try:
         params = inspect.signature(fn).parameters
@@ -184,7 +134,7 @@ def build_optimizer(
     if isinstance(optimizer, torch.optim.Optimizer):
         optimizer.state.clear()  # fresh moments: a buffer built under another value is not neutral
         if name != BATCH_SIZE:
-            set_group_value(optimizer, name, value)
+            groups.write_all(optimizer, name, value)
         return optimizer
     if not is_factory(optimizer):
         raise InvalidArgument(
@@ -211,7 +161,7 @@ def build_optimizer(
             f"The optimizer factory returned a {type(built).__name__}, not a torch optimizer."
         )
     if name != BATCH_SIZE and not as_kwarg:
-        set_group_value(built, name, value)
+        groups.write_all(built, name, value)
     return built
 
 

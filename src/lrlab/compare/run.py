@@ -47,6 +47,7 @@ from lrlab.compare.result import CandidateResult, ComparisonResult
 from lrlab.data.loader import TensorLoader
 from lrlab.errors import InvalidArgument, check
 from lrlab.finder import range_test
+from lrlab.optim import groups
 from lrlab.seeding import derive_seed, seed_everything
 from lrlab.snapshot import capture_rng, preserved, restore_rng
 
@@ -275,7 +276,7 @@ def _check_optimizer(optimizer: Any, model: nn.Module, name: str, values: list[A
     if isinstance(optimizer, torch.optim.Optimizer):
         check(len(optimizer.param_groups) > 0, "The optimizer has no param groups.")
         if name != knobs.BATCH_SIZE:
-            knobs.check_group_keys(optimizer, name)
+            groups.require(optimizer, name)
         return
     # A factory: build every candidate's optimizer once (no state, no step) to surface errors.
     for value in values:
@@ -449,7 +450,7 @@ def _run_one(job: _Job, k: int, progress: bool, r: int = 0) -> CandidateResult:
     rt.config["candidate"] = plan.label
     rt.config["repeat"] = r
     if job.name == knobs.MOMENTUM:
-        rt.config["momentum_key"] = knobs.group_key(opt.param_groups[0], knobs.MOMENTUM)
+        rt.config["momentum_key"] = groups.momentum_key(opt.param_groups[0])
     cand = CandidateResult(
         value=plan.value,
         label=plan.label,

@@ -26,17 +26,17 @@ def compare_range_tests_on_task(
     """:func:`lrlab.compare.compare_range_tests` on ``task`` (a name or a
     :class:`~lrlab.tasks.Task`).
 
-    The model comes from ``task.model(seed)`` and the data from ``task.data(seed)`` (so the
-    weights and the order of the samples are the same for every candidate and every run
-    with this seed), the optimizer is the task's, and the LR window defaults to the task's
+    The objects come from :func:`lrlab.tasks.build_run` (so the weights and the order of
+    the samples are the same for every candidate and every run with this seed), the
+    optimizer is the task's, and the LR window defaults to the task's
     ``lr_range``. Metric mode runs when ``eval_every`` is given. ``kwargs`` go to
     ``compare_range_tests`` (``workers``, ``confirm_with_one_cycle``, ``budget``,
     ``rank_by``...).
     """
     from lrlab.compare.run import compare_range_tests
-    from lrlab.devices import resolve_device
     from lrlab.errors import InvalidArgument
     from lrlab.tasks import Task, get_task
+    from lrlab.tasks.run import build_run
 
     spec = get_task(task) if isinstance(task, str) else task
     if not isinstance(spec, Task):
@@ -44,9 +44,8 @@ def compare_range_tests_on_task(
             f"task must be a task name or an lrlab.tasks.Task, got {type(task).__name__}.",
             hint="List the built-in tasks with lrlab.list_tasks().",
         )
-    dev = resolve_device(device)
-    model = spec.model(seed=seed, device=dev)
-    data = spec.data(seed=seed, device=dev, batch_size=batch_size)
+    run = build_run(spec, seed, device=device, batch_size=batch_size)
+    data = run.data
     confirm = kwargs.get("confirm_with_one_cycle")
     wants_eval = eval_every is not None or confirm is not None or kwargs.get("rank_by") == "metric"
     if wants_eval and data.eval is None:
@@ -58,11 +57,10 @@ def compare_range_tests_on_task(
     if wants_eval and eval_every is None:
         eval_every = max(1, num_iter // 20)
     low, high = spec.lr_range
-    amp = spec.amp if (dev.type == "cuda" and getattr(spec, "amp", None)) else False
     result = compare_range_tests(
-        model,
-        spec.make_optimizer(model),
-        spec.criterion(),
+        run.model,
+        run.optimizer,
+        run.criterion,
         data.train,
         vary=vary,
         start_lr=low if start_lr is None else start_lr,
@@ -73,7 +71,7 @@ def compare_range_tests_on_task(
         eval_batches=eval_batches,
         metrics=list(spec.metrics) if wants_eval else None,
         chance=data.chance_level,
-        amp=amp,
+        amp=run.amp,
         **kwargs,
     )
     result.config.update({"task": spec.name, "seed": seed, "optimizer": spec.optimizer.name})

@@ -25,15 +25,9 @@ import torch
 from torch import nn
 
 from lrlab.errors import InvalidArgument, OptimizerMismatch
+from lrlab.optim.registry import OPTIMIZERS, optimizer_class
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
-
-# Optimizers chosen by name; the batched path has a stacked implementation of each.
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-}
 
 # Group keys that differ between groups without changing the batched update's structure.
 _PER_GROUP_OK = frozenset({"lr", "weight_decay", "params", "initial_lr"})
@@ -123,12 +117,7 @@ def resolve_optimizer(
             "The model has no parameter with requires_grad=True: nothing to scan.",
         )
     if isinstance(spec, str):
-        cls = OPTIMIZERS.get(spec.lower())
-        if cls is None:
-            raise InvalidArgument(
-                f"optimizer={spec!r} is not a known optimizer.",
-                hint=f"Use one of {sorted(OPTIMIZERS)}, a factory f(params, lr) or an instance.",
-            )
+        cls = optimizer_class(spec)
         try:
             probe = cls(trainable, lr=1.0, **kwargs)
         except (TypeError, ValueError) as exc:
@@ -160,7 +149,7 @@ def resolve_optimizer(
         return plan
     raise InvalidArgument(
         f"optimizer={spec!r} is neither a name, a factory nor a torch optimizer.",
-        hint=f"Use one of {sorted(OPTIMIZERS)}.",
+        hint=f"Use one of {sorted(OPTIMIZERS)}, a factory f(params, lr) or an instance.",
     )
 
 

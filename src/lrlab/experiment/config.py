@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import contextvars
 import difflib
-import hashlib
 import inspect
-import json
 import math
 import re
 import types
@@ -48,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 
+from lrlab._io import stable_hash
 from lrlab.errors import InvalidArgument, LrlabError
 
 # Schedule parameters that may be "auto" (= the range test's suggestion).
@@ -84,7 +83,7 @@ def _task_names() -> list[str]:
 
 
 def _optimizer_names() -> list[str]:
-    from lrlab.tasks import OPTIMIZERS
+    from lrlab.optim.registry import OPTIMIZERS
 
     return sorted(OPTIMIZERS)
 
@@ -453,32 +452,13 @@ class Experiment(_Model):
         """A hash of everything that changes trial results (not seeds, analysis, control,
         target, description or checkpoint_every): two configs with the same fingerprint may
         share a run directory."""
-        return _hash(self.result_fields())
+        return stable_hash(self.result_fields())
 
     def result_fields(self) -> dict[str, Any]:
         d = self.to_dict()
         for key in ("seeds", "analysis", "control", "target", "description", "checkpoint_every"):
             d.pop(key, None)
         return d
-
-
-def _canonical(obj: Any) -> Any:
-    """Numbers as floats (``1e4`` from YAML and ``10000`` from Python are one value)."""
-    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, (int, float)):
-        return float(obj)
-    if isinstance(obj, Mapping):
-        return {str(k): _canonical(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_canonical(v) for v in obj]
-    return str(obj)
-
-
-def _hash(obj: Any) -> str:
-    """A short, stable hash of plain data (numbers compared by value, keys sorted)."""
-    text = json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- errors

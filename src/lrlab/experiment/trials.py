@@ -29,10 +29,9 @@ from typing import Any
 
 from lrlab._io import jsonable, read_json, write_json
 from lrlab.errors import InvalidArgument
-from lrlab.experiment.config import AUTO_PARAMS, STEP_PARAMS, Experiment, Variant, _hash
+from lrlab.experiment.config import AUTO_PARAMS, STEP_PARAMS, Experiment, Variant
+from lrlab.optim.registry import OptimizerSpec
 
-# Adam-family optimizers: "momentum" is betas[0] there (one-cycle cycles the same slot).
-_BETAS_OPTIMIZERS = ("adam", "adamw", "nadam", "radam")
 # fit stop reasons after which a trial is finished (never re-run); "interrupted" is not.
 FINISHED = ("completed", "diverged", "callback")
 
@@ -54,50 +53,23 @@ def load_task(exp: Experiment) -> Any:
     return task.with_options(**exp.task_options) if exp.task_options else task
 
 
-@dataclass(frozen=True)
-class OptimizerChoice:
-    """The optimizer a trial uses: a name (``lrlab.tasks.OPTIMIZERS``) and its kwargs."""
-
-    name: str
-    kwargs: dict[str, Any]
-
-    def key(self) -> str:
-        """A short hash: trials with equal optimizers share an ``auto`` range test."""
-        return _hash({"name": self.name, "kwargs": self.kwargs})
-
-    def build(self, params: Any) -> Any:
-        from lrlab.tasks import build_optimizer
-
-        return build_optimizer(self.name, params, **self.kwargs)
-
-
-def choose_optimizer(task: Any, exp: Experiment, variant: Variant) -> OptimizerChoice:
-    """The task's optimizer, then the experiment's settings, then the variant's overrides.
-
-    Changing the optimizer's *name* drops the task's other defaults (momentum for SGD does
-    not carry to Adam). ``momentum`` becomes ``betas[0]`` for the Adam family.
+def choose_optimizer(task: Any, exp: Experiment, variant: Variant) -> OptimizerSpec:
+    """The task's optimizer, then the experiment's settings, then the variant's overrides
+    (:meth:`lrlab.optim.OptimizerSpec.replace`: a different *name* keeps only the LR — SGD's
+    momentum does not carry to Adam — and ``momentum`` is ``betas[0]`` for the Adam family).
     """
     cfg = exp.optimizer.merged(variant.optimizer)
-    name = (cfg.name or task.optimizer.name).lower()
-    kwargs = dict(task.optimizer.kwargs) if name == task.optimizer.name.lower() else {}
-    if "lr" not in kwargs and task.optimizer.kwargs.get("lr") is not None:
-        kwargs["lr"] = task.optimizer.kwargs["lr"]
-    for key in ("lr", "weight_decay", "nesterov"):
-        value = getattr(cfg, key)
-        if value is not None:
-            kwargs[key] = value
-    if cfg.betas is not None:
-        kwargs["betas"] = tuple(cfg.betas)
-    if cfg.momentum is not None:
-        if name in _BETAS_OPTIMIZERS:
-            beta2 = tuple(kwargs.get("betas", (0.9, 0.999)))[1]
-            if cfg.betas is None:
-                kwargs["betas"] = (cfg.momentum, beta2)
-        else:
-            kwargs["momentum"] = cfg.momentum
-    if "lr" not in kwargs:
-        kwargs["lr"] = 1e-3  # replaced by the schedule at every step anyway
-    return OptimizerChoice(name, {k: kwargs[k] for k in sorted(kwargs)})
+    spec = OptimizerSpec(task.optimizer.name.lower(), dict(task.optimizer.kwargs)).replace(
+        cfg.name,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        nesterov=cfg.nesterov,
+        betas=None if cfg.betas is None else tuple(cfg.betas),
+        momentum=cfg.momentum,
+    )
+    if "lr" not in spec.kwargs:  # replaced by the schedule at every step anyway
+        spec = spec.replace(lr=1e-3)
+    return spec
 
 
 def total_steps(exp: Experiment, task: Any, batches_per_epoch: int) -> int:
@@ -159,7 +131,7 @@ class TrialSetup:
     criterion: Any
     data: Any
     schedule: Any
-    optimizer_choice: OptimizerChoice
+    optimizer_choice: OptimizerSpec
     total_steps: int
     device: Any
     config: dict[str, Any] = field(default_factory=dict)
@@ -168,17 +140,15 @@ class TrialSetup:
 def build_trial(
     exp: Experiment, variant: str, seed: int, *, auto_lr: float | None = None
 ) -> TrialSetup:
-    """Model, optimizer, data and schedule of trial (``variant``, ``seed``).
-
-    The global RNG is seeded (``derive_seed(seed, "train")``) *before* anything is built, so
-    dropout and other global-RNG draws are the same for every variant of a seed.
-    """
+    """Model, optimizer, data and schedule of trial (``variant``, ``seed``), built by
+    :func:`lrlab.tasks.build_run` (one seeding recipe for every run of a seed)."""
     from lrlab.schedules import build
 
     v = exp.variant(variant)
-    task, device, data, model, choice = _seeded_start(exp, v, seed)
-    optimizer = choice.build(model.parameters())
-    steps = total_steps(exp, task, len(data.train))
+    run = _seeded_start(exp, v, seed)
+    choice = run.optimizer_spec
+    assert choice is not None  # _seeded_start always chooses one
+    steps = total_steps(exp, run.task, len(run.data.train))
     params = schedule_params(v, steps=steps, lr=choice.kwargs.get("lr"), auto_lr=auto_lr)
     schedule = build(v.schedule.name, **params)
     config = {
@@ -186,57 +156,50 @@ def build_trial(
         "fingerprint": exp.fingerprint(),
         "variant": v.name,
         "seed": int(seed),
-        "task": task.name,
+        "task": run.task.name,
         "task_options": dict(exp.task_options),
         "budget": {
-            "epochs": None if exp.iterations else (exp.epochs or task.epochs),
+            "epochs": None if exp.iterations else (exp.epochs or run.task.epochs),
             "iterations": exp.iterations,
             "total_steps": steps,
         },
-        "batch_size": exp.batch_size or task.batch_size,
+        "batch_size": exp.batch_size or run.task.batch_size,
         "optimizer": {"name": choice.name, **choice.kwargs},
         "schedule": schedule.to_dict(),
         "auto_lr": auto_lr,
-        "device": str(device),
+        "device": str(run.device),
         "threads": exp.threads,
         "grad_clip": exp.grad_clip,
         "accumulation_steps": exp.accumulation_steps,
-        "amp": amp_setting(exp, task, device),
+        "amp": run.amp,
     }
     return TrialSetup(
-        task=task,
-        model=model,
-        optimizer=optimizer,
-        criterion=task.criterion(),
-        data=data,
+        task=run.task,
+        model=run.model,
+        optimizer=run.optimizer,
+        criterion=run.criterion,
+        data=run.data,
         schedule=schedule,
         optimizer_choice=choice,
         total_steps=steps,
-        device=device,
+        device=run.device,
         config=config,
     )
 
 
-def amp_setting(exp: Experiment, task: Any, device: Any) -> str | bool:
-    """``exp.amp``; when unset, the task's autocast dtype on CUDA and full precision
-    elsewhere (the task's setting is meant for GPUs)."""
-    if exp.amp is not None:
-        return exp.amp
-    return (task.amp or False) if getattr(device, "type", "cpu") == "cuda" else False
+def _seeded_start(exp: Experiment, v: Variant, seed: int) -> Any:
+    """The seed's :class:`lrlab.tasks.RunObjects` with variant ``v``'s optimizer: the same
+    for every variant (the optimizer aside), whatever ran in this process before."""
+    from lrlab.tasks.run import build_run
 
-
-def _seeded_start(exp: Experiment, v: Variant, seed: int) -> tuple[Any, ...]:
-    """Task, device, data, model and optimizer choice of a seed: the same for every variant
-    (the optimizer aside), whatever ran in this process before."""
-    from lrlab.devices import resolve_device
-    from lrlab.seeding import derive_seed, seed_everything
-
-    seed_everything(derive_seed(int(seed), "train"))
-    task = load_task(exp)
-    device = resolve_device(exp.device)
-    data = task.data(seed=int(seed), device=device, batch_size=exp.batch_size)
-    model = task.model(int(seed), device=device)
-    return task, device, data, model, choose_optimizer(task, exp, v)
+    return build_run(
+        lambda: load_task(exp),
+        seed,
+        device=exp.device,
+        batch_size=exp.batch_size,
+        optimizer=lambda task: choose_optimizer(task, exp, v),
+        amp=exp.amp,
+    )
 
 
 @contextlib.contextmanager
@@ -370,7 +333,7 @@ class AutoSpec:
         return f"auto-lr/seed-{self.seed}"
 
 
-def auto_cache_path(root: str | Path, seed: int, choice: OptimizerChoice) -> Path:
+def auto_cache_path(root: str | Path, seed: int, choice: OptimizerSpec) -> Path:
     """``<root>/auto-lr/seed-<n>-<optimizer hash>.json``."""
     return Path(root) / "auto-lr" / f"seed-{int(seed)}-{choice.key()}.json"
 
@@ -399,27 +362,27 @@ def find_auto_lr(spec: AutoSpec) -> float:
     with torch_threads(exp.threads), interruptible():
         setup = build_trial_for_range_test(exp, spec.variant, spec.seed)
         rt = exp.range_test
-        low, high = setup["task"].lr_range
+        low, high = setup.task.lr_range
         result = range_test(
-            setup["model"],
-            setup["optimizer"],
-            setup["criterion"],
-            setup["train"],
+            setup.model,
+            setup.optimizer,
+            setup.criterion,
+            setup.data.train,
             start_lr=rt.start_lr or low,
             end_lr=rt.end_lr or high,
             num_iter=rt.num_iter,
             step_mode=rt.step_mode,
             accumulation_steps=exp.accumulation_steps,
             grad_clip=exp.grad_clip,
-            amp=amp_setting(exp, setup["task"], setup["device"]),
-            device=setup["device"],
+            amp=setup.amp,
+            device=setup.device,
         )
     suggestion = result.suggestion
     lr = None if suggestion is None else suggestion.lr
     record = {
         "seed": spec.seed,
         "lr": lr,
-        "optimizer": asdict(setup["choice"]),
+        "optimizer": setup.optimizer_spec.to_dict(),
         "suggestion": jsonable(suggestion),
         "range_test": result.to_dict(),
     }
@@ -434,15 +397,6 @@ def find_auto_lr(spec: AutoSpec) -> float:
     return float(lr)
 
 
-def build_trial_for_range_test(exp: Experiment, variant: str, seed: int) -> dict[str, Any]:
+def build_trial_for_range_test(exp: Experiment, variant: str, seed: int) -> Any:
     """The seed's initial model, the variant's optimizer and the seed's training data."""
-    task, device, data, model, choice = _seeded_start(exp, exp.variant(variant), seed)
-    return {
-        "task": task,
-        "model": model,
-        "optimizer": choice.build(model.parameters()),
-        "criterion": task.criterion(),
-        "train": data.train,
-        "device": device,
-        "choice": choice,
-    }
+    return _seeded_start(exp, exp.variant(variant), seed)

@@ -22,19 +22,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrlab.batches import Batch, StepFn, Unpack, cycle, resolve_step, run_step, set_epoch
+from lrlab.batches import Batch, StepFn, Unpack, cycle, resolve_step, set_epoch
 from lrlab.batches import to_device as move_to
 from lrlab.errors import DataError, InvalidArgument, LrlabError, check
 from lrlab.evaluate import evaluate
 from lrlab.finder.maths import SWEEPS, DivergenceMonitor, sweep_lrs
 from lrlab.finder.result import RangeTestResult
 from lrlab.metrics import HIGHER_IS_BETTER, Metric, resolve_metrics
+from lrlab.optim import groups
+from lrlab.precision import parse_amp
 from lrlab.smoothing import EMA
 from lrlab.snapshot import preserved
+from lrlab.train.update import Update
 
 # Criteria whose outputs are class scores: metric mode reports accuracy for them by default.
 _CLASSIFICATION_LOSSES: tuple[type[nn.Module], ...] = (nn.CrossEntropyLoss, nn.NLLLoss)
-_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _FEW_STEPS = 10
 
 
@@ -123,9 +125,9 @@ def range_test(
         )
     lrs_plan = sweep_lrs(start_lr, end_lr, num_iter, step_mode)
     smoother, monitor = EMA(smooth_beta), DivergenceMonitor(diverge_th)
-    ratios = _group_ratios(optimizer)
+    ratios = groups.current_ratios(optimizer)
     batch_device = _batch_device(model, device)
-    amp_dtype, scaler = _amp_setup(amp, batch_device)
+    precision = parse_amp(amp, batch_device)
     step = resolve_step(criterion, unpack=unpack, step_fn=step_fn)
     metric_fns = _default_metrics(criterion, metrics)
     if eval_data is None:
@@ -184,9 +186,7 @@ def range_test(
                 smoother=smoother,
                 monitor=monitor,
                 accumulation_steps=accumulation_steps,
-                grad_clip=grad_clip,
-                amp_dtype=amp_dtype,
-                scaler=scaler,
+                update=Update(optimizer, precision, grad_clip),
                 device=batch_device,
                 eval_batches=fixed_eval,
                 eval_every=eval_every,
@@ -224,9 +224,7 @@ def _sweep(
     smoother: EMA,
     monitor: DivergenceMonitor,
     accumulation_steps: int,
-    grad_clip: float | None,
-    amp_dtype: torch.dtype | None,
-    scaler: Any,
+    update: Update,
     device: torch.device,
     eval_batches: list[Batch] | None,
     eval_every: int | None,
@@ -234,19 +232,17 @@ def _sweep(
     progress: bool,
 ) -> None:
     """Fill ``result`` step by step (so an interruption keeps every finished step)."""
-    params = [p for g in optimizer.param_groups for p in g["params"]]
+    amp_dtype = update.precision.dtype
     bar = _Progress(len(lrs_plan)) if progress else None
     # Training mode once, and again after each evaluation (which restores the mode it found,
     # so this is only a guard): per step it cost ~1 % of a small CNN's step for nothing.
     model.train()
     try:
         for i, lr in enumerate(lrs_plan):
-            _set_lr(optimizer, lr, ratios)
+            groups.set_lr(optimizer, lr, ratios)
             optimizer.zero_grad()
             try:
-                loss = _forward_backward(
-                    model, step, batches, accumulation_steps, amp_dtype, scaler, device
-                )
+                loss = _forward_backward(model, step, batches, accumulation_steps, update, device)
             except LrlabError:
                 raise
             except Exception as exc:
@@ -267,7 +263,7 @@ def _sweep(
                 break
             smoothed = smoother.update(loss)
             result.smoothed.append(smoothed)
-            _update(optimizer, params, grad_clip, scaler)
+            update.step()
             if eval_batches is not None and eval_every is not None and (i + 1) % eval_every == 0:
                 _evaluate(result, model, step, eval_batches, metric_fns, amp_dtype, i, lr)
                 model.train()
@@ -286,8 +282,7 @@ def _forward_backward(
     step: StepFn,
     batches: Iterator[Batch],
     accumulation_steps: int,
-    amp_dtype: torch.dtype | None,
-    scaler: Any,
+    update: Update,
     device: torch.device,
 ) -> float:
     """Loss of one LR step: the mean of ``accumulation_steps`` micro-batch losses.
@@ -299,36 +294,10 @@ def _forward_backward(
     total: torch.Tensor | None = None
     for _ in range(accumulation_steps):
         batch = move_to(next(batches), device, non_blocking=True)
-        if amp_dtype is None:  # no autocast context at all without AMP (the common case)
-            out = run_step(step, model, batch)
-        else:
-            with torch.autocast(device.type, dtype=amp_dtype):
-                out = run_step(step, model, batch)
-        # x / 1 == x exactly: skip the division (and its autograd node) without accumulation.
-        loss = out.loss / accumulation_steps if accumulation_steps > 1 else out.loss
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        part = loss.detach()
+        _, part = update.backward(step, model, batch, divisor=accumulation_steps)
         total = part if total is None else total + part
     assert total is not None  # accumulation_steps >= 1
     return float(total)
-
-
-def _update(
-    optimizer: torch.optim.Optimizer,
-    params: list[torch.Tensor],
-    grad_clip: float | None,
-    scaler: Any,
-) -> None:
-    if scaler is not None:
-        if grad_clip is not None:
-            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        return
-    if grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    optimizer.step()
 
 
 def _evaluate(
@@ -398,29 +367,6 @@ def _validate(
     )
 
 
-def _group_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
-    """``lr_g / lr_0`` for every param group, from the LRs the groups have now."""
-    lrs = [float(g["lr"]) for g in optimizer.param_groups]
-    if lrs[0] == 0:
-        check(
-            all(lr == 0 for lr in lrs),
-            f"The first param group has lr=0 but others do not ({lrs}): the groups' LR "
-            "ratios to the first group are undefined.",
-            hint="Give the first group a non-zero lr, or order the groups differently.",
-        )
-        return [1.0] * len(lrs)
-    return [lr / lrs[0] for lr in lrs]
-
-
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float, ratios: list[float]) -> None:
-    for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
-        value = lr * ratio  # exact for ratio 1.0: the first group gets the sweep's LR
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(value)  # tensor LRs (capturable/compiled) keep their identity
-        else:
-            group["lr"] = value
-
-
 def _batch_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
     if device is not None:
         try:
@@ -432,30 +378,6 @@ def _batch_device(model: nn.Module, device: torch.device | str | None) -> torch.
             ) from exc
     first = next(itertools.chain(model.parameters(), model.buffers()), None)
     return first.device if first is not None else torch.device("cpu")
-
-
-def _amp_setup(amp: bool | str, device: torch.device) -> tuple[torch.dtype | None, Any]:
-    """The autocast dtype and, for fp16, a GradScaler. See ``range_test``'s ``amp``."""
-    if amp is False or amp is None:
-        return None, None
-    if amp is True:
-        if device.type != "cuda":
-            raise InvalidArgument(
-                f"amp=True needs a CUDA model; this one is on {device.type}.",
-                hint="Drop amp, or pass amp='bf16' to use CPU bfloat16 autocast explicitly.",
-            )
-        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    check(
-        amp in _AMP_DTYPES,
-        f"amp={amp!r} is not a precision; expected False, True, 'bf16' or 'fp16'.",
-    )
-    if device.type not in ("cuda", "cpu") or (amp == "fp16" and device.type != "cuda"):
-        raise InvalidArgument(
-            f"amp={amp!r} is not supported on {device.type}.",
-            hint="fp16 needs CUDA; bf16 works on CUDA and CPU.",
-        )
-    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
-    return _AMP_DTYPES[amp], scaler
 
 
 def _default_metrics(criterion: Any, metrics: Any) -> dict[str, Metric]:

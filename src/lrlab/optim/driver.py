@@ -38,11 +38,9 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrlab.errors import InvalidArgument, OptimizerMismatch
+from lrlab.optim import groups as groups_mod
 from lrlab.schedules import HyperSchedule
 from lrlab.schedules._checks import step as _check_step
-
-_BETAS = "betas"
-_MOMENTUM = "momentum"
 
 
 def _as_schedule(schedule: Any) -> HyperSchedule:
@@ -55,45 +53,6 @@ def _as_schedule(schedule: Any) -> HyperSchedule:
             hint="For a bare step -> lr function f, use HyperSchedule('custom', {}, None, f).",
         )
     return schedule
-
-
-def _check_optimizer(optimizer: Any) -> list[dict[str, Any]]:
-    groups = getattr(optimizer, "param_groups", None)
-    if not isinstance(groups, list) or not groups or not all("lr" in g for g in groups):
-        raise OptimizerMismatch(
-            f"{type(optimizer).__name__} is not a torch optimizer with param groups that have "
-            f"an 'lr'.",
-            hint="Pass a torch.optim.Optimizer (SGD, Adam, ...).",
-        )
-    return groups
-
-
-def _momentum_key(group: Mapping[str, Any]) -> str | None:
-    """Which hyper-parameter is this group's momentum: ``betas`` (Adam family) or ``momentum``."""
-    if _BETAS in group:
-        return _BETAS
-    if _MOMENTUM in group:
-        return _MOMENTUM
-    return None
-
-
-def _get_momentum(group: Mapping[str, Any], key: str) -> float:
-    value = group[key][0] if key == _BETAS else group[key]
-    return float(value)
-
-
-def _set(group: dict[str, Any], key: str, value: float) -> None:
-    """Write ``value``; a tensor hyper-parameter (capturable / fused optimizers) is filled."""
-    if key == _BETAS:
-        betas = group[_BETAS]
-        if isinstance(betas[0], torch.Tensor):
-            betas[0].fill_(value)
-        else:
-            group[_BETAS] = (value, *betas[1:])
-    elif isinstance(group[key], torch.Tensor):
-        group[key].fill_(value)
-    else:
-        group[key] = value
 
 
 class ScheduleDriver:
@@ -123,7 +82,7 @@ class ScheduleDriver:
         self.optimizer = optimizer
         self.schedule = _as_schedule(schedule)
         self.cycle_momentum = cycle_momentum
-        groups = _check_optimizer(optimizer)
+        groups = groups_mod.param_groups(optimizer)
         self._ratios: list[float] = []
         self._extend_ratios(groups)
         self._momentum_groups = self._decide_momentum(groups)
@@ -131,19 +90,7 @@ class ScheduleDriver:
     # -- LR ratios ----------------------------------------------------------------------
     def _extend_ratios(self, groups: list[dict[str, Any]]) -> None:
         """Capture ``initial_lr`` for groups not seen yet (``add_param_group`` after init)."""
-        for group in groups[len(self._ratios) :]:
-            lr = group["lr"]
-            group.setdefault("initial_lr", lr.clone() if isinstance(lr, torch.Tensor) else lr)
-        initial = [float(g["initial_lr"]) for g in groups]
-        if initial[0] == 0.0 and any(v != 0.0 for v in initial):
-            raise InvalidArgument(
-                f"param_groups[0] has lr=0 while other groups do not ({initial}): lrlab keeps "
-                f"each group's LR as a multiple of group 0's, which is undefined here.",
-                hint="Give group 0 a non-zero lr (the schedule overwrites it), e.g. the "
-                "group whose LR the schedule describes.",
-            )
-        # All-zero groups keep equal LRs (ratio 1); group 0's ratio is exactly 1.0.
-        self._ratios = [1.0 if initial[0] == 0.0 else v / initial[0] for v in initial]
+        self._ratios = groups_mod.initial_ratios(self.optimizer)
 
     @property
     def lr_ratios(self) -> list[float]:
@@ -152,7 +99,7 @@ class ScheduleDriver:
 
     def lrs(self, step: int) -> list[float]:
         """The LR of every param group at update ``step`` (nothing is written)."""
-        groups = _check_optimizer(self.optimizer)
+        groups = groups_mod.param_groups(self.optimizer)
         if len(groups) != len(self._ratios):
             self._extend_ratios(groups)
         lr = self.schedule.lr(step)
@@ -165,7 +112,7 @@ class ScheduleDriver:
         has_momentum = self.schedule.has_momentum
         if self.cycle_momentum is False or (self.cycle_momentum is None and not has_momentum):
             return []
-        keys = [_momentum_key(g) for g in groups]
+        keys = [groups_mod.momentum_key(g) for g in groups]
         if self.cycle_momentum:
             if not has_momentum:
                 raise InvalidArgument(
@@ -186,7 +133,7 @@ class ScheduleDriver:
         used = [
             i
             for i, (g, k) in enumerate(zip(groups, keys, strict=True))
-            if k == _BETAS or (k == _MOMENTUM and _get_momentum(g, k) != 0.0)
+            if k == groups_mod.BETAS or (k == groups_mod.MOMENTUM and groups_mod.read(g, k) != 0.0)
         ]
         if len(used) < len(groups):
             reason = (
@@ -218,7 +165,7 @@ class ScheduleDriver:
         assert value is not None  # _decide_momentum only drives schedules with a momentum
         groups = self.optimizer.param_groups
         for i in self._momentum_groups:
-            _set(groups[i], _momentum_key(groups[i]) or _MOMENTUM, value)
+            groups_mod.write(groups[i], groups_mod.MOMENTUM, value)
         return value
 
     # -- the one call a training loop makes ------------------------------------------------
@@ -226,7 +173,7 @@ class ScheduleDriver:
         """Write update ``step``'s LR (every group) and momentum; return the values written."""
         lrs = self.lrs(step)
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            _set(group, "lr", lr)
+            groups_mod.write(group, "lr", lr)
         return {"lr": lrs[0], "momentum": self.set_momentum(step)}
 
 

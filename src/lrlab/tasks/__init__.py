@@ -9,29 +9,21 @@
 
 from __future__ import annotations
 
-from lrlab.tasks.base import (
-    LOSSES,
-    OPTIMIZERS,
-    DataBundle,
-    ImagePipeline,
-    OptimizerSpec,
-    Task,
-    build_optimizer,
-)
+from lrlab.tasks.base import LOSSES, DataBundle, ImagePipeline, Task
 from lrlab.tasks.builtin import TASKS
 from lrlab.tasks.registry import get_task, known_options, list_tasks, parse_task_spec
+from lrlab.tasks.run import RunObjects, build_run
 from lrlab.tasks.user import UserTask, load_user_task
 
 __all__ = [
     "LOSSES",
-    "OPTIMIZERS",
     "TASKS",
     "DataBundle",
     "ImagePipeline",
-    "OptimizerSpec",
+    "RunObjects",
     "Task",
     "UserTask",
-    "build_optimizer",
+    "build_run",
     "get_task",
     "known_options",
     "list_tasks",

@@ -14,7 +14,7 @@ it costs nothing; the data and the model are made on demand:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +25,9 @@ from lrlab.data.augment import ImageAugment, Normalize
 from lrlab.data.base import DatasetSplits
 from lrlab.data.loader import TensorLoader
 from lrlab.devices import resolve_device
-from lrlab.errors import InvalidArgument, check
+from lrlab.errors import check
+from lrlab.optim.registry import OptimizerSpec
 from lrlab.seeding import derive_seed
-
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-    "nadam": torch.optim.NAdam,
-    "radam": torch.optim.RAdam,
-}
 
 LOSSES: dict[str, type[nn.Module]] = {
     "cross_entropy": nn.CrossEntropyLoss,
@@ -46,42 +37,6 @@ LOSSES: dict[str, type[nn.Module]] = {
 }
 
 AMP_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def build_optimizer(name: str, params: Iterable[Any], **kwargs: Any) -> torch.optim.Optimizer:
-    """``OPTIMIZERS[name](params, **kwargs)`` with an error listing the known names and, for
-    a bad keyword, the optimizer's own message."""
-    cls = OPTIMIZERS.get(str(name).lower())
-    if cls is None:
-        raise InvalidArgument(
-            f"Unknown optimizer {name!r}.", hint=f"Known optimizers: {sorted(OPTIMIZERS)}."
-        )
-    try:
-        return cls(params, **kwargs)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"optimizer {name!r} with {kwargs}: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    """An optimizer by name with its keyword arguments, e.g.
-    ``OptimizerSpec("sgd", {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4})``."""
-
-    name: str
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kwargs": dict(self.kwargs)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> OptimizerSpec:
-        return cls(str(d["name"]), dict(d.get("kwargs", {})))
-
-    def build(self, params: Iterable[Any], lr: float | None = None, **overrides: Any):
-        kwargs = {**self.kwargs, **overrides}
-        if lr is not None:
-            kwargs["lr"] = float(lr)
-        return build_optimizer(self.name, params, **kwargs)
 
 
 @dataclass(frozen=True)

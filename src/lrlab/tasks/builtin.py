@@ -14,7 +14,8 @@ from torch import nn
 from lrlab.data.augment import ImageAugment
 from lrlab.data.base import DatasetSplits
 from lrlab.data.functions import FUNCTIONS, function_data
-from lrlab.tasks.base import ImagePipeline, OptimizerSpec, Task
+from lrlab.optim.registry import OptimizerSpec
+from lrlab.tasks.base import ImagePipeline, Task
 
 # --- data factories -------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from lrlab.errors import InvalidArgument
-from lrlab.tasks.base import ImagePipeline, OptimizerSpec, Task
+from lrlab.optim.registry import OptimizerSpec
+from lrlab.tasks.base import ImagePipeline, Task
 
 # Task fields an option may replace directly.
 _FIELDS = (

@@ -34,8 +34,9 @@ from torch import nn
 from lrlab.data.loader import TensorLoader
 from lrlab.devices import resolve_device
 from lrlab.errors import InvalidArgument
+from lrlab.optim.registry import OptimizerSpec
 from lrlab.seeding import derive_seed
-from lrlab.tasks.base import DataBundle, OptimizerSpec, Task
+from lrlab.tasks.base import DataBundle, Task
 
 REQUIRED_KEYS = ("model", "criterion", "train_data")
 OPTIONAL_KEYS = (

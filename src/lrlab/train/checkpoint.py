@@ -153,7 +153,7 @@ def restore_run(
     payload: dict[str, Any],
     run: RunState,
     *,
-    scaler: torch.amp.GradScaler | None,
+    update: Any,
     hooks: CallbackList,
     fingerprint: dict[str, Any],
     out_dir: Path,
@@ -165,8 +165,7 @@ def restore_run(
     check_fingerprint(payload["fingerprint"], fingerprint, path)
     restore_module_state(run.model, payload["model"], path)
     restore_optimizer_state(run.optimizer, payload["optimizer"], path)
-    if scaler is not None and payload.get("scaler") is not None:
-        scaler.load_state_dict(payload["scaler"])
+    update.load_state_dict(payload.get("scaler"))
     hooks.load_state_dict(payload.get("callbacks") or {})
     run.records = [dict(r) for r in payload["records"]]
     run.epoch = int(payload["epoch"])

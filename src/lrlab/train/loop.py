@@ -32,10 +32,12 @@ import torch
 from torch import nn
 
 from lrlab._io import jsonable
-from lrlab.batches import Batch, StepFn, run_step, set_epoch
-from lrlab.errors import DataError, Diverged, InvalidArgument
+from lrlab.batches import Batch, StepFn, set_epoch
+from lrlab.errors import DataError, Diverged
 from lrlab.evaluate import evaluate
 from lrlab.metrics import Metric
+from lrlab.optim.groups import first_group_hyper
+from lrlab.precision import parse_amp
 from lrlab.train.budget import Budget
 from lrlab.train.callbacks import CallbackList, TensorBoardLogger
 from lrlab.train.checkpoint import (
@@ -49,6 +51,7 @@ from lrlab.train.records import RecordWriter
 from lrlab.train.result import FitResult
 from lrlab.train.runstate import RunState, StepLog
 from lrlab.train.tally import Tally
+from lrlab.train.update import Update
 
 # Losses are read from the device in batches: after this many updates or this many seconds,
 # whichever comes first (and at every epoch end). Bounds how late divergence is noticed.
@@ -141,9 +144,8 @@ def fit(
         iterations=iterations,
         accumulation_steps=accumulation_steps,
     )
-    amp_dtype = check_options(
+    check_options(
         grad_clip=grad_clip,
-        amp=amp,
         out_dir=out_dir,
         csv=csv,
         checkpoint_every=checkpoint_every,
@@ -154,11 +156,8 @@ def fit(
         config=config,
     )
     dev = place_model(model, device)
-    if amp_dtype is torch.float16 and dev.type != "cuda":
-        raise InvalidArgument(
-            f"amp='fp16' needs a CUDA device; the model is on {dev}.",
-            hint="Use amp='bf16' (supported on CPU) or amp=False.",
-        )
+    precision = parse_amp(amp, dev)
+    amp_dtype = precision.dtype
     step = build_step(criterion, unpack=unpack, step_fn=step_fn, device=dev)
     metric_fns = default_metrics(metrics, criterion)
     out = Path(out_dir) if out_dir is not None else None
@@ -178,7 +177,7 @@ def fit(
     # built it, before a checkpoint overwrites the groups' lr: a resumed run then has exactly
     # the ratios of an uninterrupted one.
     driver = _make_driver(optimizer, schedule)
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype is torch.float16 else None
+    update = Update(optimizer, precision, grad_clip)
 
     run = RunState(
         model=model,
@@ -217,7 +216,7 @@ def fit(
     if payload is not None:
         assert out is not None
         elapsed_before = restore_run(
-            payload, run, scaler=scaler, hooks=hooks, fingerprint=fingerprint, out_dir=out
+            payload, run, update=update, hooks=hooks, fingerprint=fingerprint, out_dir=out
         )
         if payload.get("stop_reason") == "callback" or budget.done(run.epoch, run.iteration):
             # Nothing left to do: the run finished before (re-running a finished trial).
@@ -235,10 +234,9 @@ def fit(
         metric_fns=metric_fns,
         hooks=hooks,
         driver=driver,
-        scaler=scaler,
+        update=update,
         amp_dtype=amp_dtype,
         device=dev,
-        grad_clip=grad_clip,
         train_data=train_data,
         eval_data=eval_data,
         eval_batches=eval_batches,
@@ -270,10 +268,9 @@ class _Loop:
     metric_fns: dict[str, Metric]
     hooks: CallbackList
     driver: Any  # lrlab.optim.driver.ScheduleDriver | None
-    scaler: torch.amp.GradScaler | None
+    update: Update
     amp_dtype: torch.dtype | None
     device: torch.device
-    grad_clip: float | None
     train_data: Iterable[Batch]
     eval_data: Iterable[Batch] | None
     eval_batches: int | None
@@ -328,7 +325,7 @@ class _Loop:
         run = self.run_state
         if self.driver is not None:
             self.driver.apply(0)  # so epoch 0 shows the LR the first update will use
-        lr, momentum = _hyper(run.optimizer)
+        lr, momentum = first_group_hyper(run.optimizer)
         record: dict[str, Any] = {"epoch": 0, "iteration": 0, "lr": lr, "momentum": momentum}
         record.update(dict.fromkeys(["train_loss", *(f"train_{m}" for m in self.metric_fns)]))
         self._evaluate_into(record)
@@ -362,7 +359,7 @@ class _Loop:
             losses = self._update(group, tally)
             run.iteration += 1
             run.batch += len(group)
-            run.lr, run.momentum = _hyper(run.optimizer)
+            run.lr, run.momentum = first_group_hyper(run.optimizer)
             tally.add_update(run.iteration, run.epoch, run.lr, run.momentum, len(group))
             run.loss = losses[0] if len(losses) == 1 else losses  # read lazily, if at all
             if has_step_hooks and self.hooks.call("on_step_end", run):
@@ -424,32 +421,13 @@ class _Loop:
         model, step, n = run.model, self.step, len(group)
         losses: list[torch.Tensor] = []
         for batch in group:
-            if self.amp_dtype is None:
-                out = run_step(step, model, batch)
-            else:
-                with torch.autocast(self.device.type, dtype=self.amp_dtype):
-                    out = run_step(step, model, batch)
-            loss = out.loss
-            scaled = loss if n == 1 else loss / n  # the group's mean gradient
-            if self.scaler is not None:
-                scaled = self.scaler.scale(scaled)
-            scaled.backward()
-            detached = loss.detach()
+            out, _ = self.update.backward(step, model, batch, divisor=n)  # the group's mean
+            detached = out.loss.detach()
             losses.append(detached)
             metrics = self._metrics(out) if self.metric_fns else ()
             tally.add_micro(detached, metrics, out.batch_size or 1)
-        opt = run.optimizer
-        if self.scaler is not None:
-            if self.grad_clip is not None:
-                self.scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
-                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-            self.scaler.step(opt)
-            self.scaler.update()
-        else:
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-            opt.step()
-        opt.zero_grad(set_to_none=True)
+        self.update.step()
+        run.optimizer.zero_grad(set_to_none=True)
         return losses
 
     def _metrics(self, out: Any) -> list[torch.Tensor]:
@@ -553,7 +531,7 @@ class _Loop:
                 "stop_reason": run.stop_reason if final else None,
                 "model": run.model.state_dict(),
                 "optimizer": run.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "scaler": self.update.state_dict(),
                 "rng": capture_rng(),
                 "records": run.records,
                 "callbacks": self.hooks.state_dict(),
@@ -616,17 +594,6 @@ def _groups(data: Iterable[Batch], k: int) -> Iterable[Sequence[Batch]]:
             group = []
     if group:
         yield group
-
-
-def _hyper(optimizer: torch.optim.Optimizer) -> tuple[float, float | None]:
-    """Param group 0's ``lr`` and momentum (``momentum``, or ``betas[0]`` for Adam-like)."""
-    group = optimizer.param_groups[0]
-    lr = float(group["lr"])
-    if "momentum" in group:
-        return lr, float(group["momentum"])
-    if "betas" in group:
-        return lr, float(group["betas"][0])
-    return lr, None
 
 
 def _make_driver(optimizer: torch.optim.Optimizer, schedule: Any) -> Any:

@@ -13,12 +13,6 @@ from lrlab.batches import Batch, StepFn, resolve_step, to_device
 from lrlab.errors import InvalidArgument, check
 from lrlab.metrics import Metric, resolve_metrics
 
-AMP_DTYPES: dict[str, torch.dtype] = {
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-}
 DIVERGENCE_POLICIES = ("stop", "raise", "ignore")
 
 # Criteria for which accuracy is the natural default metric.
@@ -68,7 +62,6 @@ def default_metrics(metrics: Any, criterion: Any) -> dict[str, Metric]:
 def check_options(
     *,
     grad_clip: float | None,
-    amp: str | bool | None,
     out_dir: Any,
     csv: bool,
     checkpoint_every: int | None,
@@ -77,8 +70,8 @@ def check_options(
     eval_batches: int | None,
     on_divergence: str,
     config: Any,
-) -> torch.dtype | None:
-    """Validate the simple options; the autocast dtype (``None`` without AMP)."""
+) -> None:
+    """Validate the simple options (the precision is :func:`lrlab.precision.parse_amp`'s)."""
     if grad_clip is not None:
         check(
             isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip) and grad_clip > 0,
@@ -112,12 +105,3 @@ def check_options(
                 f"{name}={value!r} needs a run directory, but out_dir is None.",
                 hint="Pass out_dir='runs/my-run'.",
             )
-    if amp is False or amp is None:
-        return None
-    dtype = AMP_DTYPES.get(amp) if isinstance(amp, str) else None
-    if dtype is None:
-        raise InvalidArgument(
-            f"amp={amp!r} is not a precision lrlab knows.",
-            hint="Use amp=False, 'bf16' or 'fp16' (CUDA only).",
-        )
-    return dtype
