@@ -10,13 +10,14 @@ import torch
 
 from lrlab.errors import InvalidArgument
 from lrlab.experiment import Experiment, build_trial
-from lrlab.experiment.executors import (
+from lrlab.experiment.trials import choose_optimizer, load_task, schedule_params
+from lrlab.parallel.executors import (
     ProcessExecutor,
     RayExecutor,
     SequentialExecutor,
     make_executor,
 )
-from lrlab.experiment.trials import choose_optimizer, load_task, schedule_params, torch_threads
+from lrlab.parallel.worker import torch_threads
 
 
 def experiment(**changes) -> Experiment:

@@ -19,7 +19,7 @@ from torch import nn
 
 from lrlab.batches import make_step
 from lrlab.copies.heads import CrossEntropyHead, MSEHead, VmapHead, loss_head
-from lrlab.copies.linear_stack import ACTIVATIONS, find_linear_stack
+from lrlab.copies.linear_stack import ELEMENTWISE_MODULES, find_linear_stack
 from lrlab.evaluate import evaluate
 from lrlab.models.mlp import MLP
 from lrlab.scanning import log_lrs, scan
@@ -64,7 +64,7 @@ def _both(model, criterion, data, **kwargs):  # type: ignore[no-untyped-def]
     return grouped, sequential
 
 
-_ACTIVATION_TYPES = sorted(ACTIVATIONS, key=lambda t: t.__name__)
+_ACTIVATION_TYPES = sorted(ELEMENTWISE_MODULES, key=lambda t: t.__name__)
 
 
 # -- recognising plain stacks -------------------------------------------------------------------
@@ -360,7 +360,7 @@ def test_evaluation_sums_float64_losses_without_rounding_them_to_float32():
 def test_activation_rules_equal_autograd(act):
     special = {nn.LeakyReLU: (0.2,), nn.ELU: (0.7,), nn.GELU: ("tanh",), nn.Softplus: (2.0, 5.0)}
     module = act(*special.get(act, ()))
-    rule = ACTIVATIONS[act](module)
+    rule = ELEMENTWISE_MODULES[act](module)
     gen = torch.Generator().manual_seed(0)
     x = torch.cat([torch.randn(3, 5, 40, generator=gen) * 4, torch.zeros(3, 5, 1)], dim=2)
     g = torch.randn(x.shape, generator=gen)

@@ -14,9 +14,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from typing import Any
+from lrlab._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -73,19 +71,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        # Submodules resolve too (``lrlab.suggest.suggest``, ``lrlab.evaluate.evaluate``): no
-        # export shares a submodule's name, so an attribute never changes meaning once the
-        # import system binds the submodule on the package.
-        if importlib.util.find_spec(f"lrlab.{name}") is not None:
-            return importlib.import_module(f"lrlab.{name}")
-        raise AttributeError(f"module 'lrlab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # cache: the next access skips __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -430,8 +430,8 @@ def _range_test(
 ) -> tuple[Any, bool]:
     """The demo's range test: loaded from ``path`` when an earlier complete one with the
     same settings is there, else run from seed 0's initial weights and saved."""
-    from lrlab.experiment.trials import torch_threads
     from lrlab.finder import RangeTestResult, range_test
+    from lrlab.parallel.worker import torch_threads
     from lrlab.seeding import derive_seed, seed_everything
 
     seed = settings.seeds[0]
@@ -515,7 +515,8 @@ def run_demo(
             range test that suggests no LR.
     """
     from lrlab.devices import resolve_device
-    from lrlab.experiment import EXECUTORS, run_experiment
+    from lrlab.experiment import run_experiment
+    from lrlab.parallel import EXECUTORS
     from lrlab.report import write_report
     from lrlab.report.environment import environment
     from lrlab.tasks import get_task

@@ -73,7 +73,9 @@ def compare(
     )
     written = [Path(result.dir) / "table.md", Path(result.dir) / "table.csv"]
     if not no_figures and result.comparison is not None:
-        written += result.save_figures()
+        from lrlab.report.experiment_figures import save_experiment_figures
+
+        written += save_experiment_figures(result, Path(result.dir))
     if result.comparison is not None:
         print_whole(to_rich(result.comparison))
     if not quiet:

@@ -540,7 +540,7 @@ def _run_sequential(
 def _pool_job(payload: tuple[bytes, int, int]) -> CandidateResult:
     """Run in a pool worker: unpickle the job, restore the caller's RNG, run candidate k's
     repeat r."""
-    from lrlab.experiment.trials import interruptible, torch_threads
+    from lrlab.parallel.worker import interruptible, torch_threads
 
     blob, k, r = payload
     job, rng = pickle.loads(blob)
@@ -555,7 +555,7 @@ def _run_pool(
     progress: bool,
     on_candidate: Callable[[CandidateResult], None] | None,
 ) -> RunOutcome:
-    from lrlab.experiment.executors import ProcessExecutor
+    from lrlab.parallel.executors import ProcessExecutor
 
     if isinstance(job.optimizer, torch.optim.Optimizer):
         # Workers start from the optimizer's hyper-parameters, with a fresh state each.

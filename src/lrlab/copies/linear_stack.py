@@ -7,8 +7,8 @@ conservative:
 
 1. the model is traced with ``torch.fx.symbolic_trace`` (data-dependent Python fails here);
 2. the graph must be one chain ``x → [flatten(1)] → op → op → … → output`` where every op
-   is a whitelisted module — ``nn.Linear``, an activation of :data:`ACTIVATIONS`,
-   ``nn.Dropout``, ``nn.Identity`` — or one of the functions of :data:`FUNCTIONS`
+   is a whitelisted module — ``nn.Linear``, an activation of :data:`ELEMENTWISE_MODULES`,
+   ``nn.Dropout``, ``nn.Identity`` — or one of the functions of :data:`ELEMENTWISE_FUNCTIONS`
    (``F.relu``, ``torch.tanh``, …), each op feeding only the next;
 3. every parameter of the model is a weight or bias of one of those ``nn.Linear`` layers,
    each used once, untied, and the model has no buffers;
@@ -123,7 +123,7 @@ def _softplus(beta: float, threshold: float) -> Activation:
 
 
 # Activation modules the grouped engine computes itself: module type -> its rule.
-ACTIVATIONS: dict[type[nn.Module], Callable[[nn.Module], Activation]] = {
+ELEMENTWISE_MODULES: dict[type[nn.Module], Callable[[nn.Module], Activation]] = {
     nn.ReLU: lambda m: _relu(),
     nn.Tanh: lambda m: _tanh(),
     nn.Sigmoid: lambda m: _sigmoid(),
@@ -135,7 +135,7 @@ ACTIVATIONS: dict[type[nn.Module], Callable[[nn.Module], Activation]] = {
 }
 
 # The same activations called as functions in a forward (default arguments only).
-FUNCTIONS: dict[Callable[..., Tensor], Callable[[], Activation]] = {
+ELEMENTWISE_FUNCTIONS: dict[Callable[..., Tensor], Callable[[], Activation]] = {
     F.relu: _relu,
     torch.relu: _relu,
     torch.tanh: _tanh,
@@ -278,14 +278,14 @@ def _layer(model: nn.Module, node: torch.fx.Node, *, first: bool) -> Layer | str
             return "identity"
         if type(module) is nn.Flatten and first:
             return "flatten" if (module.start_dim, module.end_dim) == (1, -1) else None
-        rule = ACTIVATIONS.get(type(module))
+        rule = ELEMENTWISE_MODULES.get(type(module))
         return None if rule is None else rule(module)
     if node.op == "call_method" and node.target == "flatten" and first:
         start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
         end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
         return "flatten" if (start, end) == (1, -1) else None
-    if node.op == "call_function" and node.target in FUNCTIONS:
+    if node.op == "call_function" and node.target in ELEMENTWISE_FUNCTIONS:
         if len(node.args) != 1 or any(v not in (False, None) for v in node.kwargs.values()):
             return None
-        return FUNCTIONS[node.target]()  # type: ignore[index]
+        return ELEMENTWISE_FUNCTIONS[node.target]()  # type: ignore[index]
     return None

@@ -18,34 +18,22 @@ from lrlab.experiment.config import (
     Variant,
     load_experiment,
 )
-from lrlab.experiment.executors import (
-    EXECUTORS,
-    ProcessExecutor,
-    RayExecutor,
-    SequentialExecutor,
-    make_executor,
-)
 from lrlab.experiment.runner import ExperimentResult, TrialResult, run_experiment
 from lrlab.experiment.trials import TrialSetup, build_trial, run_trial, trial_dir
 
 __all__ = [
-    "EXECUTORS",
     "AnalysisConfig",
     "EvalConfig",
     "Experiment",
     "ExperimentResult",
     "OptimizerConfig",
-    "ProcessExecutor",
     "RangeTestConfig",
-    "RayExecutor",
     "ScheduleConfig",
-    "SequentialExecutor",
     "TrialResult",
     "TrialSetup",
     "Variant",
     "build_trial",
     "load_experiment",
-    "make_executor",
     "run_experiment",
     "run_trial",
     "trial_dir",

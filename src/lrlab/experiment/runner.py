@@ -32,7 +32,6 @@ from lrlab._io import read_json, read_jsonl, write_json
 from lrlab.analysis import Comparison, compare, render
 from lrlab.errors import Interrupted, InvalidArgument, LrlabError
 from lrlab.experiment.config import Experiment, load_experiment
-from lrlab.experiment.executors import make_executor
 from lrlab.experiment.trials import (
     FINISHED,
     AutoSpec,
@@ -46,6 +45,7 @@ from lrlab.experiment.trials import (
     run_trial,
     trial_dir,
 )
+from lrlab.parallel.executors import make_executor
 
 EXPERIMENT_YAML = "experiment.yaml"
 SUMMARY_JSON = "summary.json"
@@ -113,13 +113,6 @@ class ExperimentResult:
         if self.comparison is None:
             return "(no finished trial to compare)\n"
         return render(self.comparison, fmt)
-
-    def save_figures(self, directory: str | Path | None = None) -> list[Path]:
-        """The experiment figures (curves with mean ± std bands, time-to-target bars) as PNG
-        files in ``directory`` (default: the experiment directory)."""
-        from lrlab.report.experiment_figures import save_experiment_figures
-
-        return save_experiment_figures(self, Path(directory or self.dir))
 
     def to_dict(self, *, records: bool = True) -> dict[str, Any]:
         return {

@@ -18,11 +18,8 @@ variant that says ``auto``.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from lrlab._io import jsonable, read_json, write_json
 from lrlab.errors import InvalidArgument
 from lrlab.experiment.config import AUTO_PARAMS, STEP_PARAMS, Experiment, Variant
 from lrlab.optim.registry import OptimizerSpec
+from lrlab.parallel.worker import interruptible, torch_threads
 
 # fit stop reasons after which a trial is finished (never re-run); "interrupted" is not.
 FINISHED = ("completed", "diverged", "callback")
@@ -200,38 +198,6 @@ def _seeded_start(exp: Experiment, v: Variant, seed: int) -> Any:
         optimizer=lambda task: choose_optimizer(task, exp, v),
         amp=exp.amp,
     )
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """``torch.set_num_threads(n)`` for the block, then the previous count again.
-
-    Thread counts change the order of float reductions, so every executor runs trials with
-    the same count to produce identical records.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """Let Ctrl-C raise ``KeyboardInterrupt`` inside the block (pool workers ignore SIGINT
-    while idle, so only a running trial reacts, and ``fit`` saves what it finished)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals are for the main thread only (e.g. some Ray workers)
-        return
-    before = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, before)
 
 
 @dataclass

@@ -12,27 +12,19 @@ package costs nothing (and never imports matplotlib).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lrlab._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
+_REPORT_EXPORTS: dict[str, str] = {
     "build_report": "lrlab.report.html",
     "write_report": "lrlab.report.html",
     "REPORT_NAME": "lrlab.report.html",
     "load_sources": "lrlab.report.sources",
     "ReportSources": "lrlab.report.sources",
     "environment": "lrlab.report.environment",
+    "save_experiment_figures": "lrlab.report.experiment_figures",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_REPORT_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lrlab.report' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _REPORT_EXPORTS, globals())

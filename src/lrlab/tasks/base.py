@@ -27,6 +27,7 @@ from lrlab.data.loader import TensorLoader
 from lrlab.devices import resolve_device
 from lrlab.errors import check
 from lrlab.optim.registry import OptimizerSpec
+from lrlab.precision import AMP_DTYPES
 from lrlab.seeding import derive_seed
 
 LOSSES: dict[str, type[nn.Module]] = {
@@ -35,8 +36,6 @@ LOSSES: dict[str, type[nn.Module]] = {
     "mse": nn.MSELoss,
     "l1": nn.L1Loss,
 }
-
-AMP_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,8 @@ class Task:
         lo, hi = self.lr_range
         check(0 < lo < hi, f"lr_range={self.lr_range} must satisfy 0 < low < high.")
         check(
-            self.amp is None or self.amp in AMP_DTYPES,
-            f"amp={self.amp!r} must be None or one of {sorted(AMP_DTYPES)}.",
+            self.amp is None or self.amp in ("bf16", "fp16"),
+            f"amp={self.amp!r} must be None, 'bf16' or 'fp16' (the autocast dtype on CUDA).",
         )
 
     # -- building --------------------------------------------------------------------------
