@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     # finding
     "range_test": "lrlab.finder",
     "RangeTestResult": "lrlab.finder",
+    "RangeTestSettings": "lrlab.finder",
     "Suggestion": "lrlab.suggest",
     "diagnose": "lrlab.suggest",
     "compare_range_tests": "lrlab.compare",

@@ -26,8 +26,9 @@ from lrlab.batches import Batch, StepFn, Unpack, cycle, resolve_step, set_epoch
 from lrlab.batches import to_device as move_to
 from lrlab.errors import DataError, InvalidArgument, LrlabError, check
 from lrlab.evaluate import evaluate
-from lrlab.finder.maths import SWEEPS, DivergenceMonitor, sweep_lrs
+from lrlab.finder.maths import DivergenceMonitor, sweep_lrs
 from lrlab.finder.result import RangeTestResult
+from lrlab.finder.settings import RangeTestSettings, settings_from
 from lrlab.metrics import HIGHER_IS_BETTER, Metric, resolve_metrics
 from lrlab.optim import groups
 from lrlab.precision import parse_amp
@@ -45,26 +46,17 @@ def range_test(
     optimizer: torch.optim.Optimizer,
     criterion: Callable[[Any, Any], torch.Tensor] | None,
     train_data: Iterable[Batch],
+    settings: RangeTestSettings | None = None,
     *,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_iter: int = 100,
-    step_mode: str = "exp",
-    smooth_beta: float = 0.98,
-    diverge_th: float | None = 4.0,
     unpack: Unpack | None = None,
     step_fn: StepFn | None = None,
     eval_data: Iterable[Batch] | None = None,
-    eval_every: int | None = None,
-    eval_batches: int = 8,
     metrics: Any = None,
     chance: float | None = None,
-    accumulation_steps: int = 1,
-    grad_clip: float | None = None,
-    amp: bool | str = False,
     device: torch.device | str | None = None,
     progress: bool = False,
     suggest: bool = True,
+    **options: Any,
 ) -> RangeTestResult:
     """Run an LR range test and return its curves, why it stopped and a suggestion.
 
@@ -73,92 +65,64 @@ def range_test(
             all three are left exactly as they were (``lrlab.snapshot.preserved``).
         train_data: any re-iterable of batches (a DataLoader, a list, an lrlab loader);
             restarted when exhausted (``set_epoch(e)`` is called on it at each pass).
-        start_lr, end_lr, num_iter, step_mode: the sweep: ``num_iter`` steps from
-            ``start_lr`` to ``end_lr`` inclusive, ``"exp"`` (log-spaced; needs
-            ``start_lr > 0``) or ``"linear"``. The first param group gets these LRs;
-            group ``g`` gets ``lr · lr_g / lr_0`` with ``lr_g`` its LR at call time.
-        smooth_beta: weight of the past in the bias-corrected EMA of the loss
-            (``lrlab.smoothing``; torch-lr-finder's ``smooth_f`` is ``1 − smooth_beta``).
-        diverge_th: stop when the smoothed loss rises above its best by more than
-            ``diverge_th · max(|best|, first − best)`` (see :mod:`lrlab.finder.maths`);
-            ``None`` never stops on divergence. A NaN/inf loss always stops the sweep.
+        settings, options: the sweep — a :class:`~lrlab.finder.settings.RangeTestSettings`
+            and/or its fields by name: ``start_lr=1e-7``, ``end_lr=10``, ``num_iter=100``,
+            ``step_mode="exp"``, ``smooth_beta=0.98``, ``diverge_th=4``, ``eval_every``,
+            ``eval_batches=8``, ``accumulation_steps=1``, ``grad_clip``, ``amp=False``
+            (their meaning is documented on the dataclass).
         unpack, step_fn: for batches that are not ``(inputs, targets)``
             (see :mod:`lrlab.batches`).
-        eval_data, eval_every, eval_batches, metrics: metric mode. After every
-            ``eval_every``-th update, evaluate loss and ``metrics`` on the first
-            ``eval_batches`` batches of ``eval_data`` (read once, so the subsample is fixed)
-            through :func:`lrlab.evaluate.evaluate`. ``metrics=None`` means accuracy for
-            ``CrossEntropyLoss``/``NLLLoss`` criteria and none otherwise. ``eval_every``
-            defaults to ``max(1, num_iter // 20)``. Cost: ``num_iter / eval_every ×
-            eval_batches`` forward passes.
+        eval_data, metrics: metric mode: the loss and ``metrics`` on a fixed subsample of
+            ``eval_data`` every ``eval_every`` updates (:func:`lrlab.evaluate.evaluate`).
+            ``metrics=None`` means accuracy for ``CrossEntropyLoss``/``NLLLoss`` criteria
+            and none otherwise.
         chance: the metric of a model that learnt nothing, for the diagnosis.
-        accumulation_steps: micro-batches per LR step; their losses are averaged
-            (each back-propagated divided by ``accumulation_steps``).
-        grad_clip: clip the gradients' global norm to this value before each update.
-        amp: ``False``; ``"bf16"`` (CUDA or CPU autocast); ``"fp16"`` (CUDA, with a
-            GradScaler); ``True`` (CUDA only: bf16 where supported, else fp16).
         device: where batches are moved (default: the device of the model's first
             parameter). The model itself is never moved.
         progress: show a progress bar on stderr.
         suggest: compute ``result.suggestion`` (and the diagnosis in metric mode).
 
     Returns:
-        a :class:`RangeTestResult`. Ctrl-C ends the sweep early and returns what was
-        measured with ``stop_reason="interrupted"``.
+        a :class:`RangeTestResult`; ``result.config`` holds the settings (``asdict``) and
+        what was measured on. Ctrl-C ends the sweep early and returns what was measured with
+        ``stop_reason="interrupted"``.
 
     Raises:
         InvalidArgument: a setting is out of its domain (the message says which and why).
         DataError: the data yields no batch, or the first step fails on it.
     """
-    _validate(start_lr, end_lr, num_iter, step_mode, smooth_beta, accumulation_steps, grad_clip)
+    s = settings_from(settings, **options)
     check(
         hasattr(optimizer, "param_groups") and len(optimizer.param_groups) > 0,
         f"optimizer must be a torch optimizer with param groups, got {type(optimizer).__name__}.",
         hint="Pass e.g. torch.optim.SGD(model.parameters(), lr=0.1).",
     )
-    if num_iter < _FEW_STEPS:
+    if s.num_iter < _FEW_STEPS:
         warnings.warn(
-            f"num_iter={num_iter} gives a very short curve; suggestions need more points "
+            f"num_iter={s.num_iter} gives a very short curve; suggestions need more points "
             "(use num_iter >= 50, 100 is typical).",
             UserWarning,
             stacklevel=2,
         )
-    lrs_plan = sweep_lrs(start_lr, end_lr, num_iter, step_mode)
-    smoother, monitor = EMA(smooth_beta), DivergenceMonitor(diverge_th)
+    lrs_plan = sweep_lrs(s.start_lr, s.end_lr, s.num_iter, s.step_mode)
+    smoother, monitor = EMA(s.smooth_beta), DivergenceMonitor(s.diverge_th)
     ratios = groups.current_ratios(optimizer)
     batch_device = _batch_device(model, device)
-    precision = parse_amp(amp, batch_device)
+    precision = parse_amp(s.amp, batch_device)
     step = resolve_step(criterion, unpack=unpack, step_fn=step_fn)
     metric_fns = _default_metrics(criterion, metrics)
     if eval_data is None:
         check(
-            eval_every is None,
-            f"eval_every={eval_every} was given without eval_data.",
+            s.eval_every is None,
+            f"eval_every={s.eval_every} was given without eval_data.",
             hint="Pass eval_data= (validation batches) to evaluate during the sweep.",
         )
     else:
-        eval_every = max(1, num_iter // 20) if eval_every is None else eval_every
-        check(
-            isinstance(eval_every, int) and eval_every >= 1,
-            f"eval_every={eval_every!r} must be an integer >= 1.",
-        )
-        check(
-            isinstance(eval_batches, int) and eval_batches >= 1,
-            f"eval_batches={eval_batches!r} must be an integer >= 1.",
-        )
+        s = s.evaluated()
     config = {
-        "start_lr": float(start_lr),
-        "end_lr": float(end_lr),
-        "num_iter": int(num_iter),
-        "step_mode": step_mode,
-        "smooth_beta": float(smooth_beta),
-        "diverge_th": diverge_th,
-        "accumulation_steps": int(accumulation_steps),
-        "grad_clip": grad_clip,
-        "amp": amp if isinstance(amp, (bool, str)) else str(amp),
+        **s.to_dict(),
+        "eval_batches": s.eval_batches if eval_data is not None else None,
         "device": str(batch_device),
-        "eval_every": eval_every,
-        "eval_batches": eval_batches if eval_data is not None else None,
         "metrics": sorted(metric_fns) if eval_data is not None else [],
         "group_ratios": ratios,
         "optimizer": type(optimizer).__name__,
@@ -173,7 +137,7 @@ def range_test(
             fixed_eval = (
                 None
                 if eval_data is None
-                else _fixed_subsample(eval_data, eval_batches, batch_device)
+                else _fixed_subsample(eval_data, s.eval_batches, batch_device)
             )
             _sweep(
                 result,
@@ -185,11 +149,11 @@ def range_test(
                 ratios=ratios,
                 smoother=smoother,
                 monitor=monitor,
-                accumulation_steps=accumulation_steps,
-                update=Update(optimizer, precision, grad_clip),
+                accumulation_steps=s.accumulation_steps,
+                update=Update(optimizer, precision, s.grad_clip),
                 device=batch_device,
                 eval_batches=fixed_eval,
-                eval_every=eval_every,
+                eval_every=s.eval_every,
                 metric_fns=metric_fns,
                 progress=progress,
             )
@@ -318,53 +282,6 @@ def _evaluate(
 
 
 # ----------------------------------------------------------------------------- set-up
-
-
-def _validate(
-    start_lr: float,
-    end_lr: float,
-    num_iter: int,
-    step_mode: str,
-    smooth_beta: float,
-    accumulation_steps: int,
-    grad_clip: float | None,
-) -> None:
-    check(
-        step_mode in SWEEPS,
-        f"step_mode={step_mode!r} is not a sweep; expected one of {sorted(SWEEPS)}.",
-    )
-    check(
-        isinstance(num_iter, int) and not isinstance(num_iter, bool) and num_iter >= 2,
-        f"num_iter={num_iter!r} must be an integer >= 2 (a sweep needs a start and an end).",
-        hint="100 is typical; use at least 50 for a trustworthy suggestion.",
-    )
-    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
-        check(
-            isinstance(value, (int, float)) and math.isfinite(value),
-            f"{name}={value!r} must be a finite number.",
-        )
-    if step_mode == "exp":
-        check(
-            start_lr > 0,
-            f"start_lr={start_lr!r} must be > 0 for an exponential sweep.",
-            hint="Use a small positive start such as 1e-7, or step_mode='linear'.",
-        )
-    else:
-        check(start_lr >= 0, f"start_lr={start_lr!r} must be >= 0.")
-    check(
-        end_lr > start_lr,
-        f"start_lr={start_lr!r} must be smaller than end_lr={end_lr!r}.",
-        hint="The sweep goes up from start_lr to end_lr; swap them.",
-    )
-    check(0.0 <= smooth_beta < 1.0, f"smooth_beta={smooth_beta!r} must be in [0, 1).")
-    check(
-        isinstance(accumulation_steps, int) and accumulation_steps >= 1,
-        f"accumulation_steps={accumulation_steps!r} must be an integer >= 1.",
-    )
-    check(
-        grad_clip is None or (math.isfinite(grad_clip) and grad_clip > 0),
-        f"grad_clip={grad_clip!r} must be a positive max norm (or None for no clipping).",
-    )
 
 
 def _batch_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
