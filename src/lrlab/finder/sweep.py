@@ -26,10 +26,11 @@ from lrlab.batches import Batch, StepFn, Unpack, cycle, resolve_step, set_epoch
 from lrlab.batches import to_device as move_to
 from lrlab.errors import DataError, InvalidArgument, LrlabError, check
 from lrlab.evaluate import evaluate
+from lrlab.finder.holdout import fixed_batches
 from lrlab.finder.maths import DivergenceMonitor, sweep_lrs
 from lrlab.finder.result import RangeTestResult
 from lrlab.finder.settings import RangeTestSettings, settings_from
-from lrlab.metrics import HIGHER_IS_BETTER, Metric, resolve_metrics
+from lrlab.metrics import HIGHER_IS_BETTER, Metric, default_metrics
 from lrlab.optim import groups
 from lrlab.precision import parse_amp
 from lrlab.smoothing import EMA
@@ -37,7 +38,6 @@ from lrlab.snapshot import preserved
 from lrlab.train.update import Update
 
 # Criteria whose outputs are class scores: metric mode reports accuracy for them by default.
-_CLASSIFICATION_LOSSES: tuple[type[nn.Module], ...] = (nn.CrossEntropyLoss, nn.NLLLoss)
 _FEW_STEPS = 10
 
 
@@ -110,7 +110,7 @@ def range_test(
     batch_device = _batch_device(model, device)
     precision = parse_amp(s.amp, batch_device)
     step = resolve_step(criterion, unpack=unpack, step_fn=step_fn)
-    metric_fns = _default_metrics(criterion, metrics)
+    metric_fns = default_metrics(metrics, criterion)
     if eval_data is None:
         check(
             s.eval_every is None,
@@ -137,7 +137,7 @@ def range_test(
             fixed_eval = (
                 None
                 if eval_data is None
-                else _fixed_subsample(eval_data, s.eval_batches, batch_device)
+                else fixed_batches(eval_data, s.eval_batches, batch_device, what="eval_data")
             )
             _sweep(
                 result,
@@ -295,26 +295,6 @@ def _batch_device(model: nn.Module, device: torch.device | str | None) -> torch.
             ) from exc
     first = next(itertools.chain(model.parameters(), model.buffers()), None)
     return first.device if first is not None else torch.device("cpu")
-
-
-def _default_metrics(criterion: Any, metrics: Any) -> dict[str, Metric]:
-    if metrics is None:
-        if isinstance(criterion, _CLASSIFICATION_LOSSES):
-            return resolve_metrics(["accuracy"])
-        return {}
-    return resolve_metrics(metrics)
-
-
-def _fixed_subsample(data: Iterable[Batch], n: int, device: torch.device) -> list[Batch]:
-    """The first ``n`` batches of ``data``, read once and kept (on ``device``): every
-    evaluation sees the same samples, and a shuffling loader is not re-drawn each time."""
-    batches = [move_to(b, device) for b in itertools.islice(iter(data), n)]
-    if not batches:
-        raise DataError(
-            "eval_data yielded no batches.",
-            hint="Pass a non-empty validation set (or no eval_data to skip metric mode).",
-        )
-    return batches
 
 
 class _OneShotExhausted(DataError):
