@@ -17,7 +17,7 @@ import math
 from lrlab.errors import InvalidArgument
 from lrlab.schedules import _checks
 from lrlab.schedules.core import Cosine, CyclicWave, Linear, Schedule, join
-from lrlab.schedules.hyperschedule import HyperSchedule
+from lrlab.schedules.hyperschedule import HyperSchedule, record
 
 ANNEAL_STRATEGIES = ("cos", "linear")
 
@@ -157,24 +157,12 @@ def one_cycle(
         ]
         return join(pieces, boundaries)
 
-    params = {
-        "max_lr": max_lr,
-        "total_steps": total_steps,
-        "pct_start": pct_start,
-        "anneal": anneal,
-        "div_factor": div_factor,
-        "final_div_factor": final_div_factor,
-        "three_phase": three_phase,
-        "cycle_momentum": cycle_momentum,
-        "base_momentum": base_momentum,
-        "max_momentum": max_momentum,
-    }
-    return HyperSchedule(
-        name="one-cycle",
-        params=params,
+    return record(
+        one_cycle,
+        locals(),
         total_steps=total_steps,
-        lr_schedule=phases(lr_points),
-        momentum_schedule=phases(momentum_points) if cycle_momentum else None,
+        lr=phases(lr_points),
+        momentum=phases(momentum_points) if cycle_momentum else None,
     )
 
 
@@ -233,23 +221,8 @@ def cyclic(
             f"base_momentum={base_momentum} must be <= max_momentum={max_momentum}."
         )
     down = step_size_up if step_size_down is None else step_size_down
-    params = {
-        "base_lr": base_lr,
-        "max_lr": max_lr,
-        "step_size_up": step_size_up,
-        "step_size_down": step_size_down,
-        "mode": mode,
-        "gamma": gamma,
-        "cycle_momentum": cycle_momentum,
-        "base_momentum": base_momentum,
-        "max_momentum": max_momentum,
-    }
     lr = CyclicWave(base_lr, max_lr, step_size_up, down, mode, gamma)
     momentum = CyclicWave(base_momentum, max_momentum, step_size_up, down, mode, gamma, True)
-    return HyperSchedule(
-        name="cyclic",
-        params=params,
-        total_steps=None,
-        lr_schedule=lr,
-        momentum_schedule=momentum if cycle_momentum else None,
+    return record(
+        cyclic, locals(), total_steps=None, lr=lr, momentum=momentum if cycle_momentum else None
     )

@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from lrlab.errors import InvalidArgument
 from lrlab.schedules import _checks
 from lrlab.schedules.core import Constant, Cosine, Exponential, Linear, Schedule, join
-from lrlab.schedules.hyperschedule import HyperSchedule
-
-# --------------------------------------------------------------------------- decays
+from lrlab.schedules.hyperschedule import HyperSchedule, record
 
 
 def piecewise_constant(
@@ -35,18 +33,15 @@ def piecewise_constant(
         raise InvalidArgument(
             f"milestones={milestones!r} must be a list of steps, e.g. [30000, 60000]."
         )
-    steps = [_checks.integer(f"milestones[{i}]", m, minimum=1) for i, m in enumerate(milestones)]
-    if any(a >= b for a, b in itertools.pairwise(steps)):
-        raise InvalidArgument(f"milestones={steps} must be strictly increasing.")
+    milestones = [
+        _checks.integer(f"milestones[{i}]", m, minimum=1) for i, m in enumerate(milestones)
+    ]
+    if any(a >= b for a, b in itertools.pairwise(milestones)):
+        raise InvalidArgument(f"milestones={milestones} must be strictly increasing.")
     # lr * factor ** k is torch's closed form (MultiStepLR._get_closed_form_lr).
-    values = [Constant(lr * factor**k) for k in range(len(steps) + 1)]
-    schedule: Schedule = join(values, steps) if steps else values[0]
-    return HyperSchedule(
-        name="piecewise-constant",
-        params={"lr": lr, "milestones": steps, "factor": factor},
-        total_steps=None,
-        lr_schedule=schedule,
-    )
+    values = [Constant(lr * factor**k) for k in range(len(milestones) + 1)]
+    schedule: Schedule = join(values, milestones) if milestones else values[0]
+    return record(piecewise_constant, locals(), total_steps=None, lr=schedule)
 
 
 def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> HyperSchedule:
@@ -54,12 +49,8 @@ def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> HyperSchedule:
     lr = _checks.positive("lr", lr)
     step_size = _checks.integer("step_size", step_size, minimum=1)
     gamma = _checks.positive("gamma", gamma)
-    return HyperSchedule(
-        name="step-decay",
-        params={"lr": lr, "step_size": step_size, "gamma": gamma},
-        total_steps=None,
-        lr_schedule=Exponential(lr, gamma, every=step_size, staircase=True),
-    )
+    schedule = Exponential(lr, gamma, every=step_size, staircase=True)
+    return record(step_decay, locals(), total_steps=None, lr=schedule)
 
 
 def cosine(
@@ -94,18 +85,7 @@ def cosine(
     schedule: Schedule = decay
     if warmup_steps:
         schedule = join([Linear(warmup_start_lr, lr, warmup_steps), decay], [warmup_steps])
-    return HyperSchedule(
-        name="cosine",
-        params={
-            "lr": lr,
-            "total_steps": total_steps,
-            "warmup_steps": warmup_steps,
-            "final_lr": final_lr,
-            "warmup_start_lr": warmup_start_lr,
-        },
-        total_steps=total_steps,
-        lr_schedule=schedule,
-    )
+    return record(cosine, locals(), total_steps=total_steps, lr=schedule)
 
 
 def constant(lr: float, momentum: float | None = None) -> HyperSchedule:
@@ -113,10 +93,5 @@ def constant(lr: float, momentum: float | None = None) -> HyperSchedule:
     lr = _checks.positive("lr", lr)
     if momentum is not None:
         momentum = _checks.momentum("momentum", momentum)
-    return HyperSchedule(
-        name="constant",
-        params={"lr": lr, "momentum": momentum},
-        total_steps=None,
-        lr_schedule=Constant(lr),
-        momentum_schedule=None if momentum is None else Constant(momentum),
-    )
+    held = None if momentum is None else Constant(momentum)
+    return record(constant, locals(), total_steps=None, lr=Constant(lr), momentum=held)

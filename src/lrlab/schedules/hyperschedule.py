@@ -14,7 +14,8 @@ The policies that build it live in :mod:`~lrlab.schedules.cyclical`,
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,3 +124,29 @@ class HyperSchedule:
         from lrlab.schedules.plot import plot_schedule
 
         return plot_schedule(self, steps=steps, ax=ax)
+
+
+def record(
+    policy: Callable[..., HyperSchedule],
+    arguments: Mapping[str, Any],
+    *,
+    total_steps: int | None,
+    lr: Schedule,
+    momentum: Schedule | None = None,
+) -> HyperSchedule:
+    """The :class:`HyperSchedule` that ``policy`` returns, with its call recorded.
+
+    ``arguments`` is the constructor's ``locals()`` once its arguments are validated and
+    normalised: the parameters of ``policy``'s signature are taken from it, so ``params`` is
+    never a hand-kept copy of the signature (optax's ``inject_hyperparams`` reads it the same
+    way), and ``build(name, **params)`` rebuilds the same schedule. The name is the
+    function's, with dashes (``one_cycle`` → ``"one-cycle"``): the key it is registered under.
+    """
+    params = {name: arguments[name] for name in inspect.signature(policy).parameters}
+    return HyperSchedule(
+        name=policy.__name__.replace("_", "-"),
+        params=params,
+        total_steps=total_steps,
+        lr_schedule=lr,
+        momentum_schedule=momentum,
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from lrlab.errors import InvalidArgument
 from lrlab.schedules import _checks
 from lrlab.schedules.core import Constant, Linear, join
-from lrlab.schedules.hyperschedule import HyperSchedule
+from lrlab.schedules.hyperschedule import HyperSchedule, record
 
 
 def warmup(
@@ -33,10 +33,6 @@ def warmup(
     if schedule.momentum_schedule is not None:
         held = Constant(schedule.momentum(0))
         momentum = join([held, schedule.momentum_schedule], [steps])
-    return HyperSchedule(
-        name="warmup",
-        params={"schedule": schedule.to_dict(), "steps": steps, "start_lr": start_lr},
-        total_steps=None if schedule.total_steps is None else schedule.total_steps + steps,
-        lr_schedule=lr,
-        momentum_schedule=momentum,
-    )
+    total = None if schedule.total_steps is None else schedule.total_steps + steps
+    arguments = {**locals(), "schedule": schedule.to_dict()}  # recorded as data, not an object
+    return record(warmup, arguments, total_steps=total, lr=lr, momentum=momentum)
