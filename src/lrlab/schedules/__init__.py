@@ -6,7 +6,10 @@
 * :mod:`lrlab.schedules.cyclical` — Smith's family: ``one_cycle``, ``cyclic``.
 * :mod:`lrlab.schedules.decays` — ``piecewise_constant``, ``step_decay``, ``cosine``,
   ``constant``.
-* :mod:`lrlab.schedules.warmup_decay` — ``warmup`` (a ramp before any schedule).
+* :mod:`lrlab.schedules.warmup_decay` — a linear warm-up then a decay, exact against
+  transformers: ``warmup_linear`` (D2Z), ``warmup_cosine``, ``wsd``, ``inverse_sqrt``; and
+  ``warmup`` (a ramp before any schedule).
+* :mod:`lrlab.schedules.factors` — the unitless pieces those are joined from.
 * :mod:`lrlab.schedules.registry` — :data:`POLICIES` (name → constructor) and :func:`build`.
 * :mod:`lrlab.schedules.plot` — a preview figure (matplotlib imported lazily).
 
@@ -28,7 +31,7 @@ from lrlab.schedules.cyclical import cyclic, one_cycle
 from lrlab.schedules.decays import constant, cosine, piecewise_constant, step_decay
 from lrlab.schedules.hyperschedule import HyperSchedule
 from lrlab.schedules.registry import POLICIES, build, policy_name, policy_params
-from lrlab.schedules.warmup_decay import warmup
+from lrlab.schedules.warmup_decay import inverse_sqrt, warmup, warmup_cosine, warmup_linear, wsd
 
 __all__ = [
     "POLICIES",
@@ -45,6 +48,7 @@ __all__ = [
     "constant",
     "cosine",
     "cyclic",
+    "inverse_sqrt",
     "join",
     "one_cycle",
     "piecewise_constant",
@@ -52,4 +56,7 @@ __all__ = [
     "policy_params",
     "step_decay",
     "warmup",
+    "warmup_cosine",
+    "warmup_linear",
+    "wsd",
 ]

@@ -14,7 +14,7 @@ from lrlab.errors import InvalidArgument
 from lrlab.schedules.cyclical import cyclic, one_cycle
 from lrlab.schedules.decays import constant, cosine, piecewise_constant, step_decay
 from lrlab.schedules.hyperschedule import HyperSchedule
-from lrlab.schedules.warmup_decay import warmup
+from lrlab.schedules.warmup_decay import inverse_sqrt, warmup, warmup_cosine, warmup_linear, wsd
 
 POLICIES: dict[str, Callable[..., HyperSchedule]] = {
     "one-cycle": one_cycle,
@@ -24,6 +24,10 @@ POLICIES: dict[str, Callable[..., HyperSchedule]] = {
     "cosine": cosine,
     "constant": constant,
     "warmup": warmup,
+    "warmup-linear": warmup_linear,
+    "warmup-cosine": warmup_cosine,
+    "wsd": wsd,
+    "inverse-sqrt": inverse_sqrt,
 }
 """Policy name -> constructor. Names use dashes; :func:`build` also accepts underscores."""
 
