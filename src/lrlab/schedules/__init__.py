@@ -11,6 +11,8 @@
   ``warmup`` (a ramp before any schedule).
 * :mod:`lrlab.schedules.factors` — the unitless pieces those are joined from.
 * :mod:`lrlab.schedules.registry` — :data:`POLICIES` (name → constructor) and :func:`build`.
+* :mod:`lrlab.schedules.planning` — :func:`for_run`: a policy planned for a run from a peak LR
+  and a length, with documented defaults (what ``find_lr(schedule=...)`` tries).
 * :mod:`lrlab.schedules.plot` — a preview figure (matplotlib imported lazily).
 
 Applying a schedule to an optimizer is :mod:`lrlab.optim.driver`'s job.
@@ -30,6 +32,7 @@ from lrlab.schedules.core import (
 from lrlab.schedules.cyclical import cyclic, one_cycle
 from lrlab.schedules.decays import constant, cosine, piecewise_constant, step_decay
 from lrlab.schedules.hyperschedule import HyperSchedule
+from lrlab.schedules.planning import for_run, plannable
 from lrlab.schedules.registry import POLICIES, build, policy_name, policy_params
 from lrlab.schedules.warmup_decay import inverse_sqrt, warmup, warmup_cosine, warmup_linear, wsd
 
@@ -48,10 +51,12 @@ __all__ = [
     "constant",
     "cosine",
     "cyclic",
+    "for_run",
     "inverse_sqrt",
     "join",
     "one_cycle",
     "piecewise_constant",
+    "plannable",
     "policy_name",
     "policy_params",
     "step_decay",

@@ -1,13 +1,14 @@
 r"""The policy registry: :data:`POLICIES` (the only list of policy names) and :func:`build`.
 
-Configs, the CLI and records (``HyperSchedule.from_dict``) find a policy here by name; its
-parameters are its constructor's signature.
+Configs, the CLI, records (``HyperSchedule.from_dict``) and
+:func:`lrlab.schedules.for_run` find a policy here by name; its parameters are its
+constructor's signature.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lrlab.errors import InvalidArgument
@@ -62,6 +63,11 @@ def _coerce(value: Any) -> Any:
     return value
 
 
+def normalised(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys with dashes as underscores (``max-lr`` → ``max_lr``), numbers in strings parsed."""
+    return {str(k).strip().replace("-", "_"): _coerce(v) for k, v in params.items()}
+
+
 def build(name: str, **params: Any) -> HyperSchedule:
     """Build policy ``name`` from keyword parameters (configs, the CLI, ``from_dict``).
 
@@ -71,7 +77,7 @@ def build(name: str, **params: Any) -> HyperSchedule:
     """
     key = policy_name(name)
     signature = policy_params(key)
-    kwargs = {str(k).strip().replace("-", "_"): _coerce(v) for k, v in params.items()}
+    kwargs = normalised(params)
     unknown = sorted(set(kwargs) - set(signature))
     if unknown:
         raise InvalidArgument(
