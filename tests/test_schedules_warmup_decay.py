@@ -478,6 +478,23 @@ def test_records_hold_the_arguments_as_given():
     }
 
 
+def test_usable_from_experiment_configs():
+    from lrlab.experiment.config import ScheduleConfig
+
+    block = {"name": "wsd", "max_lr": "auto", "warmup_steps": 10, "decay_steps": "20"}
+    config = ScheduleConfig(**block, decay="1-sqrt", min_lr_ratio=0.1)
+    assert config.auto and config.params["decay"] == "1-sqrt" and config.params["decay_steps"] == 20
+    assert ScheduleConfig(
+        name="cyclic", base_lr=0.01, max_lr=0.1, step_size_up=5, mode="triangular2"
+    )
+    with pytest.raises(InvalidArgument, match="decay='exp' must be one of"):
+        ScheduleConfig(**block, decay="exp")
+    with pytest.raises(InvalidArgument, match="warmup_steps \\+ decay_steps"):
+        ScheduleConfig(name="wsd", max_lr=0.1, total_steps=20, warmup_steps=10, decay_steps=20)
+    with pytest.raises(InvalidArgument, match="max_lr='fast' must be a number or 'auto'"):
+        ScheduleConfig(name="inverse-sqrt", max_lr="fast", warmup_steps=10)
+
+
 def test_the_report_figure_draws_them_exactly():
     from lrlab.report import figures
 
