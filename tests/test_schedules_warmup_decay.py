@@ -208,6 +208,7 @@ def test_inverse_sqrt_definition_property(w, timescale, max_lr):
 
 
 def transformers_values(name: str, steps: int, max_lr: float, kind: str = "sgd", **kw):
+    pytest.importorskip("transformers", minversion="4.49")  # decay_type, num_training_steps
     optimization = pytest.importorskip("transformers.optimization")
     make = getattr(optimization, name)
     return torch_values(lambda o: make(o, **kw), steps, kind, lr=max_lr)[0]
@@ -293,7 +294,7 @@ def test_equal_to_transformers(name, kw, kind):
 def test_transformers_parity_property(
     name, total, warm, decay_share, decay, m, cycles, timescale, max_lr
 ):
-    pytest.importorskip("transformers")
+    pytest.importorskip("transformers", minversion="4.49")
     w = min(int(warm * total), total - 1)
     kw: dict = {"num_warmup_steps": w}
     if name == "get_inverse_sqrt_schedule":
