@@ -62,6 +62,18 @@ def _check_one_cycle_layout(
             )
 
 
+def _momenta(base_momentum: float, max_momentum: float) -> tuple[float, float]:
+    """Both momenta in ``[0, 1)``, ``base <= max``: the momentum moves against the LR."""
+    base_momentum = _checks.momentum("base_momentum", base_momentum)
+    max_momentum = _checks.momentum("max_momentum", max_momentum)
+    if base_momentum > max_momentum:
+        raise InvalidArgument(
+            f"base_momentum={base_momentum} must be <= max_momentum={max_momentum}: the "
+            f"momentum falls to base_momentum while the LR rises to max_lr."
+        )
+    return base_momentum, max_momentum
+
+
 def one_cycle(
     max_lr: float,
     total_steps: int,
@@ -113,13 +125,7 @@ def one_cycle(
     )
     three_phase = _checks.flag("three_phase", three_phase)
     cycle_momentum = _checks.flag("cycle_momentum", cycle_momentum)
-    base_momentum = _checks.momentum("base_momentum", base_momentum)
-    max_momentum = _checks.momentum("max_momentum", max_momentum)
-    if base_momentum > max_momentum:
-        raise InvalidArgument(
-            f"base_momentum={base_momentum} must be <= max_momentum={max_momentum}: momentum "
-            f"falls to base_momentum while the LR rises to max_lr."
-        )
+    base_momentum, max_momentum = _momenta(base_momentum, max_momentum)
     if three_phase and pct_start > 0.5:
         raise InvalidArgument(
             f"pct_start={pct_start} must be <= 0.5 with three_phase=True: the LR goes up for "
@@ -214,12 +220,7 @@ def cyclic(
             hint="Use mode='exp_range' or drop gamma.",
         )
     cycle_momentum = _checks.flag("cycle_momentum", cycle_momentum)
-    base_momentum = _checks.momentum("base_momentum", base_momentum)
-    max_momentum = _checks.momentum("max_momentum", max_momentum)
-    if base_momentum > max_momentum:
-        raise InvalidArgument(
-            f"base_momentum={base_momentum} must be <= max_momentum={max_momentum}."
-        )
+    base_momentum, max_momentum = _momenta(base_momentum, max_momentum)
     down = step_size_up if step_size_down is None else step_size_down
     lr = CyclicWave(base_lr, max_lr, step_size_up, down, mode, gamma)
     momentum = CyclicWave(base_momentum, max_momentum, step_size_up, down, mode, gamma, True)
