@@ -164,6 +164,29 @@ def test_param_group_ratios_are_kept_and_results_round_trip(tmp_path):
     assert back.schedule_for().to_dict() == sched.to_dict()
 
 
+@pytest.mark.parametrize("name", ["warmup-linear", "wsd", "warmup-cosine", "cosine"])
+def test_any_plannable_schedule_is_compressed_for_the_short_runs(name):
+    from lrlab.finder.planned import unit_schedule
+    from lrlab.schedules import for_run
+
+    model = _mlp()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    options = {"warmup_steps": 12} if name != "cosine" else {}
+    res = find_lr(model, opt, nn.CrossEntropyLoss(), _loader(), total_steps=120, schedule=name,
+                  schedule_options=options, **FAST)  # fmt: skip
+    assert res.schedule["name"] == name and res.lr is not None
+    opts = res.schedule["options"]
+    assert opts.get("warmup_fraction", 0.1) == pytest.approx(0.1)  # 12 of 120 steps
+    planned = res.schedule_for()
+    assert planned.to_dict() == for_run(name, res.lr, 120, **opts).to_dict()
+    # The short runs follow the same shape over their own length, scaled to each peak.
+    h = res.horizons[0]
+    unit = unit_schedule(name, h, opts)
+    assert [unit(t)[0] for t in range(h)] == pytest.approx(
+        [for_run(name, 1.0, h, **opts).lr(t) for t in range(h)]
+    )
+
+
 def test_eval_data_is_used_when_given_and_a_list_of_batches_is_split():
     model, data = _mlp(), _loader()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -42,7 +42,13 @@ from lrlab.finder.find_progress import Stages
 from lrlab.finder.find_result import Candidate, FindResult
 from lrlab.finder.find_settings import FindSettings, find_settings_from
 from lrlab.finder.holdout import Holdout, holdout
-from lrlab.finder.planned import ScheduleSpec, planned_schedule, schedule_name, unit_schedule
+from lrlab.finder.planned import (
+    ScheduleSpec,
+    as_fractions,
+    planned_schedule,
+    schedule_name,
+    unit_schedule,
+)
 from lrlab.finder.sweep import range_test
 from lrlab.metrics import HIGHER_IS_BETTER, default_metrics
 from lrlab.optim import ScheduleDriver, groups
@@ -78,8 +84,10 @@ def find_lr(
         total_steps: the planned run's length in optimizer updates.
         eval_data: held-out batches that judge the candidates (default: a split carved from
             ``train_data``; ``result.holdout`` says how).
-        schedule, schedule_options: the planned schedule — a policy name (``"one-cycle"``)
-            and its options, or a callable ``f(peak_lr, total_steps) -> HyperSchedule``.
+        schedule, schedule_options: the planned schedule — a policy name (``"one-cycle"``,
+            ``"wsd"``, ``"warmup-linear"``, ... any :func:`lrlab.schedules.plannable`) and
+            its :func:`lrlab.schedules.for_run` options, or a callable
+            ``f(peak_lr, total_steps) -> HyperSchedule``.
         settings, options: a :class:`~lrlab.finder.find_settings.FindSettings` and/or its
             fields by name (short-run fractions, candidate density, score, method, ...).
         unpack, step_fn: other batch formats (see :mod:`lrlab.batches`).
@@ -98,7 +106,7 @@ def find_lr(
         f"total_steps={total_steps!r} must be a positive integer (the planned run's updates).",
         hint="E.g. total_steps=epochs * len(train_loader).",
     )
-    opts = dict(schedule_options or {})
+    opts = as_fractions(schedule_options or {}, total_steps)
     horizons = s.horizons(total_steps)
     units = {h: unit_schedule(schedule, h, opts) for h in horizons}  # bad schedules fail now
     check(

@@ -1,7 +1,10 @@
 """The planned schedule at any peak LR and length: what ``find_lr``'s short runs compress.
 
-``find_lr(schedule=...)`` takes a policy name (``"one-cycle"``, ...) with ``schedule_options``,
-or a callable ``f(peak_lr, total_steps) -> HyperSchedule``. A short run of ``h`` updates at
+``find_lr(schedule=...)`` takes a policy name (any :func:`lrlab.schedules.plannable` one:
+``"one-cycle"``, ``"wsd"``, ``"warmup-linear"``, ...) with ``schedule_options`` — the options of
+:func:`lrlab.schedules.for_run`, step counts as fractions of the run so that they compress
+with it (an absolute ``warmup_steps`` is read as a fraction of the planned length) — or a
+callable ``f(peak_lr, total_steps) -> HyperSchedule``. A short run of ``h`` updates at
 peak LR ``η`` follows the same schedule built for ``h`` updates: copy ``k`` uses
 ``η_k · u(t)`` with ``u`` the schedule at peak 1 — the form the batched engines need
 (one LR multiplier per step, one momentum for every copy). :func:`unit_schedule` checks that
@@ -16,15 +19,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lrlab.errors import InvalidArgument
-from lrlab.schedules import HyperSchedule, policy_name
-from lrlab.schedules import one_cycle as _one_cycle
+from lrlab.schedules import HyperSchedule, for_run, plannable, policy_name
+from lrlab.schedules.planning import FRACTIONS
 
 ScheduleSpec = str | Callable[[float, int], HyperSchedule]
-
-# Policies built from (peak, length). one-cycle's peak is its max_lr.
-_BUILDERS: dict[str, Callable[..., HyperSchedule]] = {
-    "one-cycle": lambda peak, steps, **o: _one_cycle(peak, total_steps=steps, **o),
-}
 
 
 def schedule_name(schedule: ScheduleSpec) -> str:
@@ -34,10 +32,25 @@ def schedule_name(schedule: ScheduleSpec) -> str:
     return getattr(schedule, "__name__", type(schedule).__name__)
 
 
+def as_fractions(options: Mapping[str, Any], planned_steps: int) -> dict[str, Any]:
+    """``options`` with absolute step counts (``warmup_steps``, ``decay_steps``, ``step_size``,
+    ``milestones``) turned into fractions of the planned run, so a short run compresses them."""
+    out = dict(options)
+    for fraction, steps in FRACTIONS.items():
+        if steps in out:
+            value = out.pop(steps)
+            if isinstance(value, (list, tuple)):
+                out[fraction] = tuple(float(v) / planned_steps for v in value)
+            else:
+                out[fraction] = float(value) / planned_steps
+    return out
+
+
 def planned_schedule(
     schedule: ScheduleSpec, peak_lr: float, total_steps: int, options: Mapping[str, Any]
 ) -> HyperSchedule:
-    """The planned schedule at ``peak_lr`` over ``total_steps`` updates."""
+    """The planned schedule at ``peak_lr`` over ``total_steps`` updates (``options`` as
+    :func:`lrlab.schedules.for_run` takes them)."""
     if callable(schedule) and not isinstance(schedule, str):
         if options:
             raise InvalidArgument(
@@ -53,18 +66,12 @@ def planned_schedule(
             )
         return built
     name = policy_name(str(schedule))
-    builder = _BUILDERS.get(name)
-    if builder is None:
+    if name not in plannable():
         raise InvalidArgument(
             f"schedule={schedule!r} cannot be planned from a peak LR and a length.",
-            hint=f"Use one of {sorted(_BUILDERS)}, or a callable f(peak_lr, total_steps).",
+            hint=f"Use one of {', '.join(plannable())}, or a callable f(peak_lr, total_steps).",
         )
-    try:
-        return builder(peak_lr, total_steps, **dict(options))
-    except TypeError as exc:
-        raise InvalidArgument(
-            f"schedule_options={dict(options)} do not fit the {name!r} schedule: {exc}",
-        ) from exc
+    return for_run(name, peak_lr, total_steps, **dict(options))
 
 
 def unit_schedule(
