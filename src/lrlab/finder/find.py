@@ -202,6 +202,7 @@ class _Search:
         # The sequential engine trains `work` in place: every run starts from this state.
         self.start = capture_tensors(work)
         initial = evaluate(work, hold.eval, step, metrics=metric_fns)
+        self.initial = {k: float(v) for k, v in initial.items()}
         self.floor = self._as_score(initial)
         self.rng_devices = [device.index or 0] if device.type == "cuda" else []
 
@@ -357,6 +358,7 @@ class _Search:
                 "engine": self.engine,
                 "notes": self.notes,
                 "floor": self.floor,
+                "initial": getattr(self, "initial", None),
                 "tolerance": None if choice is None else choice.tolerance,
                 "device": str(getattr(self, "device", "")),
                 "seed": getattr(self, "seed", None),
