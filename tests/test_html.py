@@ -10,17 +10,8 @@ import sys
 
 import pytest
 
+from fixtures.html import PNG_MAGIC, embedded_pngs
 from lrlab._html import esc, fmt, html_table, png_data_uri, result_html
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def embedded_pngs(html: str) -> list[bytes]:
-    """The decoded images of every ``<img src="data:image/png;base64,...">`` in ``html``."""
-    return [
-        base64.b64decode(m, validate=True)
-        for m in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    ]
 
 
 def test_esc_and_fmt():
@@ -35,13 +26,15 @@ def test_esc_and_fmt():
     ]
 
 
-def test_table_escapes_cells_labels_rows_and_aligns_numbers():
+def test_table_escapes_cells_labels_rows_and_aligns_number_columns():
     html = html_table([("max <lr>", 0.0123456), ("flags", "a & b")])
     assert "<th" in html and "max &lt;lr&gt;" in html and "a &amp; b" in html
     assert "<lr>" not in html
-    assert re.search(r'text-align:right[^"]*">0.01235</td>', html)
+    assert re.search(r'text-align:left[^"]*">0.01235</td>', html)
     with_headers = html_table([("one-cycle", 0.91)], headers=["variant", "accuracy"])
     assert "<thead>" in with_headers and with_headers.count("<th ") == 2
+    assert re.search(r'text-align:left[^"]*">one-cycle</td>', with_headers)
+    assert re.search(r'text-align:right[^"]*">0.91</td>', with_headers)
 
 
 def test_result_html_embeds_the_drawn_figure_as_png():

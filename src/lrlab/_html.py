@@ -59,8 +59,9 @@ def png_data_uri(fig: Any, *, dpi: int = 110) -> str:
 
 def html_table(rows: Iterable[Sequence[Any]], headers: Sequence[str] | None = None) -> str:
     """A compact table. Without ``headers`` the first cell of each row is its label (a
-    two-column ``name | value`` table); numbers are right-aligned. Cells go through
-    :func:`fmt` and :func:`esc`."""
+    left-aligned ``name | value`` table); under ``headers`` the columns after the first are
+    right-aligned (they hold numbers, also formatted ones: ``0.91 ± 0.01``). Cells go
+    through :func:`fmt` and :func:`esc`."""
     out = []
     if headers:
         cells = "".join(f'<th style="{_CELL.format(align="left")}">{esc(h)}</th>' for h in headers)
@@ -69,8 +70,7 @@ def html_table(rows: Iterable[Sequence[Any]], headers: Sequence[str] | None = No
     for row in rows:
         cells = []
         for i, cell in enumerate(row):
-            number = isinstance(cell, (int, float)) and not isinstance(cell, bool)
-            style = _CELL.format(align="right" if number else "left")
+            style = _CELL.format(align="right" if headers and i > 0 else "left")
             tag = "th" if i == 0 and not headers else "td"
             cells.append(f'<{tag} style="{style}">{esc(fmt(cell))}</{tag}>')
         body.append(f"<tr>{''.join(cells)}</tr>")
@@ -88,11 +88,14 @@ def figure_img(
     """``<img>`` of what ``draw(fig)`` puts on a new ``matplotlib.figure.Figure``.
 
     The figure is detached from pyplot, so a notebook does not show it a second time and
-    nothing global (backend, open figures) changes."""
+    nothing global (backend, open figures) changes. It is laid out with matplotlib's
+    constrained layout unless ``draw`` chose a layout itself (``tight_layout``)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, layout="constrained")
+    fig = Figure(figsize=size)
     draw(fig)
+    if fig.get_layout_engine() is None:
+        fig.set_layout_engine("constrained")
     return f'<img src="{png_data_uri(fig, dpi=dpi)}" alt="{esc(alt)}" style="{_IMG}">'
 
 
