@@ -291,6 +291,9 @@ def test_plot_draws_both_panels():
     fig = res.plot()
     assert fig.runs_ax.get_xscale() == "log" and len(fig.runs_ax.lines) >= 2
     assert "find_lr" in str(res)
+    html = res._repr_html_()
+    assert '<img src="data:image/png;base64,' in html and "peak LR" in html
+    assert "<script" not in html
 
 
 def test_top_level_exports():

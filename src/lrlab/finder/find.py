@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lrlab._console import StageBar
 from lrlab.batches import Batch, StepFn, Unpack, resolve_step
 from lrlab.copies.driving import OK, Trace, run_schedule
 from lrlab.copies.optimizer import build_torch_optimizer, resolve_optimizer
@@ -38,7 +39,6 @@ from lrlab.copies.sequential import capture_tensors, restore_tensors
 from lrlab.errors import InvalidArgument, check
 from lrlab.evaluate import evaluate
 from lrlab.finder import choose as rule
-from lrlab.finder.find_progress import Stages
 from lrlab.finder.find_result import Candidate, FindResult
 from lrlab.finder.find_settings import FindSettings, find_settings_from
 from lrlab.finder.holdout import Holdout, holdout
@@ -121,7 +121,7 @@ def find_lr(
     step = resolve_step(criterion, unpack=unpack, step_fn=step_fn, device=dev)
     search = _Search(s, total_steps, horizons, units, score_name, higher)
     search.schedule = {"name": schedule_name(schedule), "options": opts}
-    with preserved(model, optimizer), Stages(progress) as stages:
+    with preserved(model, optimizer), StageBar(progress, "find_lr: ") as stages:
         seed_everything(derive_seed(seed, "find"))
         stages.start("range test")
         rt = range_test(
@@ -213,13 +213,13 @@ class _Search:
     def lrs(self) -> list[float]:
         return sorted({lr for (_, lr) in self.candidates})
 
-    def measure(self, lrs: list[float], stages: Stages) -> None:
+    def measure(self, lrs: list[float], stages: StageBar) -> None:
         """Short runs at ``lrs`` for every horizon."""
         for h in self.horizons:
             stages.start(f"short runs ({len(lrs)} LRs × {h} steps)", total=h)
             self._run(lrs, h, stages)
 
-    def _run(self, lrs: list[float], h: int, stages: Stages) -> None:
+    def _run(self, lrs: list[float], h: int, stages: StageBar) -> None:
         restore_tensors(self.work, self.start)
         copies = Copies(
             work=self.work,
@@ -244,7 +244,7 @@ class _Search:
         def drive(engine: Any, trace: Trace) -> None:
             run_schedule(
                 engine, self.hold.train, self.hold.eval, trace, hyper=hyper, seed=self.seed,
-                rng_devices=self.rng_devices, tick=stages.tick,
+                rng_devices=self.rng_devices, tick=stages.advance,
             )  # fmt: skip
 
         outcome = train_copies(

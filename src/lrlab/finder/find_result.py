@@ -218,6 +218,31 @@ class FindResult:
 
         return plot_find(self, axes=axes)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: both panels of :meth:`plot` and the answer's numbers and flags."""
+        from lrlab._html import fmt, result_html
+
+        cost = self.cost
+        rows = [
+            ("peak LR", self.lr),
+            ("interval", "—" if self.lr is None else f"{fmt(self.low)} – {fmt(self.high)}"),
+            ("planned run", f"{self.total_steps} steps of {self.schedule.get('name')}"),
+            ("judged by", f"held-out {self.score}: {self.holdout}"),
+            ("best LR per horizon", ", ".join(
+                f"{h} steps: {fmt(b)}"
+                for h, b in zip(self.horizons, self.best_per_horizon, strict=False)
+            )),
+            ("drift (decades per decade of steps)", self.drift),
+            ("cost", f"{fmt(cost.get('runs'))} runs ({fmt(cost.get('seconds'))} s)"),
+            ("engine", self.config.get("engine")),
+        ]  # fmt: skip
+        notes = [f"flags: {', '.join(self.flags)}"] if self.flags else []
+        if not self.complete:
+            notes.append("interrupted: the answer uses the short runs that finished")
+        return result_html(
+            "find_lr", rows, notes=notes, size=(12, 4.5), draw=lambda f: self.plot(f.subplots(1, 2))
+        )
+
     def __str__(self) -> str:
         if self.lr is None:
             return f"find_lr: no LR ({', '.join(self.flags)})"

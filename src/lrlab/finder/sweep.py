@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lrlab._console import StageBar
 from lrlab.batches import Batch, StepFn, Unpack, cycle, resolve_step, set_epoch
 from lrlab.batches import to_device as move_to
 from lrlab.errors import DataError, InvalidArgument, LrlabError, check
@@ -197,11 +198,11 @@ def _sweep(
 ) -> None:
     """Fill ``result`` step by step (so an interruption keeps every finished step)."""
     amp_dtype = update.precision.dtype
-    bar = _Progress(len(lrs_plan)) if progress else None
     # Training mode once, and again after each evaluation (which restores the mode it found,
     # so this is only a guard): per step it cost ~1 % of a small CNN's step for nothing.
     model.train()
-    try:
+    with StageBar(progress) as bar:
+        bar.start("range test", total=len(lrs_plan))
         for i, lr in enumerate(lrs_plan):
             groups.set_lr(optimizer, lr, ratios)
             optimizer.zero_grad()
@@ -231,14 +232,10 @@ def _sweep(
             if eval_batches is not None and eval_every is not None and (i + 1) % eval_every == 0:
                 _evaluate(result, model, step, eval_batches, metric_fns, amp_dtype, i, lr)
                 model.train()
-            if bar is not None:
-                bar.advance(lr, smoothed)
+            bar.advance(1, f"lr {lr:.2e} loss {smoothed:.4g}")
             if monitor.update(smoothed):
                 result.stop_reason, result.stop_step = "diverged", i
                 break
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def _forward_backward(
@@ -345,31 +342,6 @@ class _Epochs:
 def _int_attributes(obj: Any) -> dict[str, int | None]:
     attrs = getattr(obj, "__dict__", {})
     return {k: v for k, v in attrs.items() if v is None or type(v) is int}
-
-
-class _Progress:
-    """A rich progress bar on stderr (imported only when asked for)."""
-
-    def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self._bar = Progress(
-            TextColumn("range test"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._task = self._bar.add_task("", total=total)
-        self._bar.start()
-
-    def advance(self, lr: float, loss: float) -> None:
-        self._bar.update(self._task, advance=1, description=f"lr {lr:.2e} loss {loss:.4g}")
-
-    def close(self) -> None:
-        self._bar.stop()
 
 
 # ----------------------------------------------------------------------------- suggestions

@@ -25,7 +25,6 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lrlab._console import StageBar
 from lrlab.batches import StepFn, Unpack, resolve_step
 from lrlab.copies.optimizer import OptimizerFactory, resolve_optimizer
 from lrlab.copies.select import METHODS, Copies, Outcome, train_copies
@@ -271,7 +271,9 @@ class _Run:
 
     def execute(self, method: str) -> Outcome[Record]:
         names = list(self.copies.metrics)
-        with _progress(self.progress, "scan") as tick:
+        with StageBar(self.progress) as bar:
+            bar.start("scan", total=None)
+            tick = bar.advance
 
             def drive(engine: Any, record: Record) -> None:
                 run_horizons(
@@ -304,32 +306,3 @@ def _model_device(model: nn.Module) -> torch.device:
     for t in model.buffers():
         return t.device
     return torch.device("cpu")
-
-
-def _progress(enabled: bool, label: str) -> Any:
-    """A context manager yielding ``tick(n)`` (a rich progress bar on stderr, or nothing)."""
-    if not enabled:
-        return nullcontext(None)
-    return _RichTicker(label)
-
-
-class _RichTicker:
-    def __init__(self, label: str) -> None:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn(label + " {task.completed} steps"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._task = self._progress.add_task(label, total=None)
-
-    def __enter__(self) -> Callable[[int], None]:
-        self._progress.__enter__()
-        return lambda n: self._progress.advance(self._task, n)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._progress.__exit__(*exc)
