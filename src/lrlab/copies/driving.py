@@ -29,6 +29,7 @@ from lrlab.seeding import derive_seed
 # A copy's status in a scheduled run.
 OK = "ok"
 DIVERGED = "diverged"  # non-finite training or evaluation loss (at or before this point)
+STOPPED = "stopped"  # evaluation loss above the stop threshold (at or before this point)
 NOT_RUN = "not run"  # never reached (interrupted)
 
 
@@ -113,6 +114,7 @@ def run_schedule(
     *,
     hyper: Callable[[int], tuple[float, float | None]],
     seed: int,
+    threshold: float | None = None,
     rng_devices: Sequence[int] = (),
     tick: Callable[[int], None] | None = None,
 ) -> None:
@@ -120,8 +122,9 @@ def run_schedule(
     ``engine.set_hyper(*hyper(t))``; evaluate on ``eval_data`` after each checkpoint's update.
 
     ``trace`` is filled in place (what was measured survives a ``KeyboardInterrupt``). A copy
-    whose training or evaluation loss is non-finite is *diverged*: it is dropped from the
-    engine (costing nothing afterwards) and its later checkpoints stay NaN.
+    whose training or evaluation loss is non-finite is *diverged*, one whose evaluation loss
+    exceeds ``threshold`` is *stopped*: either is dropped from the engine (costing nothing
+    afterwards) and its later checkpoints stay NaN.
     """
     checkpoints = list(trace.checkpoints)
     total = checkpoints[-1]
@@ -140,7 +143,7 @@ def run_schedule(
             if tick is not None:
                 tick(1)
             if step == checkpoints[next_c]:
-                _evaluate(engine, eval_data, trace, next_c, rng_devices)
+                _evaluate(engine, eval_data, trace, next_c, threshold, rng_devices)
                 next_c += 1
             if step == total or not engine.live:
                 break
@@ -157,7 +160,12 @@ def run_schedule(
 
 
 def _evaluate(
-    engine: Engine, eval_data: Iterable[Any], trace: Trace, c: int, rng_devices: Sequence[int]
+    engine: Engine,
+    eval_data: Iterable[Any],
+    trace: Trace,
+    c: int,
+    threshold: float | None,
+    rng_devices: Sequence[int],
 ) -> None:
     _mark(trace, engine.take_dead())
     if not engine.live:
@@ -171,9 +179,11 @@ def _evaluate(
     trace.loss[c, idx] = np.where(diverged, np.nan, loss)
     for name in trace.metric_names:
         trace.metrics[name][c, idx] = np.where(diverged, np.nan, values[name])
-    if diverged.any():
+    above = ~diverged & (loss > threshold) if threshold is not None else np.zeros_like(diverged)
+    if diverged.any() or above.any():
         trace.status[idx[diverged]] = DIVERGED
-        engine.keep(~diverged)
+        trace.status[idx[above]] = STOPPED
+        engine.keep(~(diverged | above))
 
 
 def _mark(trace: Trace, copies: Sequence[int]) -> None:

@@ -130,9 +130,12 @@ class Choice:
     high: float | None
     best_per_horizon: tuple[float | None, ...]
     drift: float | None  # decades of best LR per decade of training length
-    edge: str | None  # "low" / "high": the best sits at that end of the candidates
+    edge: str | None  # "low" / "high": the first round's best sits at that end
     tolerance: float  # the score margin that defines the interval
     flags: tuple[str, ...] = field(default=())
+
+
+Round = tuple[Sequence[float], Sequence[float]]  # (LRs, scores) of one horizon
 
 
 def clean_scores(scores: np.ndarray, floor: float) -> np.ndarray:
@@ -141,9 +144,47 @@ def clean_scores(scores: np.ndarray, floor: float) -> np.ndarray:
     return np.maximum(y, floor)
 
 
+def _fit(lrs: Sequence[float], scores: Sequence[float], floor: float, width: float,
+         resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    order = np.argsort(np.asarray(lrs, dtype=float))
+    x = np.log10(np.asarray(lrs, dtype=float)[order])
+    y = clean_scores(np.asarray(scores, dtype=float)[order], floor)
+    grid = np.linspace(x[0], x[-1], resolution) if x.size > 1 else x.copy()
+    return x, y, grid, smooth(x, y, grid, width)
+
+
+def best_of(lrs: Sequence[float], scores: Sequence[float], floor: float, width: float,
+            resolution: int = 400) -> float:  # fmt: skip
+    """log10 of the LR where the smoothed response of one horizon peaks."""
+    _, _, grid, fit = _fit(lrs, scores, floor, width, resolution)
+    return float(grid[int(np.argmax(fit))])
+
+
+def survivors(pool: Sequence[float], top: float, keep: int) -> list[float]:
+    """The ``keep`` LRs of ``pool`` nearest (in log LR) to ``10**top``, the current estimate
+    of the peak — the next round's runs. Ties go to the lower LR (the safe side)."""
+    ranked = sorted(pool, key=lambda lr: (abs(math.log10(lr) - top), lr))
+    return sorted(ranked[:keep])
+
+
+def edge_of(
+    lrs: Sequence[float], scores: Sequence[float], floor: float, width: float
+) -> str | None:
+    """``"high"`` / ``"low"`` when the smoothed peak sits at that end of the candidates."""
+    x = np.log10(np.sort(np.asarray(lrs, dtype=float)))
+    if x.size < 2:
+        return None
+    top = best_of(lrs, scores, floor, width)
+    step = float(np.median(np.diff(x)))
+    if top >= x[-1] - step / 2:
+        return "high"
+    if top <= x[0] + step / 2:
+        return "low"
+    return None
+
+
 def choose(
-    lrs: Sequence[float],
-    scores: np.ndarray,
+    rounds: Sequence[Round],
     horizons: Sequence[int],
     total_steps: int,
     *,
@@ -157,58 +198,59 @@ def choose(
     """Choose the peak LR from short-run scores (see the module docstring).
 
     Args:
-        lrs: the K candidate LRs (any order).
-        scores: ``[H, K]`` final scores per horizon (higher is better; NaN: diverged).
-        horizons: the H short-run lengths (updates), increasing.
+        rounds: per horizon, the candidates' LRs and final scores (higher is better; NaN:
+            diverged or stopped). Later rounds usually hold fewer, better candidates.
+        horizons: the rounds' lengths (updates), increasing.
         total_steps: the planned run's length.
         floor: the untrained model's score (what a diverged run is worth).
         width: the kernel's sd in decades of LR.
-        drift_gain, max_drift: the horizon extrapolation's shrinkage and its clip (decades).
-        tolerance: the score margin of the interval (default: the runs' spread around the
-            smoothed response at the last horizon).
+        drift_gain, max_drift: the horizon extrapolation's shrinkage and its clip (decades);
+            only a drift *down* (the best LR falls as training lengthens) is followed — the
+            safe direction.
+        tolerance: the score margin of the interval (default: the first round's spread around
+            its smoothed response).
     """
-    order = np.argsort(np.asarray(lrs, dtype=float))
-    x = np.log10(np.asarray(lrs, dtype=float)[order])
-    ys = clean_scores(np.asarray(scores, dtype=float)[:, order], floor)
-    grid = np.linspace(x[0], x[-1], resolution)
     flags: list[str] = []
-    if not np.isfinite(np.asarray(scores, dtype=float)).any():
-        return Choice(None, None, None, (None,) * len(horizons), None, None, 0.0, ("all-diverged",))
-    best_x: list[float] = []
-    fits: list[np.ndarray] = []
-    for y in ys:
-        fit = smooth(x, y, grid, width)
-        fits.append(fit)
-        best_x.append(float(grid[int(np.argmax(fit))]))
-    last, fit = ys[-1], fits[-1]
-    if float(last.max() - floor) <= 1e-12 * max(1.0, abs(floor)):
+    finite = [np.isfinite(np.asarray(sc, dtype=float)).any() for _, sc in rounds]
+    if not any(finite):
+        return Choice(None, None, None, (None,) * len(rounds), None, None, 0.0, ("all-diverged",))
+    best_x: list[float | None] = [
+        best_of(lrs, sc, floor, width, resolution) if ok else None
+        for (lrs, sc), ok in zip(rounds, finite, strict=True)
+    ]
+    last = max(i for i, ok in enumerate(finite) if ok)
+    if last < len(rounds) - 1:
+        flags.append("last-round-diverged")
+    top = float(best_x[last])  # type: ignore[arg-type]
+    lrs0, sc0 = rounds[0]
+    x0, y0, grid0, fit0 = _fit(lrs0, sc0, floor, width, resolution)
+    if float(np.max(clean_scores(np.asarray(rounds[last][1], dtype=float), floor)) - floor) <= (
+        1e-12 * max(1.0, abs(floor))
+    ):
         flags.append("nothing-learnt")
-    edge = None
-    top = best_x[-1]
-    step = float(np.median(np.diff(x))) if x.size > 1 else 0.0
-    if top >= x[-1] - step / 2:
-        edge = "high"
-    elif top <= x[0] + step / 2:
-        edge = "low"
+    edge = edge_of(lrs0, sc0, floor, width)
+    points = [(math.log10(h), b) for h, b in zip(horizons, best_x, strict=True) if b is not None]
     drift = None
     answer = top
-    if len(horizons) >= 2 and horizons[-1] > horizons[0]:
-        drift = (best_x[-1] - best_x[0]) / math.log10(horizons[-1] / horizons[0])
-        shift = drift_gain * drift * math.log10(max(total_steps, horizons[-1]) / horizons[-1])
-        shift = float(np.clip(shift, -max_drift, max_drift))
-        answer = top + shift
+    if len(points) >= 2:
+        hx = np.array([p[0] for p in points])
+        bx = np.array([p[1] for p in points])
+        drift = float(np.polyfit(hx, bx, 1)[0])
+        shift = drift_gain * min(drift, 0.0) * math.log10(max(total_steps, horizons[last]) /
+                                                          horizons[last])  # fmt: skip
+        answer = top + float(np.clip(shift, -max_drift, 0.0))
     if tolerance is None:
-        residual = last - smooth(x, last, x, width)
-        tolerance = float(max(np.sqrt(np.mean(residual**2)), 1e-3 * max(abs(fit).max(), 1e-12)))
-    inside = grid[fit >= fit.max() - tolerance]
-    shift = answer - top
-    low_x = min(float(inside.min()) + shift, answer, top)
-    high_x = max(float(inside.max()) + shift, answer, top)
+        residual = y0 - smooth(x0, y0, x0, width)
+        spread = float(np.sqrt(np.mean(residual**2))) if x0.size > 2 else 0.0
+        tolerance = max(spread, 1e-3 * max(float(np.abs(fit0).max()), 1e-12))
+    inside = grid0[fit0 >= fit0.max() - tolerance]
+    low_x = min(float(inside.min()), answer)
+    high_x = max(float(inside.max()), answer)
     return Choice(
         lr=float(10**answer),
         low=float(10**low_x),
         high=float(10**high_x),
-        best_per_horizon=tuple(float(10**b) for b in best_x),
+        best_per_horizon=tuple(None if b is None else float(10**b) for b in best_x),
         drift=drift,
         edge=edge,
         tolerance=float(tolerance),

@@ -146,15 +146,7 @@ def find_lr(
         search.prepare(work, plan, step, hold, metric_fns, criterion, unpack, dev, seed)
         search.drive_momentum = _drives_momentum(plan, work, schedule, horizons[0], opts)
         try:
-            grid = rule.log_grid(
-                search.window.low, search.window.high, s.per_decade, s.max_candidates
-            )
-            search.measure(grid, stages)
-            for _ in range(s.extensions):
-                side = search.edge_to_extend()
-                if side is None:
-                    break
-                search.measure(rule.extension(search.lrs(), side, s.extend_by), stages)
+            search.rounds(stages)
         except KeyboardInterrupt:
             return search.result(started, ["interrupted"], complete=False)
     return search.result(started, [], complete=search.complete)
@@ -203,6 +195,11 @@ class _Search:
         self.start = capture_tensors(work)
         initial = evaluate(work, hold.eval, step, metrics=metric_fns)
         self.initial = {k: float(v) for k, v in initial.items()}
+        loss0 = self.initial["loss"]
+        # A run whose held-out loss climbs this far above the untrained model's has failed.
+        self.threshold = (
+            None if self.s.stop_factor is None else loss0 + (self.s.stop_factor - 1) * abs(loss0)
+        )
         self.floor = self._as_score(initial)
         self.rng_devices = [device.index or 0] if device.type == "cuda" else []
 
@@ -210,14 +207,42 @@ class _Search:
         value = float(values[self.score_name])
         return value if self.higher else -value
 
-    def lrs(self) -> list[float]:
-        return sorted({lr for (_, lr) in self.candidates})
+    def rounds(self, stages: StageBar) -> None:
+        """Successive halving: every candidate of the window at the first horizon (the window
+        grows at an edge), then the ``keep`` best around the peak at each longer horizon."""
+        s, window = self.s, self.window
+        assert window is not None
+        grid = rule.log_grid(window.low, window.high, s.per_decade, s.max_candidates)
+        self._round(0, grid, stages)
+        for _ in range(s.extensions):
+            side = self.edge_to_extend()
+            if side is None:
+                break
+            self._round(0, rule.extension(self.lrs(0), side, s.extend_by), stages)
+        # The pool: first-round candidates that trained (a run that failed short fails long).
+        pool = [lr for lr, sc in zip(*self.round_scores(0), strict=True) if np.isfinite(sc)]
+        for r in range(1, len(self.horizons)):
+            top = rule.best_of(*self.round_scores(r - 1), self.floor, s.width)
+            keep = rule.survivors(pool, top, s.keep)
+            todo = [lr for lr in keep if (self.horizons[r], lr) not in self.candidates]
+            if not keep:
+                break
+            self._round(r, todo, stages)
+        # The last round's peak at the edge of its runs: one more run beyond it, if the pool
+        # has one (the next longer horizon would have included it).
+        last = len(self.horizons) - 1
+        lrs, scores = self.round_scores(last)
+        if last > 0 and lrs and any(np.isfinite(scores)):
+            side = rule.edge_of(lrs, scores, self.floor, s.width)
+            beyond = [lr for lr in pool if (lr > max(lrs) if side == "high" else lr < min(lrs))]
+            if side is not None and beyond:
+                nxt = min(beyond) if side == "high" else max(beyond)
+                self._round(last, [nxt], stages)
 
-    def measure(self, lrs: list[float], stages: StageBar) -> None:
-        """Short runs at ``lrs`` for every horizon."""
-        for h in self.horizons:
-            stages.start(f"short runs ({len(lrs)} LRs × {h} steps)", total=h)
-            self._run(lrs, h, stages)
+    def _round(self, r: int, lrs: list[float], stages: StageBar) -> None:
+        h = self.horizons[r]
+        stages.start(f"round {r + 1}: {len(lrs)} LRs × {h} steps", total=h)
+        self._run(lrs, h, stages)
 
     def _run(self, lrs: list[float], h: int, stages: StageBar) -> None:
         restore_tensors(self.work, self.start)
@@ -244,7 +269,7 @@ class _Search:
         def drive(engine: Any, trace: Trace) -> None:
             run_schedule(
                 engine, self.hold.train, self.hold.eval, trace, hyper=hyper, seed=self.seed,
-                rng_devices=self.rng_devices, tick=stages.advance,
+                threshold=self.threshold, rng_devices=self.rng_devices, tick=stages.advance,
             )  # fmt: skip
 
         outcome = train_copies(
@@ -276,34 +301,34 @@ class _Search:
             self.complete = False
             raise KeyboardInterrupt
 
-    def scores(self) -> tuple[list[float], np.ndarray]:
-        lrs = self.lrs()
-        table = np.full((len(self.horizons), len(lrs)), np.nan)
-        for i, h in enumerate(self.horizons):
-            for j, lr in enumerate(lrs):
-                c = self.candidates.get((h, lr))
-                if c is not None and c.score is not None:
-                    table[i, j] = c.score
-        return lrs, table
+    def lrs(self, r: int) -> list[float]:
+        h = self.horizons[r]
+        return sorted(lr for (hh, lr) in self.candidates if hh == h)
+
+    def round_scores(self, r: int) -> tuple[list[float], list[float]]:
+        """Round ``r``'s LRs and scores (NaN where a run diverged or stopped)."""
+        lrs = self.lrs(r)
+        h = self.horizons[r]
+        scores = [self.candidates[(h, lr)].score for lr in lrs]
+        return lrs, [float("nan") if v is None else float(v) for v in scores]
 
     def choice(self) -> rule.Choice:
-        lrs, table = self.scores()
+        rounds = [self.round_scores(r) for r in range(len(self.horizons))]
+        measured = [i for i, (lrs, _) in enumerate(rounds) if lrs]
+        rounds = [rounds[i] for i in measured]
         return rule.choose(
-            lrs, table, self.horizons, self.total_steps, floor=self.floor, width=self.s.width,
-            drift_gain=self.s.drift_gain, max_drift=self.s.max_drift,
+            rounds, [self.horizons[i] for i in measured], self.total_steps, floor=self.floor,
+            width=self.s.width, drift_gain=self.s.drift_gain, max_drift=self.s.max_drift,
         )  # fmt: skip
 
     def edge_to_extend(self) -> str | None:
-        """The side to grow the window on: the best sits at that edge, and (above) the edge
-        candidate trained — past a divergence there is nothing to find."""
-        choice = self.choice()
-        if choice.edge is None:
+        """The side to grow the window on: the first round's peak sits at that edge, and
+        (above) the edge candidate trained — past a divergence there is nothing to find."""
+        lrs, scores = self.round_scores(0)
+        side = rule.edge_of(lrs, scores, self.floor, self.s.width)
+        if side == "high" and not np.isfinite(scores[-1]):
             return None
-        _, table = self.scores()
-        edge_scores = table[:, -1] if choice.edge == "high" else table[:, 0]
-        if choice.edge == "high" and not np.isfinite(edge_scores).all():
-            return None
-        return choice.edge
+        return side
 
     def result(self, started: float, flags: list[str], *, complete: bool) -> FindResult:
         rt = self.range_test
@@ -374,9 +399,7 @@ def _checkpoints(h: int, count: int) -> list[int]:
 
 def _score(score: str, metric_fns: Mapping[str, Any]) -> tuple[str, bool]:
     """The judged quantity and whether higher is better."""
-    if score == "auto":
-        return ("accuracy", True) if "accuracy" in metric_fns else ("loss", False)
-    if score == "loss":
+    if score in ("auto", "loss"):
         return "loss", False
     if score not in metric_fns:
         raise InvalidArgument(

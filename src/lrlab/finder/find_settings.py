@@ -19,11 +19,14 @@ class FindSettings:
     development half, ``BENCHMARKS.md``).
 
     Attributes:
-        fractions: the short runs' lengths as fractions of ``total_steps`` (increasing; two
-            horizons measure the drift of the best LR with training length).
+        fractions: the rounds' short-run lengths as fractions of ``total_steps`` (increasing):
+            every candidate runs the first; the ``keep`` best around the peak run each longer
+            one (successive halving). The best LR per round measures the drift of the sweet
+            spot with training length.
+        keep: candidates kept for each round after the first.
         min_steps: no short run is shorter than this many updates (nor longer than the run).
         per_decade: candidate density (LRs per decade of the window).
-        max_candidates: at most this many candidates in the first window.
+        max_candidates: at most this many candidates in the first round.
         below_min, above_divergence: the window spans from the range test's minimum ÷
             ``below_min`` (not below where learning starts) to its divergence LR ×
             ``above_divergence`` (:func:`lrlab.finder.choose.window`).
@@ -33,20 +36,24 @@ class FindSettings:
         holdout_fraction, eval_batches: without ``eval_data``, this fraction of the training
             samples (at most ``eval_batches`` batches) is held out to judge the candidates;
             with it, its first ``eval_batches`` batches are used.
-        score: ``"auto"`` (accuracy when the loss is a classification loss, else the loss),
-            ``"loss"``, or a metric name.
+        score: what judges a short run: ``"auto"`` / ``"loss"`` (the held-out loss: smoother
+            than accuracy on small held-out sets), or a metric name (``"accuracy"``).
+        stop_factor: a short run whose held-out loss exceeds ``initial + (stop_factor − 1) ·
+            |initial|`` at a checkpoint is stopped there (it failed; it costs nothing more).
+            ``None``: only non-finite losses stop a run.
         width: the smoothing kernel's sd over log10 LR (decades).
         drift_gain, max_drift: shrinkage and clip (decades) of the horizon extrapolation.
         range_test: the range test's settings (``None``: lrlab's defaults with
-            ``num_iter = clip(total_steps // 4, 30, 100)``).
+            ``num_iter = clip(total_steps // 8, 25, 100)``).
         method: ``"auto"`` (batched where the model allows, else sequential), ``"batched"``,
             ``"sequential"`` — same answer to float tolerance.
     """
 
-    fractions: tuple[float, ...] = (0.0625, 0.125)
+    fractions: tuple[float, ...] = (0.0625, 0.125, 0.25)
+    keep: int = 3
     min_steps: int = 20
     per_decade: float = 3.0
-    max_candidates: int = 10
+    max_candidates: int = 8
     below_min: float = 30.0
     above_divergence: float = 3.0
     extensions: int = 2
@@ -55,6 +62,7 @@ class FindSettings:
     holdout_fraction: float = 0.2
     eval_batches: int = 16
     score: str = "auto"
+    stop_factor: float | None = 2.0
     width: float = 0.25
     drift_gain: float = 0.5
     max_drift: float = 0.5
@@ -68,7 +76,9 @@ class FindSettings:
             len(fr) >= 1 and all(0 < f <= 1 for f in fr) and list(fr) == sorted(set(fr)),
             f"fractions={fr} must be increasing fractions of total_steps in (0, 1].",
         )
-        for name in ("min_steps", "max_candidates", "checkpoints", "eval_batches", "extend_by"):
+        for name in (
+            "keep", "min_steps", "max_candidates", "checkpoints", "eval_batches", "extend_by",
+        ):  # fmt: skip
             value = getattr(self, name)
             check(
                 isinstance(value, int) and not isinstance(value, bool) and value >= 1,
@@ -91,6 +101,10 @@ class FindSettings:
             f"drift_gain={self.drift_gain!r} must be in [0, 1] and max_drift >= 0.",
         )
         check(
+            self.stop_factor is None or (math.isfinite(self.stop_factor) and self.stop_factor > 1),
+            f"stop_factor={self.stop_factor!r} must be > 1 (or None).",
+        )
+        check(
             self.method in ("auto", "batched", "sequential"),
             f"method={self.method!r} must be 'auto', 'batched' or 'sequential'.",
         )
@@ -111,7 +125,7 @@ class FindSettings:
     def range_test_settings(self, total_steps: int) -> RangeTestSettings:
         if self.range_test is not None:
             return self.range_test
-        return RangeTestSettings(num_iter=int(min(100, max(30, total_steps // 4))))
+        return RangeTestSettings(num_iter=int(min(100, max(25, total_steps // 8))))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

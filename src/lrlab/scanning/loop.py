@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lrlab.copies.driving import DIVERGED, NOT_RUN, OK, Engine, epoch_batches
+from lrlab.copies.driving import DIVERGED, NOT_RUN, OK, STOPPED, Engine, epoch_batches
 from lrlab.errors import DataError
 
-# Cell statuses of a scan (horizon × LR): the engines' OK / DIVERGED / NOT_RUN, and
-STOPPED = "stopped"  # loss above stop_factor × initial (here or at an earlier horizon)
+# Cell statuses of a scan (horizon × LR): the engines' OK / STOPPED / DIVERGED / NOT_RUN.
 STATUSES = (OK, STOPPED, DIVERGED, NOT_RUN)
 
 
