@@ -1,7 +1,7 @@
 """The comparison figure: one smoothed loss curve per candidate on a log-LR axis, each
 candidate's suggested max LR marked, the recommended one drawn bold.
 
-The curves drawn are the curves the ranking read (:func:`lrlab.compare.ranking.smooth`, the
+The curves drawn are the curves the ranking read (:func:`lrlab.compare.measures.smooth`, the
 log-LR smoother of the suggestions; with repeats, of the mean of the candidate's runs).
 matplotlib is imported inside the function; the figure is returned, never shown.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from lrlab.compare.ranking import CurveInput, merge, smooth
+from lrlab.compare.measures import CurveInput, merge, smooth
 
 if TYPE_CHECKING:
     from lrlab.compare.result import ComparisonResult
