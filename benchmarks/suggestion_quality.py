@@ -863,11 +863,18 @@ def first_below(x: np.ndarray, y: np.ndarray, above_min: float) -> float | None:
     return float(x[j - 1] + min(max(t, 0.0), 1.0) * (x[j] - x[j - 1]))
 
 
+def _first_row(x: np.ndarray, y: np.ndarray, rule: str, **params: float) -> float | None:
+    """lrlab's ``rule`` (divisor 1) on the one curve ``y`` at ``x = log10 lr``."""
+    from lrlab.suggest.rules import edge_rows, minimum_rows
+
+    rows = {"minimum": minimum_rows, "edge": edge_rows}[rule]
+    ok, lr = rows(x, y[None, :], divisor=1.0, **params)
+    return float(lr[0]) if ok[0] else None
+
+
 def bottom_centre(x: np.ndarray, y: np.ndarray, frac: float = 0.25) -> float | None:
     """Vertex of a parabola fitted to the contiguous bottom region ``y ≤ min + frac·drop``
     (the minimum's vertex when that region has fewer than 5 points or is not convex)."""
-    from lrlab.suggest.rules import minimum_x
-
     i = int(np.argmin(y))
     drop = y[0] - y[i]
     if i == 0 or drop <= 0:
@@ -878,7 +885,7 @@ def bottom_centre(x: np.ndarray, y: np.ndarray, frac: float = 0.25) -> float | N
         lo -= 1
     while hi < y.size - 1 and inside[hi + 1]:
         hi += 1
-    vertex = minimum_x(x, y, 1.0)
+    vertex = _first_row(x, y, "minimum")
     if hi - lo < 4:
         return None if vertex is None else math.log10(vertex)
     a, b, _ = np.polyfit(x[lo : hi + 1], y[lo : hi + 1], 2)
@@ -958,12 +965,11 @@ def _rise_shift(rise: float, r0: float, mu: float) -> Callable[[CurveView], floa
     """Hypothesis 3: left of the suggestion by ``mu × max(0, r − r0)`` decades, with ``r`` the
     distance (decades, median over the perturbed curves) from the minimum to where the loss
     has climbed back ``rise`` of its drop: a gentle rise moves the suggestion left."""
-    from lrlab.suggest.rules import edge_x, minimum_x
 
     def shifted(view: CurveView) -> float | None:
         dists = []
         for x, y in _rows(view):
-            e, m = edge_x(x, y, rise, 1.0), minimum_x(x, y, 1.0)
+            e, m = _first_row(x, y, "edge", rise=rise), _first_row(x, y, "minimum")
             if e is not None and m is not None:
                 dists.append(math.log10(e / m))
         if not dists:
