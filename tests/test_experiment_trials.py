@@ -125,7 +125,7 @@ def test_constant_without_lr_takes_the_optimizers_and_auto_needs_a_value():
     )
     assert build_trial(exp, "c", 0).schedule.lr(0) == load_task(exp).optimizer.kwargs["lr"]
     with pytest.raises(InvalidArgument, match="max_lr='auto' needs the range test"):
-        schedule_params(exp.variant("auto"), steps=10, lr=0.1, auto_lr=None)
+        schedule_params(exp.variant("auto"), lr=0.1, auto_lr=None)
     setup = build_trial(exp, "auto", 0, auto_lr=0.3)
     assert setup.schedule.params["max_lr"] == 0.3 and setup.config["auto_lr"] == 0.3
 
