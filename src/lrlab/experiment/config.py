@@ -147,6 +147,8 @@ class Experiment(_Model):
         if self.control is not None and self.control not in names:
             raise ValueError(f"control: {self.control!r} is not a variant (allowed: {names})")
         for i, v in enumerate(self.variants):
+            if v.schedule is None:
+                continue
             needs_lr = "lr" in v.schedule.required() and "lr" not in v.schedule.params
             if needs_lr and self.optimizer.merged(v.optimizer).lr is None and not self._task_lr():
                 raise ValueError(
@@ -187,7 +189,7 @@ class Experiment(_Model):
         """Plain data (JSON/YAML-ready); :meth:`from_dict` inverts it."""
         d = self.model_dump(mode="json")
         d["variants"] = [
-            {**v, "schedule": self.variants[i].schedule.to_dict()}
+            {**v, "schedule": None if (sc := self.variants[i].schedule) is None else sc.to_dict()}
             for i, v in enumerate(d["variants"])
         ]
         d["range_test"] = self.range_test.to_dict()

@@ -176,7 +176,7 @@ def run_experiment(
 
 
 def _needs_auto(exp: Experiment, variant: str) -> bool:
-    return exp.variant(variant).schedule.auto
+    return exp.variant(variant).auto
 
 
 def _auto_jobs(

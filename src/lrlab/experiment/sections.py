@@ -23,11 +23,12 @@ from pydantic import (
 
 from lrlab.errors import InvalidArgument, LrlabError
 from lrlab.experiment.problems import did_you_mean, format_errors, unknown_name
+from lrlab.train.budget import LENGTH_PARAMS
 
 # Schedule parameters that may be "auto" (= the range test's suggestion).
 AUTO_PARAMS = ("max_lr", "lr")
-# Schedule parameters lrlab fills in when a variant leaves them out.
-STEP_PARAMS = ("total_steps",)
+# Schedule parameters lrlab fills in when a variant leaves them out: the run's length.
+STEP_PARAMS = LENGTH_PARAMS
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # becomes a directory name
 Name = Annotated[str, Field(pattern=_NAME, max_length=100)]
@@ -235,11 +236,24 @@ def _number(value: Any) -> Any:
 
 
 class Variant(_Model):
-    """One arm of the comparison: a name, a schedule, optional optimizer overrides."""
+    """One arm of the comparison: a name, a schedule, optional optimizer overrides.
+
+    ``schedule: none`` (or ``null``) keeps the optimizer's own LR throughout.
+    """
 
     name: Name
-    schedule: ScheduleConfig
+    schedule: ScheduleConfig | None
     optimizer: OptimizerConfig | None = None
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _none(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and v.strip().lower() == "none" else v
+
+    @property
+    def auto(self) -> bool:
+        """Whether the schedule asks for the range test's suggestion."""
+        return self.schedule is not None and self.schedule.auto
 
 
 class EvalConfig(_Model):

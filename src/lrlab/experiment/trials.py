@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lrlab.batches import num_batches
 from lrlab.errors import InvalidArgument
 from lrlab.experiment.config import AUTO_PARAMS, Experiment, Variant
 from lrlab.optim.registry import OptimizerSpec
@@ -87,6 +88,8 @@ def schedule_params(variant: Variant, *, lr: float | None, auto_lr: float | None
     """The variant's schedule parameters with ``auto`` and a missing ``lr`` filled in
     (``total_steps`` is the run's: :func:`lrlab.train.budget.bind_schedule`)."""
     sched = variant.schedule
+    if sched is None:
+        return {}
     params = sched.params
     for key in AUTO_PARAMS:
         if params.get(key) == "auto":
@@ -129,8 +132,9 @@ class TrialSetup:
     data: Any
     schedule: Any
     optimizer_choice: OptimizerSpec
-    total_steps: int
+    total_steps: int | None
     device: Any
+    metrics: Any = None  # names, or a user task's {name: fn}
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,9 +147,11 @@ def build_trial(
     run = seeded_start(exp, v, seed)
     choice = run.optimizer_spec
     assert choice is not None  # seeded_start always chooses one
-    steps = total_steps(exp, run.task, len(run.data.train))
-    params = schedule_params(v, lr=choice.kwargs.get("lr"), auto_lr=auto_lr)
-    schedule = bind_schedule({"name": v.schedule.name, **params}, steps)
+    steps = total_steps(exp, run.task, num_batches(run.data.train))
+    schedule = None
+    if v.schedule is not None:
+        params = schedule_params(v, lr=choice.kwargs.get("lr"), auto_lr=auto_lr)
+        schedule = bind_schedule({"name": v.schedule.name, **params}, steps)
     config = {
         "experiment": exp.name,
         "fingerprint": exp.fingerprint(),
@@ -160,7 +166,7 @@ def build_trial(
         },
         "batch_size": exp.batch_size or run.task.batch_size,
         "optimizer": {"name": choice.name, **choice.kwargs},
-        "schedule": schedule.to_dict(),
+        "schedule": None if schedule is None else schedule.to_dict(),
         "auto_lr": auto_lr,
         "device": str(run.device),
         "threads": exp.threads,
@@ -178,6 +184,7 @@ def build_trial(
         optimizer_choice=choice,
         total_steps=steps,
         device=run.device,
+        metrics=run.metrics,
         config=config,
     )
 
@@ -222,17 +229,54 @@ class TrialOutcome:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
-def run_trial(spec: TrialSpec) -> TrialOutcome:
-    """Run one trial with ``lrlab.fit`` into ``spec.out_dir`` (resuming what is there).
+def train_trial(
+    exp: Experiment,
+    setup: TrialSetup,
+    out: Path,
+    *,
+    resume: bool = True,
+    quiet: bool = True,
+    csv: bool = False,
+    tensorboard: bool = False,
+) -> Any:
+    """``lrlab.fit`` of a built trial into its run directory ``out`` with the experiment's
+    budget, evaluation, clipping, accumulation, precision and checkpoints; the
+    :class:`~lrlab.train.FitResult`. ``fit`` appends ``records.jsonl`` every epoch and
+    checkpoints every ``checkpoint_every`` epochs (``lrlab train`` is one such trial)."""
+    from lrlab.train import fit
 
-    ``config.yaml`` is written before training; ``fit`` appends ``records.jsonl`` every
-    epoch and checkpoints every ``checkpoint_every`` epochs. The caller writes
-    ``summary.json`` once the outcome is back (so a trial counts as done only when its
-    driver knows it).
+    return fit(
+        setup.model,
+        setup.optimizer,
+        setup.criterion,
+        setup.data.train,
+        schedule=setup.schedule,
+        epochs=trial_epochs(exp, setup.task),
+        iterations=exp.iterations,
+        eval_data=setup.data.eval if exp.eval.enabled else None,
+        metrics=setup.metrics,
+        grad_clip=exp.grad_clip,
+        accumulation_steps=exp.accumulation_steps,
+        amp=setup.config["amp"],
+        out_dir=out,
+        csv=csv,
+        checkpoint_every=exp.checkpoint_every,
+        resume=resume,
+        device=setup.device,
+        quiet=quiet,
+        tensorboard=tensorboard,
+        eval_batches=exp.eval.batches,
+        config=setup.config,
+    )
+
+
+def run_trial(spec: TrialSpec) -> TrialOutcome:
+    """Run one trial (:func:`train_trial`) into ``spec.out_dir``, resuming what is there.
+
+    ``config.yaml`` is written before training. The caller writes ``summary.json`` once the
+    outcome is back (so a trial counts as done only when its driver knows it).
     """
     import yaml
-
-    from lrlab.train import fit
 
     exp = Experiment.from_dict(spec.experiment)
     out = Path(spec.out_dir)
@@ -242,28 +286,7 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
         (out / "config.yaml").write_text(
             yaml.safe_dump(setup.config, sort_keys=False), encoding="utf-8"
         )
-        eval_data = setup.data.eval if exp.eval.enabled else None
-        result = fit(
-            setup.model,
-            setup.optimizer,
-            setup.criterion,
-            setup.data.train,
-            schedule=setup.schedule,
-            epochs=trial_epochs(exp, setup.task),
-            iterations=exp.iterations,
-            eval_data=eval_data,
-            metrics=list(setup.task.metrics),
-            grad_clip=exp.grad_clip,
-            accumulation_steps=exp.accumulation_steps,
-            amp=setup.config["amp"],
-            out_dir=out,
-            checkpoint_every=exp.checkpoint_every,
-            resume=True,
-            device=setup.device,
-            quiet=spec.quiet,
-            eval_batches=exp.eval.batches,
-            config=setup.config,
-        )
+        result = train_trial(exp, setup, out, quiet=spec.quiet)
     chance = getattr(setup.data, "chance_level", None)
     if chance is None:
         chance = getattr(setup.task, "chance_level", None)
