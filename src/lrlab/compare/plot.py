@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from lrlab import stops
 from lrlab.compare.measures import CurveInput, merge, smooth
 
 if TYPE_CHECKING:
@@ -86,10 +87,7 @@ def plot_comparison(
         if sug is not None and math.isfinite(sug) and lrs[0] <= sug <= lrs[-1]:
             y = float(np.interp(np.log10(sug), s.x, s.fit))
             ax.plot([sug], [y], marker="o", ms=7, color=color, mec="black", zorder=5)
-        if merged.stop_reason in ("diverged", "non-finite loss") or rt.stop_reason in (
-            "diverged",
-            "non-finite loss",
-        ):
+        if merged.stop_reason in stops.DIVERGENCE or rt.stop_reason in stops.DIVERGENCE:
             ax.plot([lrs[-1]], [s.fit[-1]], marker="x", ms=7, color=color, zorder=5)
     if ranking is not None and ranking.settings.get("level") is not None:
         ax.axhline(

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lrlab import stops
 from lrlab.batches import num_batches
 from lrlab.errors import InvalidArgument
 from lrlab.experiment.config import AUTO_PARAMS, Experiment, Variant
@@ -29,7 +30,7 @@ from lrlab.parallel.worker import interruptible, torch_threads
 from lrlab.train.budget import bind_schedule, planned_updates
 
 # fit stop reasons after which a trial is finished (never re-run); "interrupted" is not.
-FINISHED = ("completed", "diverged", "callback")
+FINISHED = stops.FINISHED
 
 
 def trial_dir(root: str | Path, variant: str, seed: int) -> Path:

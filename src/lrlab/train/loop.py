@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from lrlab import stops
 from lrlab.batches import Batch, StepFn, set_epoch
 from lrlab.errors import DataError
 from lrlab.evaluate import evaluate
@@ -104,7 +105,7 @@ class EpochLoop:
                 if stop is not None:
                     run.stop_reason = stop
                     break
-            if run.stop_reason in ("completed", "callback"):
+            if run.stop_reason in (stops.COMPLETED, stops.CALLBACK):
                 self._maybe_checkpoint(final=True)
         except KeyboardInterrupt:
             run.stop_reason = "interrupted"
