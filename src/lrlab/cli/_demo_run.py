@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrlab import stops
+import lrlab.stops as stops
 from lrlab.cli._demo_dir import (
     RANGE_TEST_DIR,
     DemoSettings,

@@ -1,7 +1,9 @@
-"""``lrlab train``: one training run of a task with a schedule — a one-variant, one-seed
-experiment (:mod:`lrlab.experiment`): the options become an :class:`~lrlab.experiment.
-Experiment`, :func:`~lrlab.experiment.build_trial` builds its objects and
-:func:`~lrlab.experiment.trials.train_trial` runs ``lrlab.fit`` into ``--out``.
+"""``lrlab train``: one training run of a task with a schedule, as a one-variant, one-seed
+experiment.
+
+The options become an :class:`lrlab.experiment.Experiment`, :func:`lrlab.experiment.
+build_trial` builds its objects (the one builder and seeding recipe) and
+:func:`lrlab.experiment.trials.train_trial` runs ``lrlab.fit`` into ``--out``.
 
 Examples::
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from lrlab import stops
+import lrlab.stops as stops
 from lrlab.compare.measures import CurveInput, merge, smooth
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Experiment configs: pydantic models, YAML loading, and errors that name the field.
+"""Experiment configs: the :class:`Experiment` model, its fingerprint, and YAML loading.
 
 An experiment is a task (or a user factory), a budget, a base optimizer, a list of variants
 (each a schedule and optional optimizer overrides) and a list of seeds. The same experiment
@@ -17,10 +17,11 @@ is written in YAML::
 
 or from Python as ``Experiment(name=..., task=..., variants=[Variant(...), ...])``.
 
-Every model forbids unknown keys. A :class:`pydantic.ValidationError` never reaches the
-user: :func:`format_errors` turns it into one :class:`lrlab.errors.InvalidArgument` whose
-lines read ``field.path: problem (allowed: …)``, with "did you mean …" for misspelt keys and
-names. docs/experiments.md is the reference of every field.
+The sections (optimizer, schedule, variant, evaluation, range test, analysis) are
+:mod:`lrlab.experiment.sections`; every model forbids unknown keys, and a validation error
+reaches the user as one :class:`lrlab.errors.InvalidArgument` whose lines read
+``field.path: problem (allowed: …)`` (:mod:`lrlab.experiment.problems`).
+docs/experiments.md is the reference of every field.
 """
 
 from __future__ import annotations

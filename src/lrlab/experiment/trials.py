@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrlab import stops
+import lrlab.stops as stops
 from lrlab.batches import num_batches
 from lrlab.errors import InvalidArgument
 from lrlab.experiment.config import AUTO_PARAMS, Experiment, Variant

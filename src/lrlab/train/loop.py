@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from lrlab import stops
+import lrlab.stops as stops
 from lrlab.batches import Batch, StepFn, set_epoch
 from lrlab.errors import DataError
 from lrlab.evaluate import evaluate

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrlab import stops
+import lrlab.stops as stops
 from lrlab._io import read_json, write_json
 from lrlab.metrics import HIGHER_IS_BETTER
 
