@@ -11,13 +11,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from lrlab.analysis import band, compare
+from lrlab.analysis.plot import plot_curves, plot_overview, plot_time_to_target
 from lrlab.errors import InvalidArgument
-from lrlab.report.experiment_figures import (
-    plot_curves,
-    plot_overview,
-    plot_time_to_target,
-    save_experiment_figures,
-)
+from lrlab.report.experiment_figures import save_experiment_figures
 
 
 def rec(epoch, acc, loss, it=None):
@@ -116,7 +112,8 @@ def test_save_experiment_figures_writes_pngs(tmp_path):
         save_experiment_figures(3, tmp_path)
 
 
-def test_importing_the_figures_module_does_not_import_matplotlib():
-    code = "import sys, lrlab.report.experiment_figures; print('matplotlib' in sys.modules)"
+@pytest.mark.parametrize("module", ["lrlab.analysis.plot", "lrlab.report.experiment_figures"])
+def test_importing_the_figures_modules_does_not_import_matplotlib(module):
+    code = f"import sys, {module}; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

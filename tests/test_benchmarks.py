@@ -61,7 +61,7 @@ def _run(script: str, tmp_path: Path, *extra: str) -> dict:
         )
     out = tmp_path / f"{script}.json"
     args = [sys.executable, str(BENCH / f"{script}.py"), "--quick", "--out", str(out), *extra]
-    if script == "suggestion_quality":
+    if script in ("suggestion_quality", "find_quality"):
         args += ["--cache", str(tmp_path / "cache")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -49,6 +49,22 @@ def _run(code: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def test_import_lrlab_loads_no_third_party_package() -> None:
+    """``import lrlab`` stays cheap (issue 15: <= 0.3 s, ``benchmarks/import_time.py``): the
+    public names are lazy, so it loads lrlab's package module and its lazy-export helper and
+    nothing of torch, numpy, matplotlib or the other dependencies."""
+    got = _run(
+        """
+        before = set(sys.modules)
+        import lrlab
+        print(json.dumps(sorted(set(sys.modules) - before)))
+        """
+    )
+    third_party = ("torch", "numpy", "matplotlib", "rich", "typer", "pydantic", "yaml")
+    assert [m for m in got if m.split(".")[0] in third_party] == []
+    assert [m for m in got if m.startswith("lrlab")] == ["lrlab", "lrlab._lazy"]
+
+
 def test_importing_the_cli_app_imports_no_heavy_module() -> None:
     got = _run(
         f"""

@@ -349,14 +349,14 @@ def test_auto_falls_back_to_sequential_with_a_note_and_batched_refuses():
 def test_custom_optimizer_factory_runs_sequentially():
     model, data = _mlp(8), _data()
 
-    def rmsprop(params, lr):  # type: ignore[no-untyped-def]
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.9)
+    def adagrad(params, lr):  # type: ignore[no-untyped-def]
+        return torch.optim.Adagrad(params, lr=lr, lr_decay=0.1)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = scan(model, nn.MSELoss(), data, lrs=[1e-3], horizons=(2,), optimizer=rmsprop)
+        res = scan(model, nn.MSELoss(), data, lrs=[1e-3], horizons=(2,), optimizer=adagrad)
     assert res.method == "sequential"
-    expected = _plain_run(model, data, 1e-3, 2, torch.optim.RMSprop, alpha=0.9)
+    expected = _plain_run(model, data, 1e-3, 2, torch.optim.Adagrad, lr_decay=0.1)
     assert res.losses[0][0] == pytest.approx(expected, rel=1e-9)
 
 

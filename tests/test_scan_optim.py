@@ -8,12 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from lrlab.copies.stacked import (
-    NotBatchable,
-    build_torch_optimizer,
-    resolve_optimizer,
-    stacked_rule,
-)
+from lrlab.copies.optimizer import NotBatchable, build_torch_optimizer, resolve_optimizer
+from lrlab.copies.rules import stacked_rule
 from lrlab.errors import InvalidArgument, OptimizerMismatch
 
 
@@ -56,6 +52,9 @@ CONFIGS = [
     ("adam", {"amsgrad": True}),
     ("adamw", {"weight_decay": 0.1}),
     ("adamw", {"weight_decay": 0.05, "amsgrad": True, "maximize": True}),
+    ("rmsprop", {}),
+    ("rmsprop", {"alpha": 0.9, "momentum": 0.9, "centered": True, "weight_decay": 1e-2}),
+    ("rmsprop", {"momentum": 0.5, "eps": 1e-3, "maximize": True}),
 ]
 
 
@@ -80,7 +79,58 @@ def test_stacked_rule_matches_torch_optim_for_every_copy(name, kwargs):
             torch.testing.assert_close(flat[k], expected[k][t], rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [("sgd", {"momentum": 0.9}), ("adam", {})])
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("sgd", {"momentum": 0.9}),
+        ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-2}),
+        ("adam", {}),
+        ("adamw", {"weight_decay": 0.1}),
+        ("rmsprop", {"momentum": 0.9}),
+    ],
+)
+def test_scheduled_hyper_parameters_match_a_driven_torch_optimizer(name, kwargs):
+    """set_hyper(scale, momentum) per step == ScheduleDriver writing one-cycle's LR and momentum
+    into a torch optimizer's param groups (copy k's schedule peaks at lrs[k])."""
+    from lrlab.optim import ScheduleDriver
+    from lrlab.schedules import one_cycle
+
+    model = _model()
+    lrs = [1e-3, 3e-2, 0.5]
+    steps = 7
+    grads = _grads(model, steps=steps, seed=4)
+    plan = resolve_optimizer(name, model, kwargs=kwargs)
+    order = plan.trainable
+    params = dict(model.named_parameters())
+    sizes = {n: params[n].numel() for n in order}
+    rule = stacked_rule(plan, torch.tensor(lrs, dtype=torch.float64), sizes, order)
+    unit = one_cycle(1.0, total_steps=steps)
+    flat = torch.cat([params[n].detach().reshape(-1) for n in order]).unsqueeze(0).repeat(3, 1)
+    expected = []
+    for lr in lrs:
+        clone = _model()
+        clone.load_state_dict(model.state_dict())
+        opt = build_torch_optimizer(plan, dict(clone.named_parameters()), lr)
+        driver = ScheduleDriver(opt, one_cycle(lr, total_steps=steps))
+        out = []
+        for t, step_grads in enumerate(grads):
+            driver.apply(t)
+            for p, g in zip(clone.parameters(), step_grads, strict=True):
+                p.grad = g.clone()
+            opt.step()
+            out.append(torch.cat([p.detach().reshape(-1) for p in clone.parameters()]))
+        expected.append(out)
+    for t, step_grads in enumerate(grads):
+        rule.set_hyper(unit.lr(t), unit.momentum(t))
+        g = torch.cat([gr.reshape(-1) for gr in step_grads]).unsqueeze(0).repeat(3, 1)
+        rule.step(flat, g, None)
+        for k in range(len(lrs)):
+            torch.testing.assert_close(flat[k], expected[k][t], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"), [("sgd", {"momentum": 0.9}), ("adam", {}), ("rmsprop", {"momentum": 0.9})]
+)
 def test_dead_copies_are_frozen_and_nan_never_reaches_the_others(name, kwargs):
     model = _model()
     plan = resolve_optimizer(name, model, kwargs=kwargs)
@@ -192,11 +242,11 @@ def test_resolve_optimizer_errors_are_clear():
 
 def test_optimizers_without_a_stacked_form_are_not_batchable():
     model = _model()
-    plan = resolve_optimizer(lambda p, lr: torch.optim.RMSprop(p, lr=lr), model)
+    plan = resolve_optimizer(lambda p, lr: torch.optim.Adagrad(p, lr=lr), model)
     params = dict(model.named_parameters())
     sizes = {n: p.numel() for n, p in params.items()}
-    with pytest.raises(NotBatchable, match="RMSprop"):
+    with pytest.raises(NotBatchable, match="Adagrad"):
         stacked_rule(plan, torch.tensor([0.1], dtype=torch.float64), sizes, plan.trainable)
     # A factory is called per copy by the sequential path, with the copy's LR.
     built = build_torch_optimizer(plan, params, lr=0.3)
-    assert isinstance(built, torch.optim.RMSprop) and built.param_groups[0]["lr"] == 0.3
+    assert isinstance(built, torch.optim.Adagrad) and built.param_groups[0]["lr"] == 0.3

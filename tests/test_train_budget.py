@@ -66,6 +66,14 @@ def test_fit_binds_the_schedule_length_to_the_run(unbound):
     assert [r["lr"] for r in bound.records] == [r["lr"] for r in explicit.records]
 
 
+def test_a_policy_and_a_peak_is_for_runs_plan_of_the_run():
+    from lrlab.schedules import for_run
+
+    run = _run({"name": "wsd", "peak_lr": 0.2, "decay": "1-sqrt"}, epochs=4)  # 20 updates
+    assert run.config["schedule"] == for_run("wsd", 0.2, 20, decay="1-sqrt").to_dict()
+    assert bind_schedule({"name": "one-cycle", "peak_lr": 0.2}, 15) == one_cycle(0.2, 15)
+
+
 def test_an_iteration_budget_binds_too_and_a_given_length_is_kept():
     assert bind_schedule({"name": "cosine", "lr": 0.1}, 7) == cosine(0.1, total_steps=7)
     run = _run({"name": "cosine", "lr": 0.1}, iterations=7)

@@ -51,9 +51,12 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
             "smoothing",
             "snapshot",
             "parallel",
+            "_console",
+            "_html",
         ),
         "errors, atomic files, stop reasons, seeding, devices, the AMP parser, metrics, "
-        "batches and evaluation, smoothing, snapshot/restore, executors",
+        "batches and evaluation, smoothing, snapshot/restore, executors, where progress "
+        "draws, HTML fragments",
     ),
     ("schedules", ("schedules",), "pure schedules `step -> value` and the policy registry"),
     (
@@ -62,11 +65,16 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
         "the only code touching param groups; the one optimizer registry; applying schedules",
     ),
     ("workloads", ("data", "models", "tasks"), "built-in datasets, models and tasks; run builder"),
+    (
+        "analysis",
+        ("analysis",),
+        "pure analysis of run records: measures, mean ± std over seeds, tables, their figures",
+    ),
     ("train", ("train",), "the update step, `fit`, budgets, records, checkpoints"),
     (
         "measure",
-        ("suggest", "finder", "copies", "scanning", "compare", "analysis"),
-        "range test, suggestion rules, K copies at once, scans, comparisons, record analysis",
+        ("suggest", "finder", "copies", "scanning", "compare"),
+        "range test, find_lr, suggestion rules, K copies at once, scans, comparisons",
     ),
     ("experiment", ("experiment",), "configs, trials, auto LR, run directories, the runner"),
     ("report", ("report",), "figures and the HTML page, from result files"),

@@ -1,7 +1,7 @@
 """lrlab — a learning-rate laboratory for PyTorch.
 
-Find (``range_test``), schedule (``one_cycle``, ``cyclic``, ...), scan (``scan``) and prove
-(``fit``, ``run_experiment``). The public names below are imported lazily, so
+Find (``find_lr``, ``range_test``), schedule (``one_cycle``, ``cyclic``, ...), scan
+(``scan``) and prove (``fit``, ``run_experiment``). The public names below are imported lazily, so
 ``import lrlab`` is cheap and pulls neither matplotlib nor optional extras.
 
 Example::
@@ -29,6 +29,10 @@ _EXPORTS: dict[str, str] = {
     "cosine": "lrlab.schedules",
     "constant": "lrlab.schedules",
     "warmup": "lrlab.schedules",
+    "warmup_linear": "lrlab.schedules",
+    "warmup_cosine": "lrlab.schedules",
+    "wsd": "lrlab.schedules",
+    "inverse_sqrt": "lrlab.schedules",
     "apply_schedule": "lrlab.optim",
     "ScheduleDriver": "lrlab.optim",
     "LrlabScheduler": "lrlab.optim",
@@ -39,6 +43,9 @@ _EXPORTS: dict[str, str] = {
     "range_test": "lrlab.finder",
     "RangeTestResult": "lrlab.finder",
     "RangeTestSettings": "lrlab.finder",
+    "find_lr": "lrlab.finder",
+    "FindResult": "lrlab.finder",
+    "FindSettings": "lrlab.finder",
     "Suggestion": "lrlab.suggest",
     "diagnose": "lrlab.suggest",
     "compare_range_tests": "lrlab.compare",

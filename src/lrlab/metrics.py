@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 import torch
+from torch import nn
 
 from lrlab.errors import InvalidArgument
 
@@ -92,3 +93,15 @@ def resolve_metrics(
             fn = METRICS[fn]
         out[str(name)] = fn
     return out
+
+
+# Losses whose models are classifiers: loops evaluate accuracy by default for them.
+CLASSIFICATION_LOSSES: tuple[type[nn.Module], ...] = (nn.CrossEntropyLoss, nn.NLLLoss)
+
+
+def default_metrics(metrics: object, criterion: object) -> dict[str, Metric]:
+    """``metrics`` resolved (:func:`resolve_metrics`); by default (``None``) accuracy for a
+    classification loss, none otherwise."""
+    if metrics is None:
+        return resolve_metrics("accuracy" if isinstance(criterion, CLASSIFICATION_LOSSES) else None)
+    return resolve_metrics(metrics)  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 ``compare({variant: {seed: records}})`` gives a :class:`Comparison` (mean ± std over seeds
 of final/best metric and loss, time to a target, loss spikes, the initial plateau, epoch
-times); ``table.to_markdown`` / ``to_csv`` / ``to_rich`` render it. Nothing here touches
+times); ``table.to_markdown`` / ``to_csv`` / ``to_rich`` render it; :mod:`lrlab.analysis.plot`
+draws the curves and bars on matplotlib axes (imported there, on use). Nothing here touches
 torch, files or the screen.
 """
 

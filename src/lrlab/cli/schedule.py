@@ -7,6 +7,11 @@ error that lists the ones it does. Examples::
     lrlab schedule one-cycle --max-lr 0.1 --steps 1000 --plot one_cycle.png
     lrlab schedule cyclic --base-lr 0.001 --max-lr 0.01 --step-size-up 500 --mode triangular2
     lrlab schedule piecewise-constant --lr 0.1 --milestones 40000,60000 --json
+    lrlab schedule wsd --max-lr 3e-4 --steps 10000 --warmup-steps 500 --decay-steps 2000 \
+        --decay 1-sqrt --plot wsd.png
+
+Every policy of :data:`lrlab.schedules.POLICIES` previews, except those that wrap another
+schedule (``warmup``: use the Python API).
 """
 
 from __future__ import annotations
@@ -26,8 +31,6 @@ if TYPE_CHECKING:  # numpy and the schedules load when the command runs, not for
 
     from lrlab.schedules import HyperSchedule
 
-# Policies the preview offers (``warmup`` wraps another schedule: use the Python API).
-PREVIEW_POLICIES = ("one-cycle", "cyclic", "piecewise-constant", "step-decay", "cosine", "constant")
 TABLE_ROWS = 11
 
 
@@ -51,6 +54,8 @@ def _preview_length(sched: HyperSchedule, steps: int | None) -> int:
         return int(p["milestones"][-1] * 1.25) + 1
     if sched.name == "step-decay":
         return 5 * p["step_size"]
+    if p.get("warmup_steps"):  # inverse-sqrt: the warm-up and nine times as long after it
+        return 10 * p["warmup_steps"]
     return 100
 
 
@@ -71,11 +76,9 @@ def preview(
     from lrlab.schedules import build, policy_name, policy_params
 
     key = policy_name(policy)
-    if key not in PREVIEW_POLICIES:
-        raise InvalidArgument(
-            f"lrlab schedule previews {', '.join(PREVIEW_POLICIES)}; {key!r} is Python-only."
-        )
     allowed = policy_params(key)
+    if "schedule" in allowed:  # a wrapper around another schedule: not expressible as options
+        raise InvalidArgument(f"{key!r} wraps another schedule: it is Python-only.")
     if "total_steps" in allowed and "total_steps" not in params and steps is not None:
         params = {**params, "total_steps": steps}  # --steps doubles as the schedule's length
     unknown = [p for p in params if p not in allowed]
@@ -131,7 +134,12 @@ def _save_plot(sched: HyperSchedule, steps: int, path: Path) -> Path:
 
 def schedule(
     policy: Annotated[
-        str, typer.Argument(help=f"One of: {', '.join(PREVIEW_POLICIES)}.", metavar="POLICY")
+        str,
+        typer.Argument(
+            help="A policy of lrlab.schedules.POLICIES, e.g. one-cycle, cosine, wsd, "
+            "warmup-linear; an unknown name lists them all.",
+            metavar="POLICY",
+        ),
     ],
     steps: Annotated[
         int | None,
@@ -188,7 +196,25 @@ def schedule(
         int | None, typer.Option("--step-size", help="Step decay: updates per step.")
     ] = None,
     warmup_steps: Annotated[
-        int | None, typer.Option("--warmup-steps", help="Cosine: linear warm-up.")
+        int | None,
+        typer.Option(
+            "--warmup-steps", help="Linear warm-up (cosine, warmup-*, wsd, inverse-sqrt)."
+        ),
+    ] = None,
+    decay_steps: Annotated[
+        int | None, typer.Option("--decay-steps", help="WSD: updates of the final decay.")
+    ] = None,
+    decay: Annotated[
+        str | None, typer.Option("--decay", help="WSD decay: cosine | linear | 1-sqrt.")
+    ] = None,
+    min_lr_ratio: Annotated[
+        float | None, typer.Option("--min-lr-ratio", help="WSD: LR at the ends, x max_lr.")
+    ] = None,
+    num_cycles: Annotated[
+        float | None, typer.Option("--num-cycles", help="Warmup-cosine: waves (0.5: half).")
+    ] = None,
+    timescale: Annotated[
+        int | None, typer.Option("--timescale", help="Inverse-sqrt: default --warmup-steps.")
     ] = None,
     final_lr: Annotated[
         float | None, typer.Option("--final-lr", help="Cosine: LR at the end.")
@@ -231,6 +257,11 @@ def schedule(
         "factor": factor,
         "step_size": step_size,
         "warmup_steps": warmup_steps,
+        "decay_steps": decay_steps,
+        "decay": decay,
+        "min_lr_ratio": min_lr_ratio,
+        "num_cycles": num_cycles,
+        "timescale": timescale,
         "final_lr": final_lr,
         "warmup_start_lr": warmup_start_lr,
         "momentum": momentum,

@@ -40,7 +40,8 @@ from torch.func import vmap
 from torch.overrides import TorchFunctionMode
 
 from lrlab.batches import StepFn, run_step
-from lrlab.copies.stacked import CopyOptimizer, NotBatchable, stacked_rule
+from lrlab.copies.optimizer import CopyOptimizer, NotBatchable
+from lrlab.copies.rules import stacked_rule
 from lrlab.errors import DataError
 from lrlab.metrics import Metric
 
@@ -235,6 +236,11 @@ class BatchedEngine:
             mask = self.alive()
             self.dead.extend(c for c, m in zip(self.live, mask, strict=True) if not m)
             self.keep(mask)
+
+    def set_hyper(self, scale: float, momentum: float | None = None) -> None:
+        """The next update's hyper-parameters: LR ``lrs[k] · scale``, ``momentum`` (see
+        :meth:`lrlab.copies.rules.StackedRule.set_hyper`)."""
+        self.rule.set_hyper(scale, momentum)
 
     def alive(self) -> np.ndarray:
         return self.alive_t.squeeze(1).cpu().numpy().copy()

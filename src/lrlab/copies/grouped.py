@@ -53,7 +53,8 @@ from torch.func import vmap
 from lrlab.batches import Unpack, _leading_size, default_unpack, to_device
 from lrlab.copies.heads import loss_head
 from lrlab.copies.linear_stack import Activation, Dropout, Linear, LinearStack
-from lrlab.copies.stacked import CopyOptimizer, NotBatchable, stacked_rule
+from lrlab.copies.optimizer import CopyOptimizer, NotBatchable
+from lrlab.copies.rules import stacked_rule
 from lrlab.errors import DataError
 from lrlab.metrics import Metric
 
@@ -332,6 +333,11 @@ class GroupedEngine:
             mask = self.alive()
             self.dead.extend(c for c, m in zip(self.live, mask, strict=True) if not m)
             self.keep(mask)
+
+    def set_hyper(self, scale: float, momentum: float | None = None) -> None:
+        """The next update's hyper-parameters: LR ``lrs[k] · scale``, ``momentum`` (see
+        :meth:`lrlab.copies.rules.StackedRule.set_hyper`)."""
+        self.rule.set_hyper(scale, momentum)
 
     def alive(self) -> np.ndarray:
         """Per live copy: no non-finite training loss so far."""

@@ -18,9 +18,10 @@ import torch
 from torch import nn
 
 from lrlab.batches import StepFn, run_step
-from lrlab.copies.stacked import CopyOptimizer, build_torch_optimizer
+from lrlab.copies.optimizer import CopyOptimizer, build_torch_optimizer
 from lrlab.evaluate import evaluate
 from lrlab.metrics import Metric
+from lrlab.optim import groups
 
 
 def capture_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -62,6 +63,7 @@ class SequentialEngine:
         self.step_fn = step_fn
         self.metrics = dict(metrics or {})
         self.optimizer = build_torch_optimizer(plan, dict(model.named_parameters()), lr)
+        self.lrs = [lr * ratio for ratio in plan.ratios]
         self.live = [index]
         self._alive = True
 
@@ -75,6 +77,17 @@ class SequentialEngine:
             return
         loss.backward()
         self.optimizer.step()
+
+    def set_hyper(self, scale: float, momentum: float | None = None) -> None:
+        """The next update's hyper-parameters, written into the param groups as
+        :class:`lrlab.optim.ScheduleDriver` does: group ``g`` gets ``lr · ratio[g] · scale``;
+        ``momentum`` (``None``: unchanged) goes to ``momentum`` or Adam's ``betas[0]``."""
+        for group, lr in zip(self.optimizer.param_groups, self.lrs, strict=True):
+            group["lr"] = lr * scale
+            if momentum is not None:
+                key = groups.momentum_key(group)
+                if key is not None:
+                    groups.write(group, "momentum", momentum)
 
     def alive(self) -> np.ndarray:
         return np.array([self._alive])

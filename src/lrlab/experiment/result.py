@@ -80,6 +80,26 @@ class ExperimentResult:
             return "(no finished trial to compare)\n"
         return render(self.comparison, fmt)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: curves per variant (mean ± std over seeds) and the comparison."""
+        from lrlab._html import result_html
+        from lrlab.analysis import table
+        from lrlab.analysis.plot import plot_overview
+
+        done = sum(t.finished for t in self.trials)
+        head = f"experiment {self.name}: {done}/{len(self.trials)} trials finished"
+        if self.comparison is None:
+            return result_html(head, [("directory", self.dir)])
+        headers, body = table.rows(self.comparison, compact=True)
+        return result_html(
+            head,
+            body,
+            headers=headers,
+            notes=[table.title(self.comparison)],
+            draw=lambda fig: plot_overview(self, fig=fig),
+            size=(10.0, 7.0),
+        )
+
     def to_dict(self, *, records: bool = True) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -168,7 +168,10 @@ class ScheduleConfig(_Checked):
                 raise ValueError(
                     f"{key}='auto' is not supported (only {' and '.join(AUTO_PARAMS)} may be auto)"
                 )
-            if isinstance(value, str) and value != "auto":
+            # A parameter with a text default (wsd's decay, cyclic's mode) takes text: the
+            # policy checks its value when probed.
+            text = isinstance(getattr(signature.parameters.get(key), "default", None), str)
+            if isinstance(value, str) and value != "auto" and not text:
                 raise ValueError(f"{key}={value!r} must be a number or 'auto'")
         # lr may come from the optimizer (checked by Experiment); the rest must be here.
         missing = [p for p in self.required() if p != "lr" and p not in self.params]

@@ -163,6 +163,27 @@ class RangeTestResult:
 
         return plot_range_test(self, ax=ax, show_raw=show_raw)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the curve (:meth:`plot`) and the suggestion's numbers and flags."""
+        from lrlab._html import fmt, result_html
+
+        sug = self.suggestion
+        where = "" if self.stop_step is None else f" at step {self.stop_step}"
+        rows = [
+            ("suggested max LR", None if sug is None else sug.lr),
+            ("confidence range", "—" if sug is None else f"{fmt(sug.low)} – {fmt(sug.high)}"),
+            ("trustworthy", None if sug is None else sug.trustworthy),
+            ("LR at the loss minimum", self.min_loss_lr),
+            ("steps", self.num_steps),
+            ("stopped", f"{self.stop_reason}{where}"),
+        ]
+        if self.diagnosis is not None:
+            rows.append(("metric curve", self.diagnosis.shape))
+        notes = [] if sug is None else sug.flags
+        return result_html(
+            "LR range test", rows, notes=notes, draw=lambda f: self.plot(f.subplots())
+        )
+
     def __str__(self) -> str:
         where = "" if self.stop_step is None else f" at step {self.stop_step}"
         head = f"range test: {self.num_steps} steps, {self.stop_reason}{where}"

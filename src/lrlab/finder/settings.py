@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lrlab.errors import InvalidArgument, check
 from lrlab.finder.maths import SWEEPS
@@ -132,22 +132,31 @@ class RangeTestSettings:
 FIELDS = tuple(f.name for f in dataclasses.fields(RangeTestSettings))
 
 
-def settings_from(settings: RangeTestSettings | None = None, **options: Any) -> RangeTestSettings:
-    """``settings`` (default: the defaults) with ``options`` replacing fields by name; an
-    unknown name is a one-line error with the closest field."""
-    unknown = [k for k in options if k not in FIELDS]
+T = TypeVar("T")
+
+
+def override(cls: type[T], settings: T | None, options: dict[str, Any], *, what: str) -> T:
+    """``settings`` (default: ``cls()``) with ``options`` replacing fields by name; an unknown
+    name is a one-line error with the closest field. Shared by every settings dataclass."""
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = [k for k in options if k not in fields]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], FIELDS, n=1)
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
         did = f" Did you mean {close[0]!r}?" if close else ""
         raise InvalidArgument(
-            f"{unknown[0]!r} is not a range-test setting.{did}",
-            hint=f"The settings: {', '.join(FIELDS)}.",
+            f"{unknown[0]!r} is not a {what} setting.{did}",
+            hint=f"The settings: {', '.join(fields)}.",
         )
-    if settings is not None and not isinstance(settings, RangeTestSettings):
+    if settings is not None and not isinstance(settings, cls):
         raise InvalidArgument(
-            f"settings must be a RangeTestSettings, got {type(settings).__name__}.",
-            hint="Build one with lrlab.RangeTestSettings(num_iter=200, ...) or pass the "
-            "fields as keyword arguments.",
+            f"settings must be a {cls.__name__}, got {type(settings).__name__}.",
+            hint=f"Build one with lrlab.{cls.__name__}(...) or pass the fields as keyword "
+            "arguments.",
         )
-    base = settings or RangeTestSettings()
-    return dataclasses.replace(base, **options) if options else base
+    base = settings if settings is not None else cls()
+    return dataclasses.replace(base, **options) if options else base  # type: ignore[type-var]
+
+
+def settings_from(settings: RangeTestSettings | None = None, **options: Any) -> RangeTestSettings:
+    """``settings`` (default: the defaults) with ``options`` replacing fields by name."""
+    return override(RangeTestSettings, settings, options, what="range-test")

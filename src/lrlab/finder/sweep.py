@@ -22,14 +22,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from lrlab._console import StageBar
 from lrlab.batches import Batch, StepFn, Unpack, cycle, resolve_step, set_epoch
 from lrlab.batches import to_device as move_to
 from lrlab.errors import DataError, InvalidArgument, LrlabError, check
 from lrlab.evaluate import evaluate
+from lrlab.finder.holdout import fixed_batches
 from lrlab.finder.maths import DivergenceMonitor, sweep_lrs
 from lrlab.finder.result import RangeTestResult
 from lrlab.finder.settings import RangeTestSettings, settings_from
-from lrlab.metrics import HIGHER_IS_BETTER, Metric, resolve_metrics
+from lrlab.metrics import HIGHER_IS_BETTER, Metric, default_metrics
 from lrlab.optim import groups
 from lrlab.precision import parse_amp
 from lrlab.smoothing import EMA
@@ -37,7 +39,6 @@ from lrlab.snapshot import preserved
 from lrlab.train.update import Update
 
 # Criteria whose outputs are class scores: metric mode reports accuracy for them by default.
-_CLASSIFICATION_LOSSES: tuple[type[nn.Module], ...] = (nn.CrossEntropyLoss, nn.NLLLoss)
 _FEW_STEPS = 10
 
 
@@ -110,7 +111,7 @@ def range_test(
     batch_device = _batch_device(model, device)
     precision = parse_amp(s.amp, batch_device)
     step = resolve_step(criterion, unpack=unpack, step_fn=step_fn)
-    metric_fns = _default_metrics(criterion, metrics)
+    metric_fns = default_metrics(metrics, criterion)
     if eval_data is None:
         check(
             s.eval_every is None,
@@ -137,7 +138,7 @@ def range_test(
             fixed_eval = (
                 None
                 if eval_data is None
-                else _fixed_subsample(eval_data, s.eval_batches, batch_device)
+                else fixed_batches(eval_data, s.eval_batches, batch_device, what="eval_data")
             )
             _sweep(
                 result,
@@ -197,11 +198,11 @@ def _sweep(
 ) -> None:
     """Fill ``result`` step by step (so an interruption keeps every finished step)."""
     amp_dtype = update.precision.dtype
-    bar = _Progress(len(lrs_plan)) if progress else None
     # Training mode once, and again after each evaluation (which restores the mode it found,
     # so this is only a guard): per step it cost ~1 % of a small CNN's step for nothing.
     model.train()
-    try:
+    with StageBar(progress) as bar:
+        bar.start("range test", total=len(lrs_plan))
         for i, lr in enumerate(lrs_plan):
             groups.set_lr(optimizer, lr, ratios)
             optimizer.zero_grad()
@@ -231,14 +232,10 @@ def _sweep(
             if eval_batches is not None and eval_every is not None and (i + 1) % eval_every == 0:
                 _evaluate(result, model, step, eval_batches, metric_fns, amp_dtype, i, lr)
                 model.train()
-            if bar is not None:
-                bar.advance(lr, smoothed)
+            bar.advance(1, f"lr {lr:.2e} loss {smoothed:.4g}")
             if monitor.update(smoothed):
                 result.stop_reason, result.stop_step = "diverged", i
                 break
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def _forward_backward(
@@ -297,26 +294,6 @@ def _batch_device(model: nn.Module, device: torch.device | str | None) -> torch.
     return first.device if first is not None else torch.device("cpu")
 
 
-def _default_metrics(criterion: Any, metrics: Any) -> dict[str, Metric]:
-    if metrics is None:
-        if isinstance(criterion, _CLASSIFICATION_LOSSES):
-            return resolve_metrics(["accuracy"])
-        return {}
-    return resolve_metrics(metrics)
-
-
-def _fixed_subsample(data: Iterable[Batch], n: int, device: torch.device) -> list[Batch]:
-    """The first ``n`` batches of ``data``, read once and kept (on ``device``): every
-    evaluation sees the same samples, and a shuffling loader is not re-drawn each time."""
-    batches = [move_to(b, device) for b in itertools.islice(iter(data), n)]
-    if not batches:
-        raise DataError(
-            "eval_data yielded no batches.",
-            hint="Pass a non-empty validation set (or no eval_data to skip metric mode).",
-        )
-    return batches
-
-
 class _OneShotExhausted(DataError):
     """A one-shot iterator ran out mid-sweep: the sweep ends with what it measured."""
 
@@ -365,31 +342,6 @@ class _Epochs:
 def _int_attributes(obj: Any) -> dict[str, int | None]:
     attrs = getattr(obj, "__dict__", {})
     return {k: v for k, v in attrs.items() if v is None or type(v) is int}
-
-
-class _Progress:
-    """A rich progress bar on stderr (imported only when asked for)."""
-
-    def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self._bar = Progress(
-            TextColumn("range test"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._task = self._bar.add_task("", total=total)
-        self._bar.start()
-
-    def advance(self, lr: float, loss: float) -> None:
-        self._bar.update(self._task, advance=1, description=f"lr {lr:.2e} loss {loss:.4g}")
-
-    def close(self) -> None:
-        self._bar.stop()
 
 
 # ----------------------------------------------------------------------------- suggestions

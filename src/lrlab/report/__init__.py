@@ -5,8 +5,8 @@
 
 ``build_report(path)`` returns the HTML as a string; ``load_sources(path)`` finds and loads
 every result under a directory (range tests, scans, hyper-parameter comparisons,
-experiments, single runs). The figures live in :mod:`lrlab.report.figures` and
-:mod:`lrlab.report.experiment_figures`. Names are imported on first use, so importing this
+experiments, single runs). The figures live in :mod:`lrlab.report.figures` (those of compared
+runs in :mod:`lrlab.analysis.plot`). Names are imported on first use, so importing this
 package costs nothing (and never imports matplotlib).
 """
 

@@ -2,22 +2,23 @@
 
 Each function takes a result and returns a new figure; results that can plot themselves
 (:meth:`RangeTestResult.plot`, :meth:`ScanResult.plot`, :meth:`ComparisonResult.plot`,
-:func:`lrlab.report.experiment_figures.plot_overview`) draw their own panels, so a figure
-in the report is the figure the CLI commands save. :func:`png_data_uri` turns a figure into
-a ``data:`` URI for the self-contained HTML file. matplotlib is imported inside the
-functions only.
+:func:`lrlab.analysis.plot.plot_overview`) draw their own panels, so a figure in the report
+is the figure the CLI commands save. :func:`png_data_uri` (from :mod:`lrlab._html`) turns a
+figure into a ``data:`` URI for the self-contained HTML file. matplotlib is imported inside
+the functions only.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+# The one figure -> data: URI helper (notebook displays use it too), used by the sections.
+from lrlab._html import png_data_uri as png_data_uri
 
 # Colours of the diagnosis ranges on the metric panel (unknown names get grey).
 RANGE_COLORS = {
@@ -38,13 +39,6 @@ def new_figure(width: float, height: float, *, layout: str | None = "constrained
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout=layout)
-
-
-def png_data_uri(fig: Any, *, dpi: int = 110) -> str:
-    """The figure as a base64 PNG ``data:`` URI (embedded: the report needs no other file)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 # --------------------------------------------------------------------------- range test
@@ -199,8 +193,8 @@ def vary_figure(comparison: Any) -> Any:
 
 def curves_figure(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]]) -> Any:
     """Loss, accuracy, LR and momentum per epoch: mean ± std over seeds per variant
-    (:func:`lrlab.report.experiment_figures.plot_overview`)."""
-    from lrlab.report.experiment_figures import plot_overview
+    (:func:`lrlab.analysis.plot.plot_overview`)."""
+    from lrlab.analysis.plot import plot_overview
 
     # plot_overview lays its grid out itself (tight_layout): no constrained layout here.
     return plot_overview(runs, x="epoch", fig=new_figure(11.0, 8.0, layout=None))
@@ -208,8 +202,8 @@ def curves_figure(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]])
 
 def time_to_target_figure(comparison: Any) -> Any | None:
     """Epochs and seconds to the comparison's target per variant, or ``None`` without a
-    target (:func:`lrlab.report.experiment_figures.plot_time_to_target`)."""
-    from lrlab.report.experiment_figures import plot_time_to_target
+    target (:func:`lrlab.analysis.plot.plot_time_to_target`)."""
+    from lrlab.analysis.plot import plot_time_to_target
 
     if comparison is None or comparison.target is None:
         return None

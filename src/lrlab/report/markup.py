@@ -4,33 +4,16 @@ Pure functions returning strings. Nothing here knows about runs or figures; the 
 (:mod:`lrlab.report.sections`) compose them. User text (variant names, task names, paths,
 config values, flags) can hold ``<``, ``&`` or quotes, so it is escaped at the one place
 where it enters markup, and trusted markup is only ever produced by these helpers.
+:func:`esc` and :func:`fmt` live in :mod:`lrlab._html`, next to the notebook displays.
 """
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-
-def esc(value: Any) -> str:
-    """``value`` as text, HTML-escaped (quotes too: safe inside attributes)."""
-    return html.escape(str(value), quote=True)
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A compact human form of a number (``—`` for missing / non-finite); other values as
-    text. Not escaped: pass the result through :func:`esc` (the cell helpers do)."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if math.isfinite(value) else "—"
-    return str(value)
+# Escaping and number formatting are shared with the notebook displays (one place for each).
+from lrlab._html import esc, fmt
 
 
 def tag(name: str, body: str = "", **attrs: Any) -> str:

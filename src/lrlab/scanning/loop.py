@@ -17,46 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
-from lrlab.batches import set_epoch
+from lrlab.copies.driving import DIVERGED, NOT_RUN, OK, Engine, epoch_batches
 from lrlab.errors import DataError
-from lrlab.seeding import derive_seed
 
-# Cell statuses of a scan (horizon × LR).
-OK = "ok"  # evaluated, within the stop threshold
+# Cell statuses of a scan (horizon × LR): the engines' OK / DIVERGED / NOT_RUN, and
 STOPPED = "stopped"  # loss above stop_factor × initial (here or at an earlier horizon)
-DIVERGED = "diverged"  # non-finite training or evaluation loss (here or earlier)
-NOT_RUN = "not run"  # never reached (interrupted, or all copies gone)
 STATUSES = (OK, STOPPED, DIVERGED, NOT_RUN)
-
-
-class Engine(Protocol):
-    """What :func:`run_horizons` needs from an engine."""
-
-    live: list[int]  # global indices (into lrs) of the copies still trained
-
-    def train_step(self, batch: Any) -> None: ...
-
-    def alive(self) -> np.ndarray:
-        """Per live copy: no non-finite training loss so far (bool array)."""
-        ...
-
-    def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:
-        """``{"loss": [...], metric: [...]}``, one value per live copy."""
-        ...
-
-    def keep(self, mask: np.ndarray) -> None:
-        """Drop the live copies where ``mask`` is False."""
-        ...
-
-    def take_dead(self) -> list[int]:
-        """Global indices of copies the engine dropped itself (non-finite training loss)
-        since the last call."""
-        ...
 
 
 def stop_threshold(initial_loss: float, stop_factor: float | None) -> float | None:
@@ -91,23 +62,6 @@ class Record:
     def losses(self) -> np.ndarray:
         """Eval losses where the cell is ``ok``, NaN elsewhere."""
         return np.where(self.status == OK, self.raw, np.nan)
-
-
-def epoch_batches(
-    data: Iterable[Any], epoch: int, seed: int, cuda_devices: Sequence[int] = ()
-) -> Iterable[Any]:
-    """Seed and position the data for ``epoch``; return the iterable to loop over.
-
-    Seeds the CPU generator (and the given CUDA devices' generators) directly rather than
-    through ``torch.manual_seed``, which also queues a lazy seeding of every CUDA device,
-    recording a stack trace each time (milliseconds per call on a small scan).
-    """
-    set_epoch(data, epoch)
-    value = derive_seed(seed, "data", epoch)
-    torch.default_generator.manual_seed(value)
-    for index in cuda_devices:
-        torch.cuda.default_generators[index].manual_seed(value)
-    return data
 
 
 def run_horizons(

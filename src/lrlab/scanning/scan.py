@@ -24,9 +24,7 @@ import copy
 import itertools
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,17 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from lrlab._console import StageBar
 from lrlab.batches import StepFn, Unpack, resolve_step
-from lrlab.copies.batched import BatchedEngine
-from lrlab.copies.grouped import GroupedEngine
-from lrlab.copies.linear_stack import find_linear_stack
-from lrlab.copies.sequential import SequentialEngine, capture_tensors
-from lrlab.copies.stacked import (
-    CopyOptimizer,
-    NotBatchable,
-    OptimizerFactory,
-    resolve_optimizer,
-)
+from lrlab.copies.optimizer import OptimizerFactory, resolve_optimizer
+from lrlab.copies.select import METHODS, Copies, Outcome, train_copies
 from lrlab.devices import resolve_device
 from lrlab.errors import InvalidArgument, LrlabError, check
 from lrlab.evaluate import evaluate
@@ -53,7 +44,6 @@ from lrlab.scanning.loop import NOT_RUN, Record, run_horizons, stop_threshold
 from lrlab.scanning.result import ScanResult
 
 UNITS = ("epochs", "steps")
-METHODS = ("auto", "batched", "sequential")
 
 
 def log_lrs(start: float = 1e-6, end: float = 100.0, num: int = 32) -> list[float]:
@@ -212,7 +202,7 @@ def scan(
                 hint="Check the model and data (NaN weights or inputs?).",
             )
         threshold = stop_threshold(initial["loss"], stop_factor)
-        run = _Run(
+        copies = Copies(
             work=work,
             step=step,
             criterion=criterion if step_fn is None else None,
@@ -220,7 +210,10 @@ def scan(
             device=target,
             plan=plan,
             lrs=lr_list,
-            metric_fns=metric_fns,
+            metrics=metric_fns,
+        )
+        run = _Run(
+            copies=copies,
             train_data=train_data,
             eval_data=eval_source,
             horizons=horizon_list,
@@ -231,7 +224,8 @@ def scan(
             rng_devices=rng_devices,
             progress=progress,
         )
-        record, used, notes, complete = run.execute(method)
+        outcome = run.execute(method)
+        record = outcome.record
     return ScanResult(
         lrs=lr_list,
         horizons=horizon_list,
@@ -244,8 +238,8 @@ def scan(
         stop_threshold=threshold,
         metrics={k: v.tolist() for k, v in record.metrics.items()},
         initial_metrics={k: float(v) for k, v in initial.items() if k != "loss"},
-        method=used,
-        complete=complete,
+        method=outcome.method,
+        complete=outcome.complete,
         elapsed=time.perf_counter() - started,
         config={
             "optimizer": plan.describe(),
@@ -254,30 +248,17 @@ def scan(
             "eval_data": "train_data" if eval_data is None else "eval_data",
             "device": str(target),
             "method_requested": method,
-            "engine": run.engine,
+            "engine": outcome.engine,
         },
-        notes=notes,
+        notes=outcome.notes,
     )
 
 
 @dataclass
 class _Run:
-    """One scan's engines: batched first (unless told otherwise), sequential as fallback.
+    """One scan: its copies (:class:`lrlab.copies.select.Copies`) and the loop settings."""
 
-    The batched method has two engines: the grouped one (:mod:`.grouped`) for plain
-    ``Linear``/activation stacks trained on the CPU with a criterion (not a ``step_fn``),
-    and the general vmapped one (:mod:`.batched`), which also takes over when the grouped
-    engine declines before anything was recorded. ``engine`` says which one ran.
-    """
-
-    work: nn.Module
-    step: StepFn
-    criterion: Callable[[Any, Any], torch.Tensor] | None
-    unpack: Unpack | None
-    device: torch.device
-    plan: CopyOptimizer
-    lrs: list[float]
-    metric_fns: dict[str, Metric]
+    copies: Copies
     train_data: Iterable[Any]
     eval_data: Iterable[Any]
     horizons: list[int]
@@ -287,94 +268,36 @@ class _Run:
     mask_stopped: bool
     rng_devices: list[int]
     progress: bool
-    engine: str = ""
 
-    def execute(self, method: str) -> tuple[Record, str, list[str], bool]:
-        notes: list[str] = []
-        if method in ("auto", "batched"):
-            reason = ""
-            for engine in self._batched_engines():
-                record = self._record()
-                self.engine = engine.__name__
-                try:
-                    with _progress(self.progress, "scan (batched)") as tick:
-                        self._loop(engine(), record, tick)
-                    return record, "batched", notes, True
-                except KeyboardInterrupt:
-                    return record, "batched", notes, False
-                except NotBatchable as exc:
-                    reason = str(exc)
-                except LrlabError:
-                    raise
-                except Exception as exc:
-                    # vmap failures surface as RuntimeError & co. on the first
-                    # step or evaluation. Only then is falling back safe: later ones are real.
-                    if (record.status != NOT_RUN).any():
-                        raise
-                    reason = f"{type(exc).__name__}: {exc}"
-            if method == "batched":
-                raise InvalidArgument(
-                    f"method='batched' cannot run this scan: {reason}",
-                    hint="Use method='sequential' (or 'auto' to fall back automatically).",
+    def execute(self, method: str) -> Outcome[Record]:
+        names = list(self.copies.metrics)
+        with StageBar(self.progress) as bar:
+            bar.start("scan", total=None)
+            tick = bar.advance
+
+            def drive(engine: Any, record: Record) -> None:
+                run_horizons(
+                    engine,
+                    self.train_data,
+                    self.eval_data,
+                    record,
+                    horizons=self.horizons,
+                    unit=self.unit,
+                    seed=self.seed,
+                    threshold=self.threshold,
+                    mask_stopped=self.mask_stopped,
+                    rng_devices=self.rng_devices,
+                    tick=tick,
                 )
-            note = f"batched scan not possible ({reason}); ran the copies sequentially."
-            warnings.warn(note, stacklevel=3)
-            notes.append(note)
-        record = self._record()
-        self.engine = "sequential"
-        try:
-            self._sequential(record)
-        except KeyboardInterrupt:
-            return record, "sequential", notes, False
-        return record, "sequential", notes, True
 
-    def _record(self) -> Record:
-        return Record(len(self.horizons), len(self.lrs), list(self.metric_fns))
-
-    def _loop(self, engine: Any, record: Record, tick: Any) -> None:
-        run_horizons(
-            engine,
-            self.train_data,
-            self.eval_data,
-            record,
-            horizons=self.horizons,
-            unit=self.unit,
-            seed=self.seed,
-            threshold=self.threshold,
-            mask_stopped=self.mask_stopped,
-            rng_devices=self.rng_devices,
-            tick=tick,
-        )
-
-    def _batched_engines(self) -> list[Callable[[], Any]]:
-        """Constructors of the batched engines to try, fastest first."""
-
-        def grouped() -> GroupedEngine:
-            assert stack is not None and self.criterion is not None
-            return GroupedEngine(
-                self.work, stack, self.criterion, self.plan, self.lrs,
-                unpack=self.unpack, device=self.device, metrics=self.metric_fns,
-            )  # fmt: skip
-
-        def vmapped() -> BatchedEngine:
-            self.work.train()
-            return BatchedEngine(self.work, self.step, self.plan, self.lrs, metrics=self.metric_fns)
-
-        stack = None
-        # Measured faster on the CPU only; on a GPU the vmapped engine's kernels are the
-        # ones the scan was designed around (and the grouped engine syncs every step).
-        if self.criterion is not None and self.device.type == "cpu":
-            stack, _ = find_linear_stack(self.work)
-        return [grouped, vmapped] if stack is not None else [vmapped]
-
-    def _sequential(self, record: Record) -> None:
-        start = capture_tensors(self.work)
-        with _progress(self.progress, "scan (sequential)") as tick:
-            for k, lr in enumerate(self.lrs):
-                engine = SequentialEngine(
-                    self.work, start, self.step, self.plan, lr, k, metrics=self.metric_fns
-                )
-                self._loop(engine, record, tick)
+            return train_copies(
+                self.copies,
+                method,
+                lambda: Record(len(self.horizons), len(self.copies.lrs), names),
+                drive,
+                lambda record: bool((record.status != NOT_RUN).any()),
+                label="scan",
+            )
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -383,32 +306,3 @@ def _model_device(model: nn.Module) -> torch.device:
     for t in model.buffers():
         return t.device
     return torch.device("cpu")
-
-
-def _progress(enabled: bool, label: str) -> Any:
-    """A context manager yielding ``tick(n)`` (a rich progress bar on stderr, or nothing)."""
-    if not enabled:
-        return nullcontext(None)
-    return _RichTicker(label)
-
-
-class _RichTicker:
-    def __init__(self, label: str) -> None:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn(label + " {task.completed} steps"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._task = self._progress.add_task(label, total=None)
-
-    def __enter__(self) -> Callable[[int], None]:
-        self._progress.__enter__()
-        return lambda n: self._progress.advance(self._task, n)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._progress.__exit__(*exc)

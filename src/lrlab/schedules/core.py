@@ -17,7 +17,7 @@ Pieces (``p`` is the progress through a ramp, clamped to ``[0, 1]``)::
                                          step relative to its start (optax ``join_schedules``)
 
 The operations are written in the order ``torch.optim.lr_scheduler`` uses, so the policies
-built from them (:mod:`lrlab.schedules.policies`) agree with torch bit for bit. ``offset``
+built from them (:mod:`lrlab.schedules.cyclical`, ...) agree with torch bit for bit. ``offset``
 exists for the same reason: torch's one-cycle phases start at fractional steps
 (``pct_start * total_steps - 1``); a piece joined at the next integer step ``b`` and started
 ``offset = b - start`` steps into its ramp reproduces ``(t - start) / span`` exactly, because

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lrlab.schedules.policies import HyperSchedule
+    from lrlab.schedules.hyperschedule import HyperSchedule
 
 
 def plot_schedule(schedule: HyperSchedule, steps: int | None = None, ax: Any = None) -> Any:

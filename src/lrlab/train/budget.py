@@ -9,11 +9,12 @@ When the data has no ``len()``, the unknown numbers stay ``None`` (the loop lear
 the first full epoch).
 
 The budget is stated once: a schedule given without a length — a policy and its parameters
-(``{"name": "one-cycle", "max_lr": 0.1}``, the form of experiment configs) or a function of
-``total_steps`` (``functools.partial(lrlab.one_cycle, 0.1)``) — is built by
-:func:`bind_schedule` with ``total_steps`` = the run's number of updates (fastai's
-``fit_one_cycle(n_epoch, lr_max)``). A schedule built with a length must last at least as
-many updates as the run makes.
+(``{"name": "one-cycle", "max_lr": 0.1}``, the form of experiment configs), a policy and a
+peak LR (``{"name": "wsd", "peak_lr": 0.1}``: :func:`lrlab.schedules.for_run`, step counts
+as fractions of the run) or a function of ``total_steps``
+(``functools.partial(lrlab.one_cycle, 0.1)``) — is built by :func:`bind_schedule` with
+``total_steps`` = the run's number of updates (fastai's ``fit_one_cycle(n_epoch, lr_max)``).
+A schedule built with a length must last at least as many updates as the run makes.
 """
 
 from __future__ import annotations
@@ -80,14 +81,15 @@ def bind_schedule(schedule: Any, total_steps: int | None) -> Any:
     """The schedule a run of ``total_steps`` updates follows.
 
     ``None`` and built schedules are returned as they are; a mapping
-    ``{"name": policy, **params}`` is built with ``lrlab.schedules.build`` and, when the
-    policy has a length and none is given, ``total_steps``; a callable that takes
-    ``total_steps`` is called with it.
+    ``{"name": policy, "peak_lr": lr, **options}`` is :func:`lrlab.schedules.for_run`'s plan
+    for the run; another mapping ``{"name": policy, **params}`` is built with
+    ``lrlab.schedules.build`` and, when the policy has a length and none is given,
+    ``total_steps``; a callable that takes ``total_steps`` is called with it.
     """
     if schedule is None or _is_schedule(schedule):
         return schedule
     if isinstance(schedule, Mapping):
-        from lrlab.schedules import build, policy_params
+        from lrlab.schedules import build, for_run, policy_params
 
         params = dict(schedule)
         name = params.pop("name", None)
@@ -96,6 +98,9 @@ def bind_schedule(schedule: Any, total_steps: int | None) -> Any:
             f"schedule={dict(schedule)!r} has no policy name.",
             hint="For example schedule={'name': 'one-cycle', 'max_lr': 0.1}.",
         )
+        if "peak_lr" in params:
+            peak = params.pop("peak_lr")
+            return for_run(name, peak, _length(total_steps, name), **params)
         wants = [k for k in LENGTH_PARAMS if k in policy_params(name) and k not in params]
         if wants:
             params.update(dict.fromkeys(wants, _length(total_steps, name)))

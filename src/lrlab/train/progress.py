@@ -3,9 +3,10 @@
 Like the seed logs (``Epoch=3 ... Loss=0.83 batch_id=390 Accuracy=71.54%: 391/391
 [00:29, 13.35it/s]`` while an epoch runs, then ``Epoch [3], last_lr: 0.01313, train_loss:
 ..., test_loss: ..., acc: ..., Epoch_time: ...``). Everything goes to stderr, so stdout stays
-for results. The bar is transient and only drawn on a terminal; logs redirected to a file get
-the summary lines alone. The bar is refreshed from ``on_log`` (every few updates), never per
-step, so it costs no device synchronisation of its own.
+for results. The bar is transient and only drawn on a terminal or in a Jupyter notebook (with
+ipywidgets: :mod:`lrlab._console`); logs redirected to a file get the summary lines alone. The
+bar is updated from ``on_log`` (every few updates), never per step, so it costs no device
+synchronisation of its own; in a notebook it is also redrawn there, from the training thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lrlab._console import progress_console
 from lrlab.train.callbacks import Callback
 from lrlab.train.runstate import RunState, StepLog
 
@@ -66,9 +68,9 @@ class ProgressBar(Callback):
         self._progress: Any = None
         self._task: Any = None
         self._printed = 0
+        self._redraw = False  # redraw from on_log (notebooks: no refresh thread there)
 
     def on_fit_start(self, run: RunState) -> None:
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -77,7 +79,7 @@ class ProgressBar(Callback):
             TimeElapsedColumn,
         )
 
-        console = self._console or Console(stderr=True)
+        where = progress_console(self._console)
         self._progress = Progress(
             TextColumn("Epoch {task.fields[epoch]}"),
             BarColumn(),
@@ -85,10 +87,13 @@ class ProgressBar(Callback):
             TextColumn("{task.fields[values]}"),
             TextColumn("{task.fields[speed]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=where.console,
+            auto_refresh=where.auto_refresh,
             transient=True,
         )
-        self._progress.start()
+        self._redraw = not where.auto_refresh
+        if where.live:
+            self._progress.start()
         self._printed = len(run.records)  # on resume, the restored epochs were shown before
 
     def on_epoch_start(self, run: RunState) -> None:
@@ -117,6 +122,7 @@ class ProgressBar(Callback):
             completed=run.batch,
             values=values,
             speed=f"{speed:.1f} it/s" if speed else "",
+            refresh=self._redraw,
         )
 
     def on_epoch_end(self, run: RunState) -> None:

@@ -104,6 +104,25 @@ class FitResult:
             out_dir=d.get("out_dir"),
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: loss, accuracy, LR and momentum per epoch (the report's overview
+        of one run) and each measurement's last and best value."""
+        from lrlab._html import result_html
+        from lrlab.analysis.plot import plot_overview
+
+        runs = {"fit": {0: self.records}}
+        last, best = self.final, self.best
+        rows = [(k, last.get(k), b["value"], b["epoch"]) for k, b in best.items()]
+        title = f"fit: {self.epochs} epochs, {self.iterations} updates, {self.stop_reason}"
+        return result_html(
+            f"{title} ({self.elapsed:.1f} s)",
+            rows,
+            headers=["measurement", "last epoch", "best", "at epoch"],
+            notes=[self.message] if self.message else [],
+            draw=(lambda fig: plot_overview(runs, fig=fig)) if self.records else None,
+            size=(10.0, 7.0),
+        )
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` as JSON (atomically)."""
         return write_json(path, self.to_dict())

@@ -1,0 +1,216 @@
+r"""``find_lr``'s pure maths: the window a range test proposes, the candidates, the choice.
+
+Nothing here touches torch or files; every function maps arrays to numbers, so the rule can
+be re-scored on stored measurements (``benchmarks/find_quality.py`` does) and tested on
+synthetic responses with a known answer.
+
+**Window** (:func:`window`). On the range test's rule curve (the loss smoothed over log LR,
+:meth:`lrlab.finder.RangeTestResult.rule_curve`) with start value :math:`L_0` and minimum
+:math:`L_*` at :math:`\eta_*`: learning *starts* at the first LR whose loss is below
+:math:`L_0 - 0.1 (L_0 - L_*)`; the curve *diverges* at the first LR after the minimum whose
+loss is back above :math:`L_0` (or where the sweep stopped). The candidates span
+:math:`[\max(\eta_{start}, \eta_*/b), \; \eta_{div} \cdot a]` — below *and beyond* the curve's
+minimum, because the best peak LR of a scheduled run can be several times the minimum of a
+range test (warm-up lets a run through LRs a 100-step sweep could not survive: BatchNorm
+nets, plain SGD on tanh nets, issue 12).
+
+**Choice** (:func:`choose`). Each candidate's short run ends with a score :math:`y_k` on
+held-out batches (higher is better: accuracy, or minus the loss); a diverged run scores the
+untrained model's :math:`y_0`, and no score counts below it. The response over
+:math:`x = \log_{10}\eta` is smoothed with a Gaussian kernel (Nadaraya–Watson),
+
+.. math::  R(x) = \frac{\sum_k w_k(x)\, y_k}{\sum_k w_k(x)}, \qquad
+           w_k(x) = \exp\!\big(-(x - x_k)^2 / 2s^2\big),
+
+which averages out the noise of single runs and is *risk-averse*: a cliff next to a peak
+pulls the peak's smoothed value down, so the argmax moves away from the cliff, while a gentle
+slope barely moves it (being 2× low costs little; 2× high can cost everything). With two
+horizons :math:`h_1 < h_2` the best LR drifts by :math:`d = (x^*_{h_2} - x^*_{h_1}) /
+\log_{10}(h_2/h_1)` per decade of training length; the answer for the planned length
+:math:`T` is :math:`x^*_{h_2} + \gamma\, d \log_{10}(T/h_2)` (:math:`\gamma` shrinks the
+extrapolation; clipped to ``max_drift`` decades). The interval holds the LRs whose smoothed
+score at :math:`h_2` is within ``tolerance`` of the best (the measured spread of the runs
+around the smoothed response), shifted with the drift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+START_FRACTION = 0.1  # learning "starts" once 10 % of the curve's drop is done
+
+
+@dataclass(frozen=True)
+class Window:
+    """What the range test proposes (LRs of the first param group)."""
+
+    low: float  # where the candidates start
+    high: float  # where they end
+    start_lr: float | None  # where learning starts on the curve
+    min_lr: float | None  # the curve's minimum
+    divergence_lr: float | None  # where the loss is back above its start (or the sweep stopped)
+    flags: tuple[str, ...] = ()
+
+
+def window(
+    lrs: Sequence[float],
+    curve: Sequence[float],
+    *,
+    below_min: float,
+    above_divergence: float,
+    stopped: bool,
+) -> Window:
+    """The candidate window from a range test's rule curve (see the module docstring).
+
+    ``stopped``: the sweep ended early (divergence or a non-finite loss), so its last LR is
+    past the edge; otherwise an un-diverged curve's last LR is the divergence estimate and
+    the window is flagged ``no-divergence``.
+    """
+    x = np.asarray(lrs, dtype=float)
+    y = np.asarray(curve, dtype=float)
+    if x.size < 3 or not np.isfinite(y).all():
+        top = float(x[-1]) if x.size else 1.0
+        return Window(top / 1e4, top, None, None, None, ("short-curve",))
+    flags: list[str] = []
+    i_min = int(np.argmin(y))
+    drop = y[0] - y[i_min]
+    if not drop > 1e-3 * max(abs(y[0]), 1e-12):
+        # The loss never fell: no landmark to anchor on; span the sweep's upper decades.
+        return Window(float(x[-1]) / 1e4, float(x[-1]) * above_divergence, None, None, None,
+                      ("flat-curve",))  # fmt: skip
+    i_start = int(np.argmax(y <= y[0] - START_FRACTION * drop))
+    after = np.flatnonzero(y[i_min:] > y[0])
+    if after.size:
+        i_div = i_min + int(after[0])
+    else:
+        i_div = x.size - 1
+        if not stopped:
+            flags.append("no-divergence")
+    min_lr, div_lr, start_lr = float(x[i_min]), float(x[i_div]), float(x[i_start])
+    low = max(start_lr, min_lr / below_min)
+    high = max(div_lr, min_lr) * above_divergence
+    return Window(low, high, start_lr, min_lr, div_lr, tuple(flags))
+
+
+def log_grid(low: float, high: float, per_decade: float, max_points: int) -> list[float]:
+    """Log-spaced LRs from ``low`` to ``high`` (both included), ``per_decade`` per decade,
+    at most ``max_points`` (then spaced more widely) and at least 3."""
+    decades = math.log10(high / low)
+    n = int(min(max_points, max(3, round(decades * per_decade) + 1)))
+    return [float(v) for v in np.logspace(math.log10(low), math.log10(high), n)]
+
+
+def extension(lrs: Sequence[float], side: str, count: int) -> list[float]:
+    """``count`` new LRs beyond the ``side`` (``"low"`` / ``"high"``) end of the sorted
+    grid ``lrs``, continuing its spacing."""
+    x = np.log10(np.asarray(sorted(lrs), dtype=float))
+    step = float(np.median(np.diff(x))) if x.size > 1 else 0.5
+    if side == "high":
+        return [float(10 ** (x[-1] + step * (i + 1))) for i in range(count)]
+    return [float(10 ** (x[0] - step * (i + 1))) for i in range(count)][::-1]
+
+
+def smooth(x: np.ndarray, y: np.ndarray, at: np.ndarray, width: float) -> np.ndarray:
+    """Nadaraya–Watson estimate of ``y(x)`` at ``at`` with a Gaussian kernel of sd ``width``."""
+    d = (at[:, None] - x[None, :]) / width
+    w = np.exp(-0.5 * d * d)
+    return (w @ y) / w.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The answer of :func:`choose` (LRs of the first param group)."""
+
+    lr: float | None
+    low: float | None
+    high: float | None
+    best_per_horizon: tuple[float | None, ...]
+    drift: float | None  # decades of best LR per decade of training length
+    edge: str | None  # "low" / "high": the best sits at that end of the candidates
+    tolerance: float  # the score margin that defines the interval
+    flags: tuple[str, ...] = field(default=())
+
+
+def clean_scores(scores: np.ndarray, floor: float) -> np.ndarray:
+    """Diverged (NaN) runs and runs worse than the untrained model score ``floor``."""
+    y = np.where(np.isfinite(scores), scores, floor)
+    return np.maximum(y, floor)
+
+
+def choose(
+    lrs: Sequence[float],
+    scores: np.ndarray,
+    horizons: Sequence[int],
+    total_steps: int,
+    *,
+    floor: float,
+    width: float = 0.25,
+    drift_gain: float = 0.5,
+    max_drift: float = 0.5,
+    tolerance: float | None = None,
+    resolution: int = 400,
+) -> Choice:
+    """Choose the peak LR from short-run scores (see the module docstring).
+
+    Args:
+        lrs: the K candidate LRs (any order).
+        scores: ``[H, K]`` final scores per horizon (higher is better; NaN: diverged).
+        horizons: the H short-run lengths (updates), increasing.
+        total_steps: the planned run's length.
+        floor: the untrained model's score (what a diverged run is worth).
+        width: the kernel's sd in decades of LR.
+        drift_gain, max_drift: the horizon extrapolation's shrinkage and its clip (decades).
+        tolerance: the score margin of the interval (default: the runs' spread around the
+            smoothed response at the last horizon).
+    """
+    order = np.argsort(np.asarray(lrs, dtype=float))
+    x = np.log10(np.asarray(lrs, dtype=float)[order])
+    ys = clean_scores(np.asarray(scores, dtype=float)[:, order], floor)
+    grid = np.linspace(x[0], x[-1], resolution)
+    flags: list[str] = []
+    if not np.isfinite(np.asarray(scores, dtype=float)).any():
+        return Choice(None, None, None, (None,) * len(horizons), None, None, 0.0, ("all-diverged",))
+    best_x: list[float] = []
+    fits: list[np.ndarray] = []
+    for y in ys:
+        fit = smooth(x, y, grid, width)
+        fits.append(fit)
+        best_x.append(float(grid[int(np.argmax(fit))]))
+    last, fit = ys[-1], fits[-1]
+    if float(last.max() - floor) <= 1e-12 * max(1.0, abs(floor)):
+        flags.append("nothing-learnt")
+    edge = None
+    top = best_x[-1]
+    step = float(np.median(np.diff(x))) if x.size > 1 else 0.0
+    if top >= x[-1] - step / 2:
+        edge = "high"
+    elif top <= x[0] + step / 2:
+        edge = "low"
+    drift = None
+    answer = top
+    if len(horizons) >= 2 and horizons[-1] > horizons[0]:
+        drift = (best_x[-1] - best_x[0]) / math.log10(horizons[-1] / horizons[0])
+        shift = drift_gain * drift * math.log10(max(total_steps, horizons[-1]) / horizons[-1])
+        shift = float(np.clip(shift, -max_drift, max_drift))
+        answer = top + shift
+    if tolerance is None:
+        residual = last - smooth(x, last, x, width)
+        tolerance = float(max(np.sqrt(np.mean(residual**2)), 1e-3 * max(abs(fit).max(), 1e-12)))
+    inside = grid[fit >= fit.max() - tolerance]
+    shift = answer - top
+    low_x = min(float(inside.min()) + shift, answer, top)
+    high_x = max(float(inside.max()) + shift, answer, top)
+    return Choice(
+        lr=float(10**answer),
+        low=float(10**low_x),
+        high=float(10**high_x),
+        best_per_horizon=tuple(float(10**b) for b in best_x),
+        drift=drift,
+        edge=edge,
+        tolerance=float(tolerance),
+        flags=tuple(flags),
+    )
