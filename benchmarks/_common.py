@@ -41,8 +41,9 @@ BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 
 def git_revision(root: Path = ROOT) -> str:
-    """``git rev-parse --short HEAD``, with ``+dirty`` when tracked files under ``src/`` or
-    ``benchmarks/`` (results aside) differ from it — edits elsewhere do not count;
+    """``git rev-parse --short HEAD``, with ``+dirty`` when tracked files under ``src/``,
+    ``benchmarks/`` (results aside) or ``research/`` differ from it — edits elsewhere do not
+    count;
     ``"unknown"`` outside a repository."""
     try:
         rev = subprocess.run(
@@ -61,6 +62,7 @@ def git_revision(root: Path = ROOT) -> str:
                 "--",
                 "src",
                 "benchmarks",
+                "research",
                 ":(exclude)benchmarks/results",  # results written by the benchmarks themselves
             ],
             cwd=root,

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any
 
 import torch
 
+from _common import provenance
 from lrlab._io import write_json
 from lrlab.data.base import DatasetSplits
 from lrlab.devices import resolve_device
@@ -242,13 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "result": timing,
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        },
+        **provenance(__file__, argv),
     }
     write_json(args.out, result)
     print(f"  wrote {args.out}", file=sys.stderr)

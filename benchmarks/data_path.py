@@ -26,10 +26,7 @@ ratio, and the median of the per-round ratios. Everything is printed and written
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from _common import provenance
 from lrlab._io import write_json
 from lrlab.data.augment import ImageAugment, Normalize
 from lrlab.data.loader import TensorLoader
@@ -109,20 +107,6 @@ def summarize(epochs: list[dict[str, float]]) -> dict[str, Any]:
         "batches_per_s": statistics.median(rates),
         "images_per_s": statistics.median(images),
     }
-
-
-def _git_rev() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -201,15 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "dataloader": r_theirs,
         "ratio_batches_per_s": ratio,
         "ratio_per_round": round_ratios,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        },
-        "git": _git_rev(),
+        **provenance(__file__, argv),
     }
     write_json(args.out, result)
     print(f"  wrote {args.out}", file=sys.stderr)

@@ -34,16 +34,12 @@ import argparse
 import contextlib
 import io
 import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-import numpy as np
+from _common import provenance
 
 MAIN_WINDOWS = [(1e-7, 10.0), (1e-5, 1.0), (1e-3, 10.0)]
 SEED004_WINDOWS = [(1e-2, 10.0), (4e-3, 4e-2)]
@@ -189,15 +185,6 @@ def _fmt(v: float) -> str:
     return "inf" if math.isinf(v) else f"{v:.2f}"
 
 
-def _git_rev() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="digits-mlp, 1 seed, 2×2 grid")
@@ -228,17 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     runs.append(run_one(task, seed, window, n))
         print(f"  {task}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     report = {
-        "command": " ".join(
-            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "git_rev": _git_rev(),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-        },
+        **provenance(__file__, argv),
         "grid": {
             "tasks": tasks,
             "seeds": seeds,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import provenance
 from lrlab.compare.ranking import CurveInput, rank_candidates
 
 
@@ -73,7 +74,7 @@ def main() -> None:
             print(f"noise {noise}, floors {delta} apart: lower one recommended {found}/{pairs}")
     path = args.out
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
+    path.write_text(json.dumps({**provenance(__file__, None), **out}, indent=2))
     print(f"wrote {path}")
 
 

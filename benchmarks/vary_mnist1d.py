@@ -40,15 +40,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from _common import provenance
 
 MOMENTA = [0.99, 0.97, 0.95, 0.9]
 WEIGHT_DECAYS = [1e-3, 1e-4, 1e-5, 1e-6]
@@ -270,16 +269,11 @@ def main() -> None:
         args.optimizer = "ablation"
     else:
         results = [run(get_task(t, **options), test_seeds, seeds, epochs) for t in tasks]
-    rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     suffix = "" if args.optimizer == "default" else f"_{args.optimizer}"
     out = args.out or Path(__file__).parent / "out" / f"vary_mnist1d{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "machine": platform.platform(),
-        "cpus": os.cpu_count(),
-        "load": os.getloadavg(),
-        "torch": torch.__version__,
-        "git": rev.strip(),
+        **provenance(__file__, None),
         "threads": 1,
         "repeats": REPEATS,
         "window": WINDOW,

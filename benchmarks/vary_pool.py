@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+
+from _common import provenance
 
 VARY = {"momentum": [0.99, 0.97, 0.95, 0.9]}
 DEFAULT_OUT = Path(__file__).parent / "out" / "vary_pool.json"
@@ -81,7 +82,7 @@ def main() -> None:
         )
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__}
+    meta = provenance(__file__, None)
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"wrote {out}")
 

@@ -212,13 +212,14 @@ def test_cuda_batches_match_cpu_batches():
     assert all(torch.equal(a, b) for a, b in zip(cpu, gpu, strict=True))
 
 
-def test_data_path_benchmark_runs_and_writes_json(tmp_path):
+def test_data_path_benchmark_runs_and_writes_json(tmp_path, monkeypatch):
     import importlib.util
     from pathlib import Path
 
     from lrlab._io import read_json
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "data_path.py"
+    monkeypatch.syspath_prepend(str(script.parent))  # its provenance comes from _common
     spec = importlib.util.spec_from_file_location("bench_data_path", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

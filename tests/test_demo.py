@@ -1,5 +1,6 @@
-"""``lrlab.demo``: the plan (pure), the directory rules, an end-to-end run on a tiny budget
-and its reuse, the watcher, and a real SIGINT to ``lrlab demo`` in a subprocess."""
+"""``lrlab demo`` (demo.yaml run in stages by ``lrlab.cli._demo_run``): the plan (pure), the
+directory rules, an end-to-end run on a tiny budget and its reuse, the watcher
+(``lrlab.experiment.progress``), and a real SIGINT to ``lrlab demo`` in a subprocess."""
 
 from __future__ import annotations
 
@@ -16,21 +17,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lrlab._io import append_jsonl, read_json, read_jsonl, write_json
-from lrlab.demo import (
+from lrlab.cli._demo_dir import (
     DEMO_JSON,
-    EXPERIMENT_NAME,
     RANGE_TEST_DIR,
     DemoSettings,
-    ExperimentWatcher,
-    LineProgress,
     command_line,
-    demo_epochs,
-    plan_experiment,
+    demo_config,
     prepare_out,
-    run_demo,
     seeds_option,
 )
+from lrlab.cli._demo_run import demo_epochs, plan_experiment, run_demo
 from lrlab.errors import InvalidArgument
+from lrlab.experiment.progress import ExperimentWatcher, LineProgress
+
+EXPERIMENT_NAME = demo_config()["name"]
 
 LRLAB = Path(sys.executable).with_name("lrlab")
 

@@ -125,9 +125,26 @@ def test_constant_without_lr_takes_the_optimizers_and_auto_needs_a_value():
     )
     assert build_trial(exp, "c", 0).schedule.lr(0) == load_task(exp).optimizer.kwargs["lr"]
     with pytest.raises(InvalidArgument, match="max_lr='auto' needs the range test"):
-        schedule_params(exp.variant("auto"), steps=10, lr=0.1, auto_lr=None)
+        schedule_params(exp.variant("auto"), lr=0.1, auto_lr=None)
     setup = build_trial(exp, "auto", 0, auto_lr=0.3)
     assert setup.schedule.params["max_lr"] == 0.3 and setup.config["auto_lr"] == 0.3
+
+
+def test_a_variant_without_schedule_keeps_the_optimizers_lr():
+    exp = experiment(
+        variants=[{"name": "plain", "schedule": "none"}, {"name": "n", "schedule": None}]
+    )
+    setup = build_trial(exp, "plain", 0)
+    assert setup.schedule is None and setup.config["schedule"] is None
+    assert Experiment.from_dict(exp.to_dict()) == exp
+    assert not exp.variant("n").auto
+
+
+def test_the_budget_gives_the_schedule_its_length():
+    """One formula (lrlab.train.budget.planned_updates): epochs × ceil(batches / k)."""
+    setup = build_trial(experiment(accumulation_steps=2), "one-cycle-adam", 0)
+    per_epoch = math.ceil(len(setup.data.train) / 2)
+    assert setup.schedule.total_steps == setup.total_steps == 3 * per_epoch
 
 
 def test_torch_threads_is_set_and_restored():

@@ -11,6 +11,7 @@ bounds below are issue 7's target (≤ 2×) and "several times steadier than tor
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,14 @@ _BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "suggest_robustnes
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("suggest_robustness", _BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(_BENCH.parent))  # the script takes its provenance from _common
+    try:
+        spec = importlib.util.spec_from_file_location("suggest_robustness", _BENCH)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(_BENCH.parent))
 
 
 @pytest.fixture(scope="module")

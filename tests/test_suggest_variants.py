@@ -1,5 +1,5 @@
-"""Scoring variants of the suggestion rule on stored curves (``benchmarks/suggestion_quality.py
---variants``) and the consensus's inputs it reuses (``perturbed_fits``, ``bootstrap_fits``).
+"""Scoring variants of the suggestion rule on stored curves (``research/suggestion_variants.py``)
+and the consensus's inputs it reuses (``perturbed_fits``, ``bootstrap_fits``).
 
 The landmarks are checked against closed forms, the scoring against hand computations on a
 small synthetic "stored run" (two tasks, one seed, the nine robustness sweeps): nothing here
@@ -9,7 +9,10 @@ trains or reads ``benchmarks/results``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,25 +26,29 @@ from lrlab.suggest.consensus import bootstrap_fits, perturbed_fits
 from lrlab.suggest.curve import bandwidth, prepare, smooth_log
 from lrlab.suggest.members import member_votes
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+RESEARCH = ROOT / "research"
 WINDOWS = [(1e-7, 10.0), (1e-5, 1.0), (1e-3, 10.0)]
 ROBUST = [(a, b, n) for a, b in WINDOWS for n in (50, 100, 300)]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCH))  # the script imports its helpers as `_common`
+    """research/suggestion_variants.py (it imports the benchmark's helpers from benchmarks/)."""
     try:
         spec = importlib.util.spec_from_file_location(
-            "suggestion_quality", BENCH / "suggestion_quality.py"
+            "suggestion_variants", RESEARCH / "suggestion_variants.py"
         )
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # its dataclasses look their module up there
         spec.loader.exec_module(module)
         yield module
     finally:
-        sys.modules.pop("suggestion_quality", None)
-        sys.path.remove(str(BENCH))
+        for name in ("suggestion_variants", "suggestion_quality", "_common"):
+            sys.modules.pop(name, None)
+        if str(BENCH) in sys.path:
+            sys.path.remove(str(BENCH))
 
 
 def model_loss(x, x0=-3.0, w=0.3, xd=-0.5, s=0.15):
@@ -142,7 +149,7 @@ def _stored(bench_module):
         sweeps = {sw: noisy_sweep(*sw, seed=i, x0=x0) for i, sw in enumerate(ROBUST)}
         tasks[name] = {
             "kind": kind,
-            "group": "listed" if name in bench_module.SETTINGS else "held-out",
+            "group": "listed" if name in bench_module.quality.SETTINGS else "held-out",
             "epochs": 3,
             "robust": ROBUST,
             "seeds": {0: {"grid": curve, "oracle_lr": 1e-2, "sweeps": sweeps}},
@@ -201,7 +208,8 @@ def test_training_noise_is_the_pooled_standard_deviation(bench):
     for name, task in tasks.items():
         seed = task["seeds"][0]
         for d, final in zip(bench.NOISE_OFFSETS, finals[name], strict=True):
-            trainings[(name, 0, bench.lr_key(seed["oracle_lr"] * (1 + d)))] = {"final": final}
+            key = bench.quality.lr_key(seed["oracle_lr"] * (1 + d))
+            trainings[(name, 0, key)] = {"final": final}
     noise = bench.training_noise(tasks, trainings)
     acc = [100 * v for v in finals["digits-mlp"]]  # the oracle's own value left out
     assert noise["digits-mlp"]["sd_one_training"] == pytest.approx(float(np.std(acc, ddof=1)))
@@ -214,12 +222,26 @@ def test_training_noise_is_the_pooled_standard_deviation(bench):
 
 def test_noise_trainings_are_queued_around_each_oracle_lr(bench):
     tasks = _stored(bench)
-    trainings, jobs = bench.noise_jobs(tasks, bench.Cache(None))
+    trainings, jobs = bench.noise_jobs(tasks, bench.quality.Cache(None))
     assert trainings == {}
     expected = {
-        (name, 0, float(bench.lr_key(1e-2 * (1 + d))), 3)
+        (name, 0, float(bench.quality.lr_key(1e-2 * (1 + d))), 3)
         for name in tasks
         for d in bench.NOISE_OFFSETS
     }
     assert {args for fn, args in jobs} == expected and len(jobs) == len(expected)
-    assert all(fn is bench.job_train for fn, _ in jobs)
+    assert all(fn is bench.quality.job_train for fn, _ in jobs)
+
+
+def test_the_research_script_runs_on_the_stored_results(tmp_path):
+    """A smoke run (one task, one seed, three variants) from the stored benchmark results."""
+    out = tmp_path / "variants.json"
+    args = [sys.executable, str(RESEARCH / "suggestion_variants.py"), "--quick", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["command"].startswith(".venv/bin/python research/suggestion_variants.py")
+    assert list(report["variants"]) == ["lrlab", "lrlab × 0.7", "lrlab × 0.5"]
+    (task,) = report["scores"]["per_task"]
+    assert set(report["scores"]["per_task"][task]["variants"]) == set(report["variants"])

@@ -62,9 +62,8 @@ _EXPORTS: dict[str, str] = {
     "run_experiment": "lrlab.experiment",
     "ExperimentResult": "lrlab.experiment",
     "load_experiment": "lrlab.experiment",
-    # reports and the demo
+    # reports
     "write_report": "lrlab.report",
-    "run_demo": "lrlab.demo",
     # workloads
     "get_task": "lrlab.tasks",
     "list_tasks": "lrlab.tasks",

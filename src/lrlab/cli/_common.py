@@ -107,6 +107,15 @@ def parse_range(spec: str, *, name: str) -> tuple[float, float, int | None]:
     )
 
 
+def check_one_source(task: str | None, model: str | None) -> None:
+    """Exactly one of ``--task`` and ``--model``."""
+    if (task is None) == (model is None):
+        raise InvalidArgument(
+            "Pass exactly one of --task NAME or --model pkg.module:factory.",
+            hint="`lrlab tasks` lists the built-in tasks, e.g. --task digits-mlp.",
+        )
+
+
 def load_task_or_factory(task: str | None, model: str | None, **overrides: Any) -> Task:
     """The task named by ``--task`` (:func:`lrlab.tasks.get_task`) or built from ``--model``'s
     factory (:func:`lrlab.tasks.load_user_task`); exactly one of the two must be given.
@@ -114,11 +123,7 @@ def load_task_or_factory(task: str | None, model: str | None, **overrides: Any) 
     ``overrides`` (``optimizer=``, ``batch_size=``, ...; ``None`` values are dropped) become the
     built-in task's options, or are applied to the user task with ``with_options``.
     """
-    if (task is None) == (model is None):
-        raise InvalidArgument(
-            "Pass exactly one of --task NAME or --model pkg.module:factory.",
-            hint="`lrlab tasks` lists the built-in tasks, e.g. --task digits-mlp.",
-        )
+    check_one_source(task, model)
     from lrlab.tasks import get_task, load_user_task
 
     options = {k: v for k, v in overrides.items() if v is not None}

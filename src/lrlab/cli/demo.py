@@ -1,6 +1,7 @@
 """``lrlab demo`` (what ``make demo`` runs): range test → one-cycle vs controls → report.
 
-A thin layer over :func:`lrlab.demo.run_demo` that draws its progress with rich (stderr),
+The demo is an experiment config (``lrlab/cli/demo.yaml``) run in stages by
+:func:`lrlab.cli._demo_run.run_demo`; this command draws its progress with rich (stderr),
 prints the comparison table (stdout) and the path of the report. Examples::
 
     lrlab demo                                   # mnist1d CNN, 3 seeds, runs/demo
@@ -28,11 +29,10 @@ from lrlab.cli._common import (
     parse_seeds,
     print_whole,
 )
-from lrlab.demo import DEFAULT_SEEDS, DEFAULT_TASK, run_demo
 
 
 class RichProgress:
-    """:class:`lrlab.demo.DemoProgress` drawn with rich: a numbered header per stage and,
+    """:class:`lrlab.experiment.progress.Progress` drawn with rich: a numbered header per stage and,
     for stages with a size (training), a live bar of epochs done with the elapsed time.
     No live display is active outside such a stage, so the range test can draw its own."""
 
@@ -86,8 +86,9 @@ class RichProgress:
 
 def demo(
     task: Annotated[
-        str, typer.Option("--task", "-t", help="Built-in task (see `lrlab tasks`).")
-    ] = DEFAULT_TASK,
+        str | None,
+        typer.Option("--task", "-t", help="Built-in task (`lrlab tasks`; default: demo.yaml's)."),
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output directory (reused when run again).")
     ] = Path("runs/demo"),
@@ -115,8 +116,9 @@ def demo(
     per seed. Prints the comparison table and the path of report.html. Running it again
     reuses what finished (after Ctrl-C it resumes); --fresh starts over."""
     from lrlab.analysis import to_rich
+    from lrlab.cli._demo_run import run_demo
 
-    seed_list = parse_seeds(seeds, default=DEFAULT_SEEDS)
+    seed_list = None if seeds is None or not seeds.strip() else parse_seeds(seeds)
     progress = None if quiet else RichProgress(err_console)
     result = run_demo(
         out,

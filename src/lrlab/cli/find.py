@@ -32,7 +32,7 @@ from lrlab.cli._common import (
 from lrlab.errors import Interrupted, InvalidArgument
 
 if TYPE_CHECKING:  # lrlab.finder imports torch: only when the command runs, not for --help
-    from lrlab.finder import RangeTestResult
+    from lrlab.finder import RangeTestResult, RangeTestSettings
 
 JSON_NAME = "range_test.json"
 PNG_NAME = "range_test.png"
@@ -40,33 +40,32 @@ PNG_NAME = "range_test.png"
 
 def run_find(
     task: Any,
+    settings: RangeTestSettings | None = None,
     *,
-    start_lr: float | None = None,
-    end_lr: float | None = None,
-    num_iter: int = 100,
-    step_mode: str = "exp",
-    eval_every: int | None = None,
-    eval_batches: int = 8,
     batch_size: int | None = None,
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
+    **options: Any,
 ) -> RangeTestResult:
     """Build the task's objects (:func:`lrlab.tasks.build_run`) and run the range test; no
     printing, no files.
 
-    The sweep window defaults to the task's ``lr_range``; metric mode runs when
+    ``settings`` / ``options``: the range test's settings, the window defaulting to the
+    task's ``lr_range`` (:func:`lrlab.compare.task.task_settings`); metric mode runs when
     ``eval_every`` is given and the task has evaluation data.
     """
+    from lrlab.compare.task import task_settings
     from lrlab.finder import range_test
     from lrlab.tasks.run import build_run
 
     run = build_run(task, seed, device=device, batch_size=batch_size)
+    s = task_settings(run, settings, **options)
     data = run.data
-    low, high = run.task.lr_range
-    if eval_every is not None and data.eval is None:
+    metric_mode = s.eval_every is not None
+    if metric_mode and data.eval is None:
         raise InvalidArgument(
-            f"--eval-every {eval_every} was given but task {task.name!r} has no evaluation data.",
+            f"--eval-every {s.eval_every} was given but task {task.name!r} has no evaluation data.",
             hint="Drop --eval-every, or give the task an eval split.",
         )
     result = range_test(
@@ -74,16 +73,10 @@ def run_find(
         run.optimizer,
         run.criterion,
         data.train,
-        start_lr=low if start_lr is None else start_lr,
-        end_lr=high if end_lr is None else end_lr,
-        num_iter=num_iter,
-        step_mode=step_mode,
-        eval_data=data.eval if eval_every is not None else None,
-        eval_every=eval_every,
-        eval_batches=eval_batches,
-        metrics=task.metrics if eval_every is not None else None,
+        s,
+        eval_data=data.eval if metric_mode else None,
+        metrics=task.metrics if metric_mode else None,
         chance=data.chance_level,
-        amp=run.amp,
         progress=progress,
     )
     result.config.update({"task": task.name, "seed": seed})

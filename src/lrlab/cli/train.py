@@ -1,4 +1,9 @@
-"""``lrlab train``: one training run of a task with a schedule; a thin layer over ``lrlab.fit``.
+"""``lrlab train``: one training run of a task with a schedule, as a one-variant, one-seed
+experiment.
+
+The options become an :class:`lrlab.experiment.Experiment`, :func:`lrlab.experiment.
+build_trial` builds its objects (the one builder and seeding recipe) and
+:func:`lrlab.experiment.trials.train_trial` runs ``lrlab.fit`` into ``--out``.
 
 Examples::
 
@@ -17,8 +22,7 @@ record is printed as a table (stdout).
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Mapping
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,12 +35,14 @@ from lrlab.cli._common import (
     OptionalTaskOpt,
     QuietOpt,
     SeedOpt,
+    check_one_source,
     console,
     err_console,
-    load_task_or_factory,
 )
 from lrlab.errors import Diverged, Interrupted, InvalidArgument
 
+# The experiment's one variant (and its name: the run directory is --out itself).
+RUN = "train"
 # Without --schedule: one-cycle when --max-lr is given, constant with --lr, else "none" (the
 # task optimizer's own LR throughout).
 DEFAULT_SCHEDULE_WITH_MAX_LR = "one-cycle"
@@ -118,61 +124,36 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train one model with a learning-rate schedule; records every epoch, resumable."""
-    from lrlab.devices import resolve_device
-    from lrlab.train import fit
+    from lrlab.experiment.trials import build_trial, train_trial
+    from lrlab.train.budget import check_budget
 
-    the_task = load_task_or_factory(task, model, optimizer=optimizer, batch_size=batch_size)
-    dev = resolve_device(device)
-    data = the_task.data(seed=seed, device=dev)
-    net = the_task.model(seed=seed, device=dev)
-    opt = the_task.make_optimizer(
-        net, lr=lr if lr is not None else max_lr, **_optimizer_overrides(the_task, momentum,
-                                                                         weight_decay)
-    )  # fmt: skip
-    if epochs is None and iterations is None:
-        epochs = the_task.epochs
-    total = _planned_updates(data.train, epochs, iterations, accumulation_steps)
-    sched = build_schedule(
-        schedule,
-        lr=lr,
-        max_lr=max_lr,
-        base_lr=base_lr,
-        extra=parse_params(params or []),
-        total_steps=total,
-    )
-    run_dir = out if out is not None else Path("runs") / "train" / the_task.name
-    # The task's AMP setting is meant for CUDA; an explicit --amp is passed on (fit checks it).
-    if amp is None:
-        amp_value: Any = the_task.amp if dev.type == "cuda" else False
-    else:
-        amp_value = False if amp.lower() in ("off", "none", "false") else amp
-    config = {
-        "task": the_task.name,
-        "seed": seed,
-        "batch_size": batch_size or the_task.batch_size,
-        "optimizer": {"name": type(opt).__name__, **_hyper_defaults(opt)},
-    }
-    result = fit(
-        net,
-        opt,
-        the_task.criterion(),
-        data.train,
-        schedule=sched,
+    spec = schedule_spec(schedule, lr=lr, max_lr=max_lr, base_lr=base_lr, extra=params or [])
+    if epochs is not None and iterations is not None:
+        check_budget(epochs, iterations)  # the one-line error fit gives
+    exp = one_run_experiment(
+        task,
+        model,
+        schedule=spec,
+        seed=seed,
         epochs=epochs,
         iterations=iterations,
-        eval_data=data.eval,
-        metrics=_metrics_of(the_task),
+        batch_size=batch_size,
+        optimizer={"name": optimizer, "lr": lr if lr is not None else max_lr,
+                   "momentum": momentum, "weight_decay": weight_decay},
         grad_clip=grad_clip,
         accumulation_steps=accumulation_steps,
-        amp=amp_value,
-        out_dir=run_dir,
-        csv=csv,
+        amp=amp,
+        device=device,
         checkpoint_every=checkpoint_every,
-        resume=resume,
-        quiet=quiet,
-        tensorboard=tensorboard,
         eval_batches=eval_batches,
-        config=config,
+    )  # fmt: skip
+    setup = build_trial(exp, RUN, seed)
+    # `--resume` may extend the budget: what a checkpoint must match leaves it out.
+    resumable = {k: v for k, v in setup.config.items() if k not in ("fingerprint", "budget")}
+    setup = dataclasses.replace(setup, config=resumable)
+    run_dir = out if out is not None else Path("runs") / "train" / setup.task.name
+    result = train_trial(
+        exp, setup, run_dir, resume=resume, quiet=quiet, csv=csv, tensorboard=tensorboard
     )
     summary = result.save(run_dir / "summary.json")
     if result.stop_reason == "interrupted":
@@ -186,42 +167,43 @@ def train(
         raise Diverged(result.message)
 
 
-def _metrics_of(task: Any) -> Any:
-    """A task's metrics as ``fit`` takes them: names, or a user task's ``{name: fn}``."""
-    metrics = task.metrics
-    return dict(metrics) if isinstance(metrics, Mapping) else list(metrics)
+def one_run_experiment(
+    task: str | None,
+    model: str | None,
+    *,
+    schedule: dict[str, Any] | None,
+    seed: int,
+    optimizer: dict[str, Any],
+    amp: str | None,
+    eval_batches: int | None,
+    **fields: Any,
+) -> Any:
+    """The :class:`~lrlab.experiment.Experiment` of one run: variant :data:`RUN` with
+    ``schedule`` (``None``: the optimizer's LR), one seed, ``--task`` or ``--model``.
 
+    ``optimizer``: overrides of the task's optimizer (``None`` values keep the task's);
+    ``amp``: ``None`` is the task's on CUDA, ``off`` full precision; ``fields``: the
+    experiment's other fields (budget, batch size, clipping, device, ...)."""
+    from lrlab.experiment import Experiment
+    from lrlab.tasks import get_task
 
-def _optimizer_overrides(
-    task: Any, momentum: float | None, weight_decay: float | None
-) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    if weight_decay is not None:
-        overrides["weight_decay"] = weight_decay
-    if momentum is not None:
-        if task.optimizer.name in ("adam", "adamw", "nadam", "radam"):
-            beta2 = tuple(task.optimizer.kwargs.get("betas", (0.9, 0.999)))[1]
-            overrides["betas"] = (momentum, beta2)
-        else:
-            overrides["momentum"] = momentum
-    return overrides
-
-
-def _hyper_defaults(opt: Any) -> dict[str, Any]:
-    keys = ("lr", "momentum", "betas", "weight_decay", "nesterov")
-    return {k: opt.defaults[k] for k in keys if k in opt.defaults}
-
-
-def _planned_updates(
-    train: Any, epochs: int | None, iterations: int | None, accumulation_steps: int
-) -> int | None:
-    if iterations is not None:
-        return iterations
-    try:
-        n = len(train)
-    except TypeError:
-        return None
-    return None if epochs is None else epochs * math.ceil(n / max(accumulation_steps, 1))
+    check_one_source(task, model)
+    if task is not None:
+        get_task(task)  # an unknown name: one line with the closest names, before anything
+    precision: Any = amp
+    if amp is not None and amp.lower() in ("off", "none", "false"):
+        precision = False
+    return Experiment(
+        name=RUN,
+        task=task,
+        factory=model,
+        seeds=[seed],
+        optimizer={k: v for k, v in optimizer.items() if v is not None},
+        variants=[{"name": RUN, "schedule": schedule}],
+        amp=precision,
+        eval={"batches": eval_batches},
+        **{k: v for k, v in fields.items() if v is not None},
+    )
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -245,21 +227,20 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def build_schedule(
+def schedule_spec(
     name: str | None,
     *,
     lr: float | None,
     max_lr: float | None,
     base_lr: float | None,
-    extra: dict[str, Any],
-    total_steps: int | None,
-) -> Any:
-    """The ``HyperSchedule`` the options describe (``None`` for ``--schedule none``).
-
-    ``--lr`` / ``--max-lr`` / ``--base-lr`` fill the parameters of the same name, and
-    ``total_steps`` is the run's number of optimizer updates when the policy takes one.
-    """
-    from lrlab.schedules import build, policy_name, policy_params
+    extra: list[str] | dict[str, Any],
+) -> dict[str, Any] | None:
+    """The schedule the options describe, as a policy and its parameters without its length
+    (``None`` for ``--schedule none``): ``--lr`` / ``--max-lr`` / ``--base-lr`` fill the
+    parameters of the same name, ``--param KEY=VALUE`` the others; ``fit`` binds
+    ``total_steps`` to the run (:func:`lrlab.train.budget.bind_schedule`)."""
+    from lrlab.schedules import policy_name, policy_params
+    from lrlab.train.budget import LENGTH_PARAMS
 
     if name is None:
         if max_lr is not None:
@@ -290,22 +271,41 @@ def build_schedule(
             f"{key} schedule.",
             hint=f"Its parameters: {', '.join(allowed)} (others via --param KEY=VALUE).",
         )
-    params.update(extra)
-    if "total_steps" in allowed and "total_steps" not in params and total_steps is not None:
-        params["total_steps"] = total_steps
+    params.update(extra if isinstance(extra, dict) else parse_params(extra))
     unknown = [k for k in params if k not in allowed]
     if unknown:
         raise InvalidArgument(
             f"--param {', '.join(unknown)} does not apply to the {key} schedule.",
             hint=f"Its parameters: {', '.join(allowed)}.",
         )
-    missing = [p for p, spec in allowed.items() if spec.default is spec.empty and p not in params]
+    missing = [
+        p
+        for p, spec in allowed.items()
+        if spec.default is spec.empty and p not in params and p not in LENGTH_PARAMS
+    ]
     if missing:
         flags = {"lr": "--lr", "max_lr": "--max-lr", "base_lr": "--base-lr"}
         named = ", ".join(flags.get(p, f"--param {p}=...") for p in missing)
         hint = "lrlab find suggests a max LR." if "max_lr" in missing else None
         raise InvalidArgument(f"The {key} schedule needs {named}.", hint=hint)
-    return build(key, **params)
+    return {"name": key, **params}
+
+
+def build_schedule(
+    name: str | None,
+    *,
+    lr: float | None,
+    max_lr: float | None,
+    base_lr: float | None,
+    extra: dict[str, Any],
+    total_steps: int | None,
+) -> Any:
+    """The ``HyperSchedule`` the options describe for a run of ``total_steps`` updates
+    (:func:`schedule_spec`, bound to its length); ``None`` for ``--schedule none``."""
+    from lrlab.train.budget import bind_schedule
+
+    spec = schedule_spec(name, lr=lr, max_lr=max_lr, base_lr=base_lr, extra=extra)
+    return bind_schedule(spec, total_steps)
 
 
 def final_table(result: Any) -> Table:

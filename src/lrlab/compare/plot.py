@@ -1,7 +1,7 @@
 """The comparison figure: one smoothed loss curve per candidate on a log-LR axis, each
 candidate's suggested max LR marked, the recommended one drawn bold.
 
-The curves drawn are the curves the ranking read (:func:`lrlab.compare.ranking.smooth`, the
+The curves drawn are the curves the ranking read (:func:`lrlab.compare.measures.smooth`, the
 log-LR smoother of the suggestions; with repeats, of the mean of the candidate's runs).
 matplotlib is imported inside the function; the figure is returned, never shown.
 """
@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from lrlab.compare.ranking import CurveInput, merge, smooth
+import lrlab.stops as stops
+from lrlab.compare.measures import CurveInput, merge, smooth
 
 if TYPE_CHECKING:
     from lrlab.compare.result import ComparisonResult
@@ -86,10 +87,7 @@ def plot_comparison(
         if sug is not None and math.isfinite(sug) and lrs[0] <= sug <= lrs[-1]:
             y = float(np.interp(np.log10(sug), s.x, s.fit))
             ax.plot([sug], [y], marker="o", ms=7, color=color, mec="black", zorder=5)
-        if merged.stop_reason in ("diverged", "non-finite loss") or rt.stop_reason in (
-            "diverged",
-            "non-finite loss",
-        ):
+        if merged.stop_reason in stops.DIVERGENCE or rt.stop_reason in stops.DIVERGENCE:
             ax.plot([lrs[-1]], [s.fit[-1]], marker="x", ms=7, color=color, zorder=5)
     if ranking is not None and ranking.settings.get("level") is not None:
         ax.axhline(

@@ -7,20 +7,33 @@ from collections.abc import Sequence
 from typing import Any
 
 from lrlab.compare.result import ComparisonResult
+from lrlab.finder.settings import FIELDS, RangeTestSettings, settings_from
+
+
+def task_settings(
+    run: Any, settings: RangeTestSettings | None = None, **fields: Any
+) -> RangeTestSettings:
+    """The range-test settings of a run of a task (:class:`lrlab.tasks.RunObjects`):
+    ``settings`` (default: the defaults over the task's ``lr_range``) with ``fields`` by
+    name. A window edge given as ``None`` (a command-line option left out) is the task's;
+    ``amp`` is the run's (the task's on CUDA) unless given."""
+    given = {k: v for k, v in fields.items() if not (k in ("start_lr", "end_lr") and v is None)}
+    if settings is None:
+        low, high = run.task.lr_range
+        given = {"start_lr": low, "end_lr": high, **given}
+    if "amp" not in given and (settings is None or settings.amp is False):
+        given["amp"] = run.amp
+    return settings_from(settings, **given)
 
 
 def compare_range_tests_on_task(
     task: Any,
     vary: dict[str, Sequence[Any]],
+    settings: RangeTestSettings | None = None,
     *,
     seed: int = 0,
     device: str = "auto",
     batch_size: int | None = None,
-    start_lr: float | None = None,
-    end_lr: float | None = None,
-    num_iter: int = 100,
-    eval_every: int | None = None,
-    eval_batches: int = 8,
     **kwargs: Any,
 ) -> ComparisonResult:
     """:func:`lrlab.compare.compare_range_tests` on ``task`` (a name or a
@@ -28,10 +41,11 @@ def compare_range_tests_on_task(
 
     The objects come from :func:`lrlab.tasks.build_run` (so the weights and the order of
     the samples are the same for every candidate and every run with this seed), the
-    optimizer is the task's, and the LR window defaults to the task's
-    ``lr_range``. Metric mode runs when ``eval_every`` is given. ``kwargs`` go to
-    ``compare_range_tests`` (``workers``, ``confirm_with_one_cycle``, ``budget``,
-    ``rank_by``...).
+    optimizer is the task's, and the LR window defaults to the task's ``lr_range``
+    (:func:`task_settings`). ``kwargs`` are the range test's settings by name
+    (``num_iter``, ``eval_every``, ...) and ``compare_range_tests``' own options
+    (``workers``, ``confirm_with_one_cycle``, ``budget``, ``rank_by``...). Metric mode runs
+    when ``eval_every`` is given (or the confirmation or ``rank_by="metric"`` needs it).
     """
     from lrlab.compare.run import compare_range_tests
     from lrlab.errors import InvalidArgument
@@ -44,34 +58,29 @@ def compare_range_tests_on_task(
             f"task must be a task name or an lrlab.tasks.Task, got {type(task).__name__}.",
             hint="List the built-in tasks with lrlab.list_tasks().",
         )
+    fields = {k: kwargs.pop(k) for k in FIELDS if k in kwargs}
     run = build_run(spec, seed, device=device, batch_size=batch_size)
+    s = task_settings(run, settings, **fields)
     data = run.data
     confirm = kwargs.get("confirm_with_one_cycle")
-    wants_eval = eval_every is not None or confirm is not None or kwargs.get("rank_by") == "metric"
+    metric_rank = kwargs.get("rank_by") == "metric"
+    wants_eval = s.eval_every is not None or confirm is not None or metric_rank
     if wants_eval and data.eval is None:
         raise InvalidArgument(
             f"Task {spec.name!r} has no evaluation data, which metric mode and the one-cycle "
             "confirmation need.",
             hint="Drop eval_every / confirm_with_one_cycle, or give the task an eval split.",
         )
-    if wants_eval and eval_every is None:
-        eval_every = max(1, num_iter // 20)
-    low, high = spec.lr_range
     result = compare_range_tests(
         run.model,
         run.optimizer,
         run.criterion,
         data.train,
+        s,
         vary=vary,
-        start_lr=low if start_lr is None else start_lr,
-        end_lr=high if end_lr is None else end_lr,
-        num_iter=num_iter,
         eval_data=data.eval if wants_eval else None,
-        eval_every=eval_every if wants_eval else None,
-        eval_batches=eval_batches,
         metrics=list(spec.metrics) if wants_eval else None,
         chance=data.chance_level,
-        amp=run.amp,
         **kwargs,
     )
     result.config.update({"task": spec.name, "seed": seed, "optimizer": spec.optimizer.name})

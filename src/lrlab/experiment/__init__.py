@@ -18,7 +18,8 @@ from lrlab.experiment.config import (
     Variant,
     load_experiment,
 )
-from lrlab.experiment.runner import ExperimentResult, TrialResult, run_experiment
+from lrlab.experiment.result import ExperimentResult, TrialResult
+from lrlab.experiment.runner import run_experiment
 from lrlab.experiment.trials import TrialSetup, build_trial, run_trial, trial_dir
 
 __all__ = [

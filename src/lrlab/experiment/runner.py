@@ -22,266 +22,25 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from lrlab._io import read_json, read_jsonl, write_json
-from lrlab.analysis import Comparison, compare, render
-from lrlab.errors import Interrupted, InvalidArgument, LrlabError
+from lrlab._io import write_json
+from lrlab.analysis import compare
+from lrlab.errors import Interrupted, LrlabError
+from lrlab.experiment.auto import AutoSpec, auto_cache_path, find_auto_lr, read_auto_lr
 from lrlab.experiment.config import Experiment, load_experiment
-from lrlab.experiment.trials import (
-    FINISHED,
-    AutoSpec,
-    TrialOutcome,
-    TrialSpec,
-    auto_cache_path,
-    choose_optimizer,
-    find_auto_lr,
-    load_task,
-    read_auto_lr,
-    run_trial,
-    trial_dir,
+from lrlab.experiment.directory import (
+    EXPERIMENT_YAML,
+    finished_trial,
+    prepare_directory,
+    save_outcome,
 )
+from lrlab.experiment.result import SUMMARY_JSON, ExperimentResult, TrialResult
+from lrlab.experiment.trials import TrialSpec, choose_optimizer, load_task, run_trial, trial_dir
 from lrlab.parallel.executors import make_executor
 
-EXPERIMENT_YAML = "experiment.yaml"
-SUMMARY_JSON = "summary.json"
-
-
-@dataclass
-class TrialResult:
-    """One trial as the experiment sees it: identity, status, ``auto`` LR, records."""
-
-    variant: str
-    seed: int
-    status: str
-    message: str = ""
-    auto_lr: float | None = None
-    dir: str = ""
-    elapsed: float = 0.0
-    reused: bool = False  # finished in an earlier run of the same command
-    chance_level: float | None = None
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-    def to_dict(self, *, records: bool = True) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "records"}
-        if records:
-            d["records"] = [dict(r) for r in self.records]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TrialResult:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-
-@dataclass
-class ExperimentResult:
-    """What :func:`run_experiment` returns (and ``summary.json`` holds, without records)."""
-
-    name: str
-    dir: str
-    config: dict[str, Any]
-    fingerprint: str
-    executor: str
-    trials: list[TrialResult]
-    comparison: Comparison | None
-    elapsed: float = 0.0
-
-    def records(self) -> dict[str, dict[int, list[dict[str, Any]]]]:
-        """``{variant: {seed: records}}`` of the finished trials, in config order."""
-        out: dict[str, dict[int, list[dict[str, Any]]]] = {}
-        for t in self.trials:
-            if t.finished:
-                out.setdefault(t.variant, {})[t.seed] = t.records
-        return out
-
-    def trial(self, variant: str, seed: int) -> TrialResult:
-        for t in self.trials:
-            if t.variant == variant and t.seed == seed:
-                return t
-        raise InvalidArgument(f"No trial {variant}/seed-{seed} in experiment {self.name!r}.")
-
-    def table(self, fmt: str = "markdown") -> str:
-        """The comparison table as text (``markdown``, ``csv`` or ``text``)."""
-        if self.comparison is None:
-            return "(no finished trial to compare)\n"
-        return render(self.comparison, fmt)
-
-    def _repr_html_(self) -> str:
-        """Jupyter's view: curves per variant (mean ± std over seeds) and the comparison."""
-        from lrlab._html import result_html
-        from lrlab.analysis import table
-        from lrlab.analysis.plot import plot_overview
-
-        done = sum(t.finished for t in self.trials)
-        head = f"experiment {self.name}: {done}/{len(self.trials)} trials finished"
-        if self.comparison is None:
-            return result_html(head, [("directory", self.dir)])
-        headers, body = table.rows(self.comparison, compact=True)
-        return result_html(
-            head,
-            body,
-            headers=headers,
-            notes=[table.title(self.comparison)],
-            draw=lambda fig: plot_overview(self, fig=fig),
-            size=(10.0, 7.0),
-        )
-
-    def to_dict(self, *, records: bool = True) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dir": self.dir,
-            "config": self.config,
-            "fingerprint": self.fingerprint,
-            "executor": self.executor,
-            "elapsed": self.elapsed,
-            "trials": [t.to_dict(records=records) for t in self.trials],
-            "comparison": None if self.comparison is None else self.comparison.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ExperimentResult:
-        comp = d.get("comparison")
-        return cls(
-            name=str(d["name"]),
-            dir=str(d["dir"]),
-            config=dict(d["config"]),
-            fingerprint=str(d["fingerprint"]),
-            executor=str(d.get("executor", "")),
-            trials=[TrialResult.from_dict(t) for t in d["trials"]],
-            comparison=None if comp is None else Comparison.from_dict(comp),
-            elapsed=float(d.get("elapsed", 0.0)),
-        )
-
-    @classmethod
-    def load(cls, directory: str | Path) -> ExperimentResult:
-        """An experiment directory's result, records read back from the trials' files."""
-        root = Path(directory)
-        path = root / SUMMARY_JSON
-        if not path.is_file():
-            raise InvalidArgument(
-                f"{root} has no {SUMMARY_JSON}: not a finished lrlab experiment directory.",
-                hint="Run `lrlab compare CONFIG.yaml` first (or re-run it to finish it).",
-            )
-        result = cls.from_dict(read_json(path))
-        result.dir = str(root)
-        for t in result.trials:
-            t.dir = str(trial_dir(root, t.variant, t.seed))
-            records_file = Path(t.dir) / "records.jsonl"
-            if records_file.is_file():
-                t.records = read_jsonl(records_file)
-        return result
-
-
-# --------------------------------------------------------------------------- directories
-
-
-def _diff(old: Any, new: Any, path: str = "") -> list[str]:
-    """Field paths where two plain-data configs differ (for the "different experiment" error)."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new), key=str):
-            sub = f"{path}.{key}" if path else str(key)
-            out += _diff(old.get(key), new.get(key), sub)
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [
-            d
-            for i, (a, b) in enumerate(zip(old, new, strict=True))
-            for d in _diff(a, b, f"{path}[{i}]")
-        ]
-    return [] if old == new else [f"{path or '(top level)'}: {old!r} -> {new!r}"]
-
-
-def prepare_directory(root: Path, exp: Experiment) -> None:
-    """Create ``root`` or check that it holds the same experiment; write experiment.yaml."""
-    config_file = root / EXPERIMENT_YAML
-    if config_file.is_file():
-        try:
-            old = Experiment.from_dict(yaml.safe_load(config_file.read_text(encoding="utf-8")))
-        except (LrlabError, yaml.YAMLError) as exc:
-            raise InvalidArgument(
-                f"{config_file} cannot be read back ({exc}).",
-                hint="Use another --out directory, or delete this one to start over.",
-            ) from None
-        if old.fingerprint() != exp.fingerprint():
-            changes = _diff(old.result_fields(), exp.result_fields())
-            shown = "; ".join(changes[:5]) + (" ..." if len(changes) > 5 else "")
-            raise InvalidArgument(
-                f"{root} holds a different experiment (fingerprint {old.fingerprint()} vs "
-                f"{exp.fingerprint()}; changed: {shown}).",
-                hint="Give the experiment a new name, use another --out directory, or delete "
-                f"{root} to start over. (Seeds, target and analysis settings may change freely.)",
-            )
-    elif root.is_dir() and any(root.iterdir()):
-        raise InvalidArgument(
-            f"{root} exists and is not an lrlab experiment directory (no {EXPERIMENT_YAML}).",
-            hint="Use another --out directory or experiment name.",
-        )
-    root.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(exp.to_yaml(), encoding="utf-8")
-
-
-def finished_trial(directory: Path, fingerprint: str) -> TrialResult | None:
-    """The trial saved in ``directory`` if it finished under this fingerprint, else None."""
-    path = directory / SUMMARY_JSON
-    if not path.is_file():
-        return None
-    try:
-        summary = read_json(path)
-    except (OSError, ValueError):
-        return None
-    if summary.get("fingerprint") != fingerprint or summary.get("status") not in FINISHED:
-        return None
-    records_file = directory / "records.jsonl"
-    records = read_jsonl(records_file) if records_file.is_file() else []
-    result = TrialResult.from_dict(summary)
-    result.records, result.reused, result.dir = records, True, str(directory)
-    return result
-
-
-def _save_outcome(directory: Path, outcome: TrialOutcome, fingerprint: str) -> TrialResult:
-    """Write the trial's summary.json (and, for a remote worker without shared storage, its
-    config.yaml and records.jsonl) and return its :class:`TrialResult`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    records_file = directory / "records.jsonl"
-    if not records_file.is_file() and outcome.records:
-        from lrlab._io import append_jsonl
-
-        for rec in outcome.records:
-            append_jsonl(records_file, rec)
-    config_file = directory / "config.yaml"
-    if not config_file.is_file():
-        config_file.write_text(yaml.safe_dump(outcome.config, sort_keys=False), encoding="utf-8")
-    result = TrialResult(
-        variant=outcome.variant,
-        seed=outcome.seed,
-        status=outcome.stop_reason,
-        message=outcome.message,
-        auto_lr=outcome.config.get("auto_lr"),
-        dir=str(directory),
-        elapsed=outcome.elapsed,
-        chance_level=outcome.chance_level,
-        records=outcome.records,
-    )
-    if result.finished:
-        last = outcome.records[-1] if outcome.records else {}
-        summary = {
-            **result.to_dict(records=False),
-            "fingerprint": fingerprint,
-            "epochs": last.get("epoch"),
-            "iterations": last.get("iteration"),
-            "final": last,
-        }
-        write_json(directory / SUMMARY_JSON, summary)
-    return result
+__all__ = ["EXPERIMENT_YAML", "SUMMARY_JSON", "ExperimentResult", "TrialResult", "run_experiment"]
 
 
 # --------------------------------------------------------------------------- the run
@@ -357,7 +116,7 @@ def run_experiment(
             failures.append((spec.label, outcome))
             say(f"  {spec.label}: FAILED — {outcome}")
             return
-        result = _save_outcome(Path(spec.out_dir), outcome, fingerprint)
+        result = save_outcome(Path(spec.out_dir), outcome, fingerprint)
         results[(spec.variant, spec.seed)] = result
         count[0] += result.finished
         say(f"  [{count[0]}/{total}] {spec.label}: {_describe(result)}")
@@ -417,7 +176,7 @@ def run_experiment(
 
 
 def _needs_auto(exp: Experiment, variant: str) -> bool:
-    return exp.variant(variant).schedule.auto
+    return exp.variant(variant).auto
 
 
 def _auto_jobs(

@@ -11,27 +11,26 @@ Everything here is a module-level function of picklable arguments (:class:`Trial
 with ``torch.set_num_threads(threads)`` (1 by default) so every executor reduces floats in
 the same order and produces the same records.
 
-``auto`` learning rates: one range test per seed (and per optimizer setting), from that
-seed's initial weights, cached as JSON under ``<experiment>/auto-lr/`` and reused by every
-variant that says ``auto``.
+``auto`` learning rates are :mod:`lrlab.experiment.auto`'s: the trial gets the number.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrlab._io import jsonable, read_json, write_json
+import lrlab.stops as stops
+from lrlab.batches import num_batches
 from lrlab.errors import InvalidArgument
-from lrlab.experiment.config import AUTO_PARAMS, STEP_PARAMS, Experiment, Variant
+from lrlab.experiment.config import AUTO_PARAMS, Experiment, Variant
 from lrlab.optim.registry import OptimizerSpec
 from lrlab.parallel.worker import interruptible, torch_threads
+from lrlab.train.budget import bind_schedule, planned_updates
 
 # fit stop reasons after which a trial is finished (never re-run); "interrupted" is not.
-FINISHED = ("completed", "diverged", "callback")
+FINISHED = stops.FINISHED
 
 
 def trial_dir(root: str | Path, variant: str, seed: int) -> Path:
@@ -70,21 +69,28 @@ def choose_optimizer(task: Any, exp: Experiment, variant: Variant) -> OptimizerS
     return spec
 
 
-def total_steps(exp: Experiment, task: Any, batches_per_epoch: int) -> int:
-    """Optimizer updates in the budget (what ``fit`` will do): ``iterations``, or
-    ``epochs × ceil(batches / accumulation_steps)``."""
-    if exp.iterations is not None:
-        return exp.iterations
-    epochs = exp.epochs or task.epochs
-    return epochs * math.ceil(batches_per_epoch / exp.accumulation_steps)
+def trial_epochs(exp: Experiment, task: Any) -> int | None:
+    """The epoch budget of a trial (``None`` under an iteration budget)."""
+    return None if exp.iterations else (exp.epochs or task.epochs)
 
 
-def schedule_params(
-    variant: Variant, *, steps: int, lr: float | None, auto_lr: float | None
-) -> dict[str, Any]:
-    """The variant's schedule parameters with ``auto``, ``total_steps`` and a missing ``lr``
-    filled in."""
+def total_steps(exp: Experiment, task: Any, batches_per_epoch: int | None) -> int | None:
+    """Optimizer updates in the budget: what ``fit`` will do (the one formula,
+    :func:`lrlab.train.budget.planned_updates`)."""
+    return planned_updates(
+        batches_per_epoch,
+        epochs=trial_epochs(exp, task),
+        iterations=exp.iterations,
+        accumulation_steps=exp.accumulation_steps,
+    )
+
+
+def schedule_params(variant: Variant, *, lr: float | None, auto_lr: float | None) -> dict[str, Any]:
+    """The variant's schedule parameters with ``auto`` and a missing ``lr`` filled in
+    (``total_steps`` is the run's: :func:`lrlab.train.budget.bind_schedule`)."""
     sched = variant.schedule
+    if sched is None:
+        return {}
     params = sched.params
     for key in AUTO_PARAMS:
         if params.get(key) == "auto":
@@ -95,9 +101,6 @@ def schedule_params(
                     hint="Run it through run_experiment, which runs the range test first.",
                 )
             params[key] = auto_lr
-    for key in STEP_PARAMS:
-        if key not in params and sched.accepts(key):
-            params[key] = steps
     if "lr" not in params and "lr" in sched.required():
         params["lr"] = lr
     return params
@@ -130,8 +133,9 @@ class TrialSetup:
     data: Any
     schedule: Any
     optimizer_choice: OptimizerSpec
-    total_steps: int
+    total_steps: int | None
     device: Any
+    metrics: Any = None  # names, or a user task's {name: fn}
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -140,15 +144,15 @@ def build_trial(
 ) -> TrialSetup:
     """Model, optimizer, data and schedule of trial (``variant``, ``seed``), built by
     :func:`lrlab.tasks.build_run` (one seeding recipe for every run of a seed)."""
-    from lrlab.schedules import build
-
     v = exp.variant(variant)
-    run = _seeded_start(exp, v, seed)
+    run = seeded_start(exp, v, seed)
     choice = run.optimizer_spec
-    assert choice is not None  # _seeded_start always chooses one
-    steps = total_steps(exp, run.task, len(run.data.train))
-    params = schedule_params(v, steps=steps, lr=choice.kwargs.get("lr"), auto_lr=auto_lr)
-    schedule = build(v.schedule.name, **params)
+    assert choice is not None  # seeded_start always chooses one
+    steps = total_steps(exp, run.task, num_batches(run.data.train))
+    schedule = None
+    if v.schedule is not None:
+        params = schedule_params(v, lr=choice.kwargs.get("lr"), auto_lr=auto_lr)
+        schedule = bind_schedule({"name": v.schedule.name, **params}, steps)
     config = {
         "experiment": exp.name,
         "fingerprint": exp.fingerprint(),
@@ -157,13 +161,13 @@ def build_trial(
         "task": run.task.name,
         "task_options": dict(exp.task_options),
         "budget": {
-            "epochs": None if exp.iterations else (exp.epochs or run.task.epochs),
+            "epochs": trial_epochs(exp, run.task),
             "iterations": exp.iterations,
             "total_steps": steps,
         },
         "batch_size": exp.batch_size or run.task.batch_size,
         "optimizer": {"name": choice.name, **choice.kwargs},
-        "schedule": schedule.to_dict(),
+        "schedule": None if schedule is None else schedule.to_dict(),
         "auto_lr": auto_lr,
         "device": str(run.device),
         "threads": exp.threads,
@@ -181,11 +185,12 @@ def build_trial(
         optimizer_choice=choice,
         total_steps=steps,
         device=run.device,
+        metrics=run.metrics,
         config=config,
     )
 
 
-def _seeded_start(exp: Experiment, v: Variant, seed: int) -> Any:
+def seeded_start(exp: Experiment, v: Variant, seed: int) -> Any:
     """The seed's :class:`lrlab.tasks.RunObjects` with variant ``v``'s optimizer: the same
     for every variant (the optimizer aside), whatever ran in this process before."""
     from lrlab.tasks.run import build_run
@@ -225,17 +230,54 @@ class TrialOutcome:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
-def run_trial(spec: TrialSpec) -> TrialOutcome:
-    """Run one trial with ``lrlab.fit`` into ``spec.out_dir`` (resuming what is there).
+def train_trial(
+    exp: Experiment,
+    setup: TrialSetup,
+    out: Path,
+    *,
+    resume: bool = True,
+    quiet: bool = True,
+    csv: bool = False,
+    tensorboard: bool = False,
+) -> Any:
+    """``lrlab.fit`` of a built trial into its run directory ``out`` with the experiment's
+    budget, evaluation, clipping, accumulation, precision and checkpoints; the
+    :class:`~lrlab.train.FitResult`. ``fit`` appends ``records.jsonl`` every epoch and
+    checkpoints every ``checkpoint_every`` epochs (``lrlab train`` is one such trial)."""
+    from lrlab.train import fit
 
-    ``config.yaml`` is written before training; ``fit`` appends ``records.jsonl`` every
-    epoch and checkpoints every ``checkpoint_every`` epochs. The caller writes
-    ``summary.json`` once the outcome is back (so a trial counts as done only when its
-    driver knows it).
+    return fit(
+        setup.model,
+        setup.optimizer,
+        setup.criterion,
+        setup.data.train,
+        schedule=setup.schedule,
+        epochs=trial_epochs(exp, setup.task),
+        iterations=exp.iterations,
+        eval_data=setup.data.eval if exp.eval.enabled else None,
+        metrics=setup.metrics,
+        grad_clip=exp.grad_clip,
+        accumulation_steps=exp.accumulation_steps,
+        amp=setup.config["amp"],
+        out_dir=out,
+        csv=csv,
+        checkpoint_every=exp.checkpoint_every,
+        resume=resume,
+        device=setup.device,
+        quiet=quiet,
+        tensorboard=tensorboard,
+        eval_batches=exp.eval.batches,
+        config=setup.config,
+    )
+
+
+def run_trial(spec: TrialSpec) -> TrialOutcome:
+    """Run one trial (:func:`train_trial`) into ``spec.out_dir``, resuming what is there.
+
+    ``config.yaml`` is written before training. The caller writes ``summary.json`` once the
+    outcome is back (so a trial counts as done only when its driver knows it).
     """
     import yaml
-
-    from lrlab.train import fit
 
     exp = Experiment.from_dict(spec.experiment)
     out = Path(spec.out_dir)
@@ -245,28 +287,7 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
         (out / "config.yaml").write_text(
             yaml.safe_dump(setup.config, sort_keys=False), encoding="utf-8"
         )
-        eval_data = setup.data.eval if exp.eval.enabled else None
-        result = fit(
-            setup.model,
-            setup.optimizer,
-            setup.criterion,
-            setup.data.train,
-            schedule=setup.schedule,
-            epochs=None if exp.iterations else (exp.epochs or setup.task.epochs),
-            iterations=exp.iterations,
-            eval_data=eval_data,
-            metrics=list(setup.task.metrics),
-            grad_clip=exp.grad_clip,
-            accumulation_steps=exp.accumulation_steps,
-            amp=setup.config["amp"],
-            out_dir=out,
-            checkpoint_every=exp.checkpoint_every,
-            resume=True,
-            device=setup.device,
-            quiet=spec.quiet,
-            eval_batches=exp.eval.batches,
-            config=setup.config,
-        )
+        result = train_trial(exp, setup, out, quiet=spec.quiet)
     chance = getattr(setup.data, "chance_level", None)
     if chance is None:
         chance = getattr(setup.task, "chance_level", None)
@@ -280,89 +301,3 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
         chance_level=None if chance is None else float(chance),
         elapsed=float(result.elapsed),
     )
-
-
-# --------------------------------------------------------------------------- auto LR
-
-
-@dataclass(frozen=True)
-class AutoSpec:
-    """One ``auto`` range test: a seed, an optimizer, and where its answer is cached."""
-
-    experiment: dict[str, Any]
-    variant: str  # a variant that uses this optimizer (for its overrides)
-    seed: int
-    cache: str
-
-    @property
-    def label(self) -> str:
-        return f"auto-lr/seed-{self.seed}"
-
-
-def auto_cache_path(root: str | Path, seed: int, choice: OptimizerSpec) -> Path:
-    """``<root>/auto-lr/seed-<n>-<optimizer hash>.json``."""
-    return Path(root) / "auto-lr" / f"seed-{int(seed)}-{choice.key()}.json"
-
-
-def read_auto_lr(path: str | Path) -> float | None:
-    """The cached suggestion, or ``None`` when there is no (complete) cache file."""
-    p = Path(path)
-    if not p.is_file():
-        return None
-    try:
-        value = read_json(p).get("lr")
-    except (OSError, ValueError):
-        return None
-    return None if value is None else float(value)
-
-
-def find_auto_lr(spec: AutoSpec) -> float:
-    """Run the range test of one seed from that seed's initial weights; cache and return
-    its suggested LR. Raises :class:`InvalidArgument` when the curve supports none."""
-    from lrlab.finder import range_test
-
-    exp = Experiment.from_dict(spec.experiment)
-    cached = read_auto_lr(spec.cache)
-    if cached is not None:
-        return cached
-    with torch_threads(exp.threads), interruptible():
-        setup = build_trial_for_range_test(exp, spec.variant, spec.seed)
-        rt = exp.range_test
-        low, high = setup.task.lr_range
-        result = range_test(
-            setup.model,
-            setup.optimizer,
-            setup.criterion,
-            setup.data.train,
-            start_lr=rt.start_lr or low,
-            end_lr=rt.end_lr or high,
-            num_iter=rt.num_iter,
-            step_mode=rt.step_mode,
-            accumulation_steps=exp.accumulation_steps,
-            grad_clip=exp.grad_clip,
-            amp=setup.amp,
-            device=setup.device,
-        )
-    suggestion = result.suggestion
-    lr = None if suggestion is None else suggestion.lr
-    record = {
-        "seed": spec.seed,
-        "lr": lr,
-        "optimizer": setup.optimizer_spec.to_dict(),
-        "suggestion": jsonable(suggestion),
-        "range_test": result.to_dict(),
-    }
-    if lr is None:
-        flags = "; ".join(getattr(suggestion, "flags", []) or []) or "no flags"
-        raise InvalidArgument(
-            f"The range test for seed {spec.seed} gave no learning rate to use for 'auto' "
-            f"({flags}).",
-            hint="Widen the window (range_test: start_lr/end_lr), or set max_lr/lr to a number.",
-        )
-    write_json(spec.cache, record)
-    return float(lr)
-
-
-def build_trial_for_range_test(exp: Experiment, variant: str, seed: int) -> Any:
-    """The seed's initial model, the variant's optimizer and the seed's training data."""
-    return _seeded_start(exp, exp.variant(variant), seed)

@@ -20,11 +20,10 @@ from typing import Any
 from lrlab import __version__
 from lrlab._io import atomic_file
 from lrlab.report import markup as m
+from lrlab.report.experiment_sections import experiment_sections, headline
+from lrlab.report.pieces import Section
 from lrlab.report.sections import (
-    Section,
     config_section,
-    experiment_sections,
-    headline,
     problems_section,
     range_tests_section,
     run_section,

@@ -61,7 +61,7 @@ def perturbed_fits(curve: Curve, h: float, trim: float) -> list[tuple[np.ndarray
     The smoothed curve at the widths ``_BANDWIDTH_MULTS × h`` on the whole sweep (one batch on
     the same LRs), then at width ``h`` on the sweep with ``trim`` of its decades cut at either
     end (when the sweep has ≥ 20 points). Public so that other ways of combining the members
-    can be scored on the same curves (``benchmarks/suggestion_quality.py --variants``).
+    can be scored on the same curves (``research/suggestion_variants.py``).
     """
     windows: list[tuple[slice, tuple[float, ...]]] = [(slice(None), _BANDWIDTH_MULTS)]
     cut = trim * curve.decades

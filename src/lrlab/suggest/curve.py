@@ -109,6 +109,15 @@ def as_curve_arrays(
     return lr_arr, val_arr
 
 
+def finite_log_curve(lrs: object, losses: object) -> tuple[np.ndarray, np.ndarray]:
+    """``(log10 lrs, losses)`` restricted to the finite prefix of ``losses`` (what the rules
+    read: everything from the first non-finite loss on is the diverged tail)."""
+    lr_arr, loss_arr = as_curve_arrays(lrs, losses)
+    bad = ~np.isfinite(loss_arr)
+    cut = int(np.argmax(bad)) if bad.any() else loss_arr.size
+    return np.log10(lr_arr[:cut]), loss_arr[:cut]
+
+
 def prepare(lrs: object, losses: object) -> Curve:
     """Validate a range-test curve and cut it at the first non-finite loss."""
     lr_arr, loss_arr = as_curve_arrays(lrs, losses)

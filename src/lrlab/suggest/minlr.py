@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrlab.errors import check
-from lrlab.suggest.rules import _xy
+from lrlab.suggest.curve import finite_log_curve
 
 
 def cyclic_min_lr(max_lr: float) -> tuple[float, float]:
@@ -44,7 +44,7 @@ def onset(
     ``start_lr`` and the rule returns ``None`` (lower ``start_lr``).
     """
     check(0.0 < fraction < 1.0, f"{fraction=} must be in (0, 1).")
-    x, y = _xy(lrs, losses)
+    x, y = finite_log_curve(lrs, losses)
     if y.size < 5:
         return None
     i_min = int(np.argmin(y))

@@ -5,7 +5,7 @@ resuming, and callbacks with an example.
 """
 
 from lrlab.train.callbacks import Callback, CallbackList, TensorBoardLogger
-from lrlab.train.loop import fit
+from lrlab.train.fitting import fit
 from lrlab.train.progress import ProgressBar
 from lrlab.train.records import read_records
 from lrlab.train.result import STOP_REASONS, FitResult

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lrlab.stops as stops
 from lrlab._io import read_json, write_json
 from lrlab.metrics import HIGHER_IS_BETTER
 
-STOP_REASONS = ("completed", "diverged", "callback", "interrupted")
+STOP_REASONS = stops.FIT
 
 # Record fields that are bookkeeping, not measurements.
 _NOT_MEASURED = {"epoch_time", "eval_time"}
