@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -34,8 +35,12 @@ def write(tmp_path, text: str):
 
 
 def problems(excinfo) -> list[str]:
-    """The ``field.path: problem`` lines of an InvalidArgument message."""
-    return [line.strip() for line in str(excinfo.value).splitlines()[1:]]
+    """The ``field.path: problem`` lines of an InvalidArgument message (one problem: the
+    message is one line, ``Invalid experiment config: field.path: problem``)."""
+    lines = str(excinfo.value).splitlines()
+    if len(lines) == 1:
+        return [re.split(r"^.*?Invalid [\w ]+: ", lines[0], maxsplit=1)[1]]
+    return [line.strip() for line in lines[1:]]
 
 
 def test_yaml_and_python_build_the_same_experiment(tmp_path):

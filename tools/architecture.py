@@ -39,7 +39,9 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
         "core helpers",
         (
             "errors",
+            "values",
             "_io",
+            "_yaml",
             "_lazy",
             "stops",
             "seeding",
@@ -54,9 +56,9 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
             "_console",
             "_html",
         ),
-        "errors, atomic files, stop reasons, seeding, devices, the AMP parser, metrics, "
-        "batches and evaluation, smoothing, snapshot/restore, executors, where progress "
-        "draws, HTML fragments",
+        "errors, value checks, atomic files, YAML, run directories (locks, --out), signals, "
+        "stop reasons, seeding, devices, the AMP parser, metrics, batches and evaluation, "
+        "smoothing, snapshot/restore, executors, where progress draws, HTML fragments",
     ),
     ("schedules", ("schedules",), "pure schedules `step -> value` and the policy registry"),
     (

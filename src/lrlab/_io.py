@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from lrlab.errors import InvalidArgument
+from lrlab.errors import DamagedFile, InvalidArgument
 
 
 def canonical(obj: Any) -> Any:
@@ -93,9 +93,25 @@ def atomic_file(
                 os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        _name_the_file(exc, path)
         raise
+
+
+def save_figure(fig: Any, path: str | os.PathLike, **savefig: Any) -> Path:
+    """``fig.savefig`` (a matplotlib ``Figure``) atomically, in the format of the suffix."""
+    path = Path(path)
+    with atomic_file(path, "wb") as fh:
+        fig.savefig(fh, format=path.suffix.lstrip(".") or "png", **savefig)
+    return path
+
+
+def _name_the_file(exc: BaseException, path: str | os.PathLike) -> None:
+    """A failed write (disk full) raises an ``OSError`` without a file name: give it the
+    name of the file being written, so that its one-line message says which."""
+    if isinstance(exc, OSError) and exc.filename is None:
+        exc.filename = os.fspath(path)
 
 
 def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
@@ -112,36 +128,82 @@ def _umask() -> int:
     return mask
 
 
+def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
+    """The UTF-8 text of ``path``. A file in another encoding is an :class:`InvalidArgument`
+    naming it and the line of the first byte that does not decode (not Python's
+    ``UnicodeDecodeError`` and its byte offset)."""
+    p = Path(path)
+    if p.is_dir():
+        raise InvalidArgument(
+            f"The {what} {str(p)!r} is a directory, not a file.",
+            hint="Pass the path of the file itself.",
+        )
+    data = p.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidArgument(
+            f"The {what} {str(p)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line "
+            f"{line} does not decode.",
+            hint="Save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > NEW).",
+        ) from None
+
+
+def write_text(path: str | os.PathLike, text: str, *, durable: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_file`)."""
+    with atomic_file(path, durable=durable) as fh:
+        fh.write(text)
+    return Path(path)
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """The JSON value in ``path`` (``null`` stays ``None``; see :func:`floats`)."""
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    return json.loads(read_text(path, what="JSON file"))
 
 
 def append_jsonl(path: str | os.PathLike, record: Mapping[str, Any]) -> None:
     """Append one record as a JSON line, flushed and fsynced: a crash loses at most this line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        _name_the_file(exc, path)
+        raise
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All complete records of a JSON-lines file (a torn last line from a crash is skipped)."""
-    return list(iter_jsonl(path))
+def read_jsonl(path: str | os.PathLike, *, strict: bool = False) -> list[dict[str, Any]]:
+    """All records of a JSON-lines file (:func:`iter_jsonl`)."""
+    return list(iter_jsonl(path, strict=strict))
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """The records of a JSON-lines file one by one, skipping blank lines and a line torn by a
-    crash."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
+def iter_jsonl(path: str | os.PathLike, *, strict: bool = False) -> Iterator[dict[str, Any]]:
+    """The records of a JSON-lines file one by one, skipping blank lines.
+
+    A line that is not a JSON object (torn by a crash mid-write, or not UTF-8) is skipped
+    while a run is being followed (``strict=False``: the writer may be mid-line); with
+    ``strict`` it is a :class:`DamagedFile` naming the file and the line — a result read
+    back must not lose an epoch silently.
+    """
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash mid-write
+                line = raw.decode("utf-8").strip()
+                if not line:
+                    continue
+                record = json.loads(line)
+            except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                record = None
+            if isinstance(record, dict):
+                yield record
+            elif strict:
+                raise DamagedFile(
+                    f"{path}: line {number} is not a complete JSON record (torn by a crash, "
+                    "or edited).",
+                    hint="Re-run the command that wrote it: lrlab repairs or re-runs what it "
+                    "cannot trust.",
+                )

@@ -93,6 +93,10 @@ def to_device(obj: Any, device: torch.device | str | None, non_blocking: bool = 
     return obj
 
 
+# How call_model calls a model, in the words of an error hint.
+CALL_RULE = "model(x) for a tensor x, model(*x) for a tuple or list, model(**x) for a dict"
+
+
 def call_model(model: nn.Module, inputs: Any) -> Any:
     """``model(inputs)``; spread a tuple/list as positional and a dict as keyword arguments."""
     if isinstance(inputs, Mapping):

@@ -55,3 +55,47 @@ def check(condition: bool, message: str, *, hint: str | None = None) -> None:
 
 class Interrupted(LrlabError):
     """The user pressed Ctrl-C; the message says what was kept and how to resume."""
+
+
+class DamagedFile(LrlabError, ValueError):
+    """A file lrlab wrote is damaged (a torn line, a duplicated or missing epoch); the message
+    names the file and what is wrong."""
+
+
+class UserCodeError(LrlabError, RuntimeError):
+    """The user's own code (a ``--model`` factory, an optimizer callable) raised: the message
+    shows that exception in one line; the original is chained (``--debug`` prints it)."""
+
+
+# What to do about an OSError, by errno name (``errno.errorcode``).
+_OS_FIXES = {
+    "ENOSPC": "The disk is full: free space (or point --out at another disk) and run the "
+    "same command again; finished work is kept.",
+    "EDQUOT": "The disk quota is used up: free space and run the same command again.",
+    "EFBIG": "The file grew past the size this process may write (ulimit -f): raise the "
+    "limit and run the same command again.",
+    "EROFS": "That file system is read-only: choose a writable --out.",
+    "EACCES": "Permission denied: choose a --out you may write to (or fix its permissions).",
+    "EPERM": "Permission denied: choose a --out you may write to (or fix its permissions).",
+    "ENOTDIR": "A part of that path is a file, not a directory: choose another --out.",
+    "EISDIR": "That path is a directory where a file was expected: give a file name.",
+    "EEXIST": "Something is already there: choose another path.",
+    "ENOENT": "Check the path.",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an ``OSError``: what failed on which path, and what to do about it."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    path = exc.filename if exc.filename is not None else ""
+    where = f" {str(path)!r}" if path != "" else ""
+    what = exc.strerror or type(exc).__name__
+    fix = _OS_FIXES.get(name, "Check the path and the disk, then run the same command again.")
+    return f"Cannot use{where}: {what}. {fix}"
+
+
+class OutputError(LrlabError, OSError):
+    """A result could not be written where asked (disk full, read-only, permission); the
+    message says where it was saved instead."""

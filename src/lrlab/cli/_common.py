@@ -107,6 +107,31 @@ def parse_range(spec: str, *, name: str) -> tuple[float, float, int | None]:
     )
 
 
+def option_name(name: str) -> str:
+    """``batch_size`` -> ``--batch-size``: how a keyword reads on the command line."""
+    return "--" + name.replace("_", "-")
+
+
+def check_counts(**options: int | None) -> None:
+    """Each given option (``None``: not given) an integer >= 1, or a one-line error naming
+    it: ``--batch-size 0`` is a mistake, never "the task's default"."""
+    from lrlab.values import integer
+
+    for name, value in options.items():
+        if value is not None:
+            integer(option_name(name), value, minimum=1)
+
+
+def check_rates(**options: float | None) -> None:
+    """Learning rates and limits: each given option finite and > 0 (``nan``, ``inf``, 0 and
+    negative values are one-line errors naming the option)."""
+    from lrlab.values import positive
+
+    for name, value in options.items():
+        if value is not None:
+            positive(option_name(name), value)
+
+
 def check_one_source(task: str | None, model: str | None) -> None:
     """Exactly one of ``--task`` and ``--model``."""
     if (task is None) == (model is None):

@@ -27,15 +27,15 @@ docs/experiments.md is the reference of every field.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from lrlab._io import stable_hash
+from lrlab._yaml import read_yaml
 from lrlab.errors import InvalidArgument, LrlabError
 from lrlab.experiment.problems import format_errors, unknown_name
 from lrlab.experiment.sections import (
@@ -77,20 +77,20 @@ class Experiment(_Model):
     task: str | None = None
     factory: str | None = Field(default=None, pattern=_FACTORY)
     task_options: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0, 1, 2])
-    epochs: int | None = Field(default=None, gt=0)
-    iterations: int | None = Field(default=None, gt=0)
-    batch_size: int | None = Field(default=None, gt=0)
+    seeds: list[Annotated[StrictInt, Field(ge=0)]] = Field(default_factory=lambda: [0, 1, 2])
+    epochs: StrictInt | None = Field(default=None, gt=0)
+    iterations: StrictInt | None = Field(default=None, gt=0)
+    batch_size: StrictInt | None = Field(default=None, gt=0)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     variants: list[Variant] = Field(min_length=1)
     control: str | None = None
     target: float | None = None
     device: str = "auto"
-    threads: int = Field(default=1, ge=1)
+    threads: StrictInt = Field(default=1, ge=1)
     grad_clip: float | None = Field(default=None, gt=0)
-    accumulation_steps: int = Field(default=1, ge=1)
+    accumulation_steps: StrictInt = Field(default=1, ge=1)
     amp: Literal[False, "bf16", "fp16"] | None = None
-    checkpoint_every: int | None = Field(default=1, ge=1)
+    checkpoint_every: StrictInt | None = Field(default=1, ge=1)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     range_test: RangeTestConfig = Field(default_factory=RangeTestConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
@@ -219,24 +219,6 @@ class Experiment(_Model):
 # --------------------------------------------------------------------------- loading
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``5e-4`` as a float (YAML 1.1 wants ``5.0e-4``)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
 def load_experiment(source: str | Path | Mapping[str, Any] | Experiment) -> Experiment:
     """An :class:`Experiment` from a YAML file, a dict, or an experiment (returned as is).
 
@@ -248,18 +230,12 @@ def load_experiment(source: str | Path | Mapping[str, Any] | Experiment) -> Expe
     if isinstance(source, Mapping):
         return Experiment(**dict(source))
     path = Path(source)
-    if not path.is_file():
+    if not path.exists():
         raise InvalidArgument(
             f"Experiment config {str(path)!r} does not exist.",
             hint="Pass the path of a YAML file (see examples/experiments/).",
         )
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidArgument(f"{path}:{where}: not valid YAML: {problem}.") from None
+    data = read_yaml(path, what="experiment config")
     if not isinstance(data, Mapping):
         raise InvalidArgument(
             f"{path}: the top level must be a mapping of keys (name:, task:, variants:, ...), "

@@ -88,7 +88,8 @@ def _problem(err: Mapping[str, Any], root: type[BaseModel]) -> str:
 
 
 def format_errors(exc: ValidationError, root: type[BaseModel]) -> str:
-    """One message, one line per problem: ``field.path: problem (allowed: …)``."""
+    """One message: ``field.path: problem (allowed: …)`` — on the first line when there is
+    one problem (the CLI's one-line error), else one line per problem under a count."""
     lines = []
     for err in exc.errors():
         loc = list(err["loc"])
@@ -98,7 +99,7 @@ def format_errors(exc: ValidationError, root: type[BaseModel]) -> str:
         where = f"{_loc(loc)}: " if loc else ""
         lines.append(f"  {where}{_problem(err, root)}")
     n = len(lines)
-    head = f"Invalid experiment config ({n} problem{'s' if n > 1 else ''}):"
-    if root.__name__ != "Experiment":
-        head = f"Invalid {root.__name__} ({n} problem{'s' if n > 1 else ''}):"
-    return "\n".join([head, *lines])
+    what = "experiment config" if root.__name__ == "Experiment" else root.__name__
+    if n == 1:
+        return f"Invalid {what}: {lines[0].strip()}"
+    return "\n".join([f"Invalid {what} ({n} problems):", *lines])

@@ -16,6 +16,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -91,7 +93,7 @@ class OptimizerConfig(_Model):
     name: str | None = None
     lr: float | None = Field(default=None, gt=0)
     momentum: float | None = Field(default=None, ge=0, lt=1)
-    nesterov: bool | None = None
+    nesterov: StrictBool | None = None
     weight_decay: float | None = Field(default=None, ge=0)
     betas: tuple[float, float] | None = None
 
@@ -265,8 +267,8 @@ class EvalConfig(_Model):
     ``batches``: evaluate on the first N batches only (a fixed subsample; ``None`` = all).
     """
 
-    enabled: bool = True
-    batches: int | None = Field(default=None, gt=0)
+    enabled: StrictBool = True
+    batches: StrictInt | None = Field(default=None, gt=0)
 
 
 # The range test's settings the experiment states once, for its trials and the range test
@@ -344,7 +346,10 @@ def _range_test_config() -> type[_RangeTestSection]:
         elif f.name == "step_mode":
             fields[f.name] = (Literal[tuple(SWEEPS)], f.default)
         else:
-            fields[f.name] = (hints[f.name], f.default)
+            # An integer setting is an integer: YAML's `true` is not 1 (pydantic's lax mode
+            # would read it so), nor is 2.5 rounded.
+            strict = {int: StrictInt, int | None: StrictInt | None, bool: StrictBool}
+            fields[f.name] = (strict.get(hints[f.name], hints[f.name]), f.default)
     model = create_model("RangeTestConfig", __base__=_RangeTestSection, **fields)
     model.__doc__ = (
         "The range test behind ``auto``: the fields of :class:`lrlab.finder.RangeTestSettings` "

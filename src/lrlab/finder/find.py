@@ -36,6 +36,7 @@ from lrlab.copies.driving import OK, Trace, run_schedule
 from lrlab.copies.optimizer import build_torch_optimizer, resolve_optimizer
 from lrlab.copies.select import Copies, train_copies
 from lrlab.copies.sequential import capture_tensors, restore_tensors
+from lrlab.devices import resolve_device
 from lrlab.errors import InvalidArgument, check
 from lrlab.evaluate import evaluate
 from lrlab.finder import choose as rule
@@ -113,9 +114,9 @@ def find_lr(
         hasattr(optimizer, "param_groups") and len(optimizer.param_groups) > 0,
         f"optimizer must be a torch optimizer with param groups, got {type(optimizer).__name__}.",
     )
-    groups.check_holds_model(optimizer, model, where="find_lr")
+    groups.check_optimizer(optimizer, model, where="find_lr")
     started = time.perf_counter()
-    dev = _model_device(model) if device is None else torch.device(device)
+    dev = _model_device(model) if device is None else resolve_device(device)
     metric_fns = default_metrics(metrics, criterion)
     score_name, higher = _score(s.score, metric_fns)
     step = resolve_step(criterion, unpack=unpack, step_fn=step_fn, device=dev)

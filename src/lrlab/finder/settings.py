@@ -109,6 +109,12 @@ class RangeTestSettings:
                 and self.eval_every >= 1,
                 f"eval_every={self.eval_every!r} must be an integer >= 1.",
             )
+            check(  # else metric mode would never evaluate
+                self.eval_every <= self.num_iter,
+                f"eval_every={self.eval_every} must be <= num_iter={self.num_iter}: the sweep "
+                "evaluates after every eval_every steps, so it would never evaluate.",
+                hint="Use a smaller eval_every (about num_iter / 20).",
+            )
         check(
             isinstance(self.eval_batches, int) and self.eval_batches >= 1,
             f"eval_batches={self.eval_batches!r} must be an integer >= 1.",

@@ -12,6 +12,7 @@ streams are as they were when ``range_test`` returns — or raises, or is interr
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -23,9 +24,10 @@ import torch
 from torch import nn
 
 from lrlab._console import StageBar
-from lrlab.batches import Batch, StepFn, Unpack, cycle, resolve_step, set_epoch
+from lrlab.batches import CALL_RULE, Batch, StepFn, Unpack, cycle, resolve_step, set_epoch
 from lrlab.batches import to_device as move_to
-from lrlab.errors import DataError, InvalidArgument, LrlabError, check
+from lrlab.devices import resolve_device
+from lrlab.errors import DataError, LrlabError, check
 from lrlab.evaluate import evaluate
 from lrlab.finder.holdout import fixed_batches
 from lrlab.finder.maths import DivergenceMonitor, sweep_lrs
@@ -98,6 +100,7 @@ def range_test(
         f"optimizer must be a torch optimizer with param groups, got {type(optimizer).__name__}.",
         hint="Pass e.g. torch.optim.SGD(model.parameters(), lr=0.1).",
     )
+    groups.check_optimizer(optimizer, model, where="range_test")
     if s.num_iter < _FEW_STEPS:
         warnings.warn(
             f"num_iter={s.num_iter} gives a very short curve; suggestions need more points "
@@ -216,8 +219,9 @@ def _sweep(
                 # The first step is where a mismatch between data, model and criterion shows.
                 raise DataError(
                     f"The first training step failed with {type(exc).__name__}: {exc}",
-                    hint="Check that model(inputs) and criterion(outputs, targets) work on one "
-                    "batch of train_data; pass unpack= or step_fn= for other batch formats.",
+                    hint=f"Check that one batch's inputs fit the model (lrlab calls {CALL_RULE}) "
+                    "and criterion(outputs, targets) works; pass unpack= or step_fn= for other "
+                    "batch formats.",
                 ) from exc
             result.lrs.append(lr)
             result.losses.append(loss)
@@ -283,13 +287,7 @@ def _evaluate(
 
 def _batch_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
     if device is not None:
-        try:
-            return torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise InvalidArgument(
-                f"device={device!r} is not a device torch knows.",
-                hint="Use 'cpu', 'cuda' or 'cuda:N' (or None for the model's device).",
-            ) from exc
+        return resolve_device(device)  # one that exists here, or a one-line error
     first = next(itertools.chain(model.parameters(), model.buffers()), None)
     return first.device if first is not None else torch.device("cpu")
 
@@ -360,6 +358,15 @@ def _add_suggestions(
         result.suggestion = suggest([result.lrs[i] for i in keep], [result.losses[i] for i in keep])
     except Exception as exc:
         warnings.warn(f"No suggestion: {type(exc).__name__}: {exc}", UserWarning, stacklevel=3)
+    if result.suggestion is not None and result.stop_reason == "interrupted":
+        # Half a sweep never looks like a whole one (its curve may end before the minimum).
+        flag = (
+            f"interrupted: the sweep stopped at step {result.stop_step} of "
+            f"{result.config.get('num_iter')}; run it again for a full curve"
+        )
+        result.suggestion = dataclasses.replace(
+            result.suggestion, flags=[*result.suggestion.flags, flag], trustworthy=False
+        )
     if not result.eval_lrs:
         return
     name = next((m for m in metric_fns if m in HIGHER_IS_BETTER), None)

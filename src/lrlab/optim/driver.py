@@ -40,7 +40,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from lrlab.errors import InvalidArgument, OptimizerMismatch
 from lrlab.optim import groups as groups_mod
 from lrlab.schedules import HyperSchedule
-from lrlab.schedules._checks import step as _check_step
+from lrlab.values import step as _check_step
 
 
 def _as_schedule(schedule: Any) -> HyperSchedule:

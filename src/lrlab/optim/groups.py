@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lrlab import values
 from lrlab.errors import InvalidArgument, OptimizerMismatch
 
 MOMENTUM = "momentum"
@@ -183,3 +184,36 @@ def check_holds_model(optimizer: Any, model: nn.Module, *, where: str) -> None:
             f"training would leave the model unchanged.",
             hint="Build the optimizer on this model: torch.optim.SGD(model.parameters(), ...).",
         )
+
+
+# Hyper-parameters a group may hold, and the check of each (by name). torch checks some
+# (SGD: momentum >= 0; Adam: betas in [0, 1)) but accepts momentum 1.5 or NaN, which train
+# to a loss of 1e9 and report "completed".
+_HYPER_CHECKS: dict[str, Any] = {
+    "momentum": values.momentum,
+    "dampening": values.unit_interval,
+    "eps": values.non_negative,
+    "weight_decay": values.non_negative,
+}
+
+
+def check_hyper(optimizer: Any, *, where: str) -> None:
+    """Every group's ``momentum`` and ``betas`` in [0, 1), ``dampening`` in [0, 1], ``eps``
+    and ``weight_decay`` finite and >= 0 (NaN never passes): an :class:`InvalidArgument`
+    naming the group, the hyper-parameter and the value."""
+    for g, group in enumerate(param_groups(optimizer)):
+        for key, checker in _HYPER_CHECKS.items():
+            if group.get(key) is not None:
+                checker(f"{where}: param group {g} {key}", float(group[key]))
+        betas = group.get(BETAS)
+        if isinstance(betas, (tuple, list)):
+            for i, beta in enumerate(betas[:2]):
+                values.momentum(f"{where}: param group {g} betas[{i}]", float(beta))
+
+
+def check_optimizer(optimizer: Any, model: nn.Module, *, where: str) -> None:
+    """What every loop checks before its first step: ``optimizer`` is a torch optimizer
+    holding ``model``'s trainable parameters (:func:`check_holds_model`) with hyper-parameters
+    in their domains (:func:`check_hyper`)."""
+    check_holds_model(optimizer, model, where=where)
+    check_hyper(optimizer, where=where)

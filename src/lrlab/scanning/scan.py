@@ -37,9 +37,10 @@ from lrlab.batches import StepFn, Unpack, resolve_step
 from lrlab.copies.optimizer import OptimizerFactory, resolve_optimizer
 from lrlab.copies.select import METHODS, Copies, Outcome, train_copies
 from lrlab.devices import resolve_device
-from lrlab.errors import InvalidArgument, LrlabError, check
+from lrlab.errors import DataError, InvalidArgument, LrlabError, check
 from lrlab.evaluate import evaluate
 from lrlab.metrics import Metric, resolve_metrics
+from lrlab.optim import groups
 from lrlab.scanning.loop import NOT_RUN, Record, run_horizons, stop_threshold
 from lrlab.scanning.result import ScanResult
 
@@ -176,6 +177,14 @@ def scan(
         check(
             math.isfinite(stop_factor) and stop_factor >= 1.0,
             f"{stop_factor=} must be >= 1 (e.g. 1.1), or None to disable the stop rule.",
+        )
+    if hasattr(optimizer, "param_groups"):  # an instance: it must train this model
+        groups.check_optimizer(optimizer, model, where="scan")
+    if eval_data is None and next(iter(train_data), None) is None:
+        # The scan measures on train_data then: say so, not "evaluation data is empty".
+        raise DataError(
+            "train_data yielded no batches: nothing to train or measure.",
+            hint="Check the dataset is not empty (and pass a re-iterable, not a generator).",
         )
     started = time.perf_counter()
     target = _model_device(model) if device is None else resolve_device(device)

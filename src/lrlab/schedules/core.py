@@ -36,8 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lrlab import values as _checks
 from lrlab.errors import InvalidArgument
-from lrlab.schedules import _checks
 
 Schedule = Callable[[int], float]
 """A pure function of the 0-based step."""

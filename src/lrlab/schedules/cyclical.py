@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
+from lrlab import values as _checks
 from lrlab.errors import InvalidArgument
-from lrlab.schedules import _checks
 from lrlab.schedules.core import Cosine, CyclicWave, Linear, Schedule, join
 from lrlab.schedules.hyperschedule import HyperSchedule, record
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from lrlab import values as _checks
 from lrlab.errors import InvalidArgument
-from lrlab.schedules import _checks
 from lrlab.schedules.core import Constant, Cosine, Exponential, Linear, Schedule, join
 from lrlab.schedules.hyperschedule import HyperSchedule, record
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lrlab.schedules import _checks
+from lrlab import values as _checks
 from lrlab.schedules.core import Schedule, _set
 
 DECAY_SHAPES = ("cosine", "linear", "1-sqrt")

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from lrlab import values as _checks
 from lrlab.errors import InvalidArgument
-from lrlab.schedules import _checks
 from lrlab.schedules.core import Schedule
 
 

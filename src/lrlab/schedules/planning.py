@@ -55,8 +55,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from lrlab import values as _checks
 from lrlab.errors import InvalidArgument
-from lrlab.schedules import _checks
 from lrlab.schedules.cyclical import one_cycle
 from lrlab.schedules.decays import constant, cosine, piecewise_constant, step_decay
 from lrlab.schedules.hyperschedule import HyperSchedule

@@ -26,8 +26,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lrlab import values as _checks
 from lrlab.errors import InvalidArgument
-from lrlab.schedules import _checks
 from lrlab.schedules.core import Constant, Linear, Schedule, join
 from lrlab.schedules.factors import DECAY_SHAPES, Decay, InverseSqrt, Remaining, Scaled
 from lrlab.schedules.hyperschedule import HyperSchedule, record

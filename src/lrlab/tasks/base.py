@@ -29,6 +29,7 @@ from lrlab.errors import check
 from lrlab.optim.registry import OptimizerSpec
 from lrlab.precision import AMP_DTYPES
 from lrlab.seeding import derive_seed
+from lrlab.values import integer
 
 LOSSES: dict[str, type[nn.Module]] = {
     "cross_entropy": nn.CrossEntropyLoss,
@@ -166,8 +167,11 @@ class Task:
         ``augment=False`` turns the training augmentation off."""
         splits = self.splits()
         dev = resolve_device(device) if device is not None else None
-        bs = int(batch_size or self.batch_size)
+        # None is "the task's"; 0 is a mistake, not another way to say None.
+        bs = self.batch_size if batch_size is None else integer("batch_size", batch_size, minimum=1)
         ebs = int(eval_batch_size or self.eval_batch_size or bs)
+        if eval_batch_size is not None:
+            ebs = integer("eval_batch_size", eval_batch_size, minimum=1)
         transform = aug = None
         if self.pipeline is not None:
             if self.pipeline.normalize:

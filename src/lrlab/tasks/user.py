@@ -33,10 +33,11 @@ from torch import nn
 
 from lrlab.data.loader import TensorLoader
 from lrlab.devices import resolve_device
-from lrlab.errors import InvalidArgument
+from lrlab.errors import InvalidArgument, LrlabError, UserCodeError
 from lrlab.optim.registry import OptimizerSpec
 from lrlab.seeding import derive_seed
 from lrlab.tasks.base import DataBundle, Task
+from lrlab.values import integer
 
 REQUIRED_KEYS = ("model", "criterion", "train_data")
 OPTIONAL_KEYS = (
@@ -64,10 +65,38 @@ def _accepts_seed(fn: Callable[..., Any]) -> bool:
 
 
 def _call(factory: Callable[..., Any], seed: int | None, where: str) -> Any:
+    kwargs = {"seed": seed} if _accepts_seed(factory) else {}
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:  # it needs arguments lrlab cannot know
+        called = f"{where}({'seed=N' if kwargs else ''})"
+        raise InvalidArgument(
+            f"{where} cannot be called as lrlab calls it, {called}: {exc}.",
+            hint="Give its other parameters defaults, or wrap it: "
+            "def make(seed=0): return factory(width=64, seed=seed).",
+        ) from None
+    except ValueError:
+        pass  # no signature to read (a builtin): just call it
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(derive_seed(int(seed), "init"))
-        return factory(seed=seed) if _accepts_seed(factory) else factory()
+        return call_user(factory, where, **kwargs)
+
+
+def call_user(fn: Callable[..., Any], where: str, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` where ``fn`` is the user's code: its exception is shown as
+    theirs, in one line (:class:`~lrlab.errors.UserCodeError`, the original chained for
+    ``--debug``), not as a traceback through lrlab."""
+    try:
+        return fn(*args, **kwargs)
+    except LrlabError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise UserCodeError(
+            f"{where} raised {type(exc).__name__}: {first}",
+            hint="That error is in your code; lrlab --debug ... shows its traceback.",
+        ) from exc
 
 
 def _check_result(result: Any, where: str) -> Mapping[str, Any]:
@@ -181,7 +210,7 @@ class UserTask(Task):
         and device are the user's)."""
         result = self._result(seed, take=False)
         dev = resolve_device(device) if device is not None else None
-        bs = int(batch_size or self.batch_size)
+        bs = self.batch_size if batch_size is None else integer("batch_size", batch_size, minimum=1)
 
         def loader(data: Any, train: bool) -> Any:
             if data is None or not _is_xy(data):
@@ -227,7 +256,7 @@ class UserTask(Task):
             held = {id(p) for g in spec.param_groups for p in g["params"]}
             opt = spec if held == {id(p) for p in params} else type(spec)(params, **spec.defaults)
         elif callable(spec):
-            opt = spec(params)
+            opt = call_user(spec, f"{self.name}: the optimizer callable", params)
         else:
             raise InvalidArgument(
                 f"{self.name}: 'optimizer' is a {type(spec).__name__}.",

@@ -24,6 +24,7 @@ from lrlab._io import jsonable
 from lrlab.batches import Batch, StepFn
 from lrlab.errors import Diverged
 from lrlab.metrics import Metric
+from lrlab.optim import groups
 from lrlab.precision import parse_amp
 from lrlab.train.budget import Budget, bind_schedule
 from lrlab.train.callbacks import CallbackList, TensorBoardLogger
@@ -116,6 +117,9 @@ def fit(
                            epochs=10, eval_data=test_loader, out_dir="runs/one-cycle")
         print(result.final["eval_accuracy"], result.best["eval_accuracy"])
     """
+    # An optimizer on another model's parameters (or with momentum 1.5) would "complete"
+    # with this model unchanged or blown up: refused before anything runs.
+    groups.check_optimizer(optimizer, model, where="fit")
     budget = Budget.build(
         train_data,
         schedule=schedule,

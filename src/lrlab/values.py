@@ -1,4 +1,5 @@
-"""Argument checks shared by the schedule pieces and policies.
+"""Value checks by name, shared by the schedules, the optimizer checks, tasks and the CLI's
+options (every numeric option is checked at the edge, before any work).
 
 Each helper returns the value normalised (``int`` for step counts, ``float`` for rates) or
 raises :class:`lrlab.errors.InvalidArgument` with a message that names the argument, shows the
@@ -55,6 +56,14 @@ def momentum(name: str, value: Any) -> float:
     value = real(name, value)
     if not 0.0 <= value < 1.0:
         raise InvalidArgument(f"{name}={value!r} must be in [0, 1).")
+    return value
+
+
+def unit_interval(name: str, value: Any) -> float:
+    """A number in ``[0, 1]`` (SGD's ``dampening``)."""
+    value = real(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise InvalidArgument(f"{name}={value!r} must be in [0, 1].")
     return value
 
 
