@@ -143,10 +143,10 @@ def test_demo_refuses_a_directory_it_did_not_write(tmp_path, capsys):
     ("args", "message"),
     [
         (["demo", "--seeds", "a,b"], "--seeds 'a,b' is not a list of integers"),
-        (["demo", "--epochs", "0"], "epochs=0 must be >= 1"),
+        (["demo", "--epochs", "0"], "--epochs=0 must be an integer >= 1"),
         (["demo", "--device", "tpu"], "device='tpu' is not a device torch knows"),
         (["demo", "--executor", "threads"], "executor='threads' is not an executor"),
-        (["demo", "--workers", "0"], "workers=0 must be >= 1"),
+        (["demo", "--workers", "0"], "--workers=0 must be an integer >= 1"),
         (["report", "nowhere"], "'nowhere' does not exist"),
     ],
 )

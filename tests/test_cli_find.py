@@ -134,10 +134,12 @@ def test_ctrl_c_saves_what_was_measured_and_exits_130(factory_module, tmp_path, 
         str(out),
     )
     assert code == 130
-    assert "interrupted at step 12" in stderr and "range_test.json" in stderr
-    result = RangeTestResult.load(out / "range_test.json")
+    assert "interrupted at step 12" in stderr and "range_test.partial.json" in stderr
+    # Beside the complete result's name, never over it (issue 13).
+    result = RangeTestResult.load(out / "range_test.partial.json")
     assert result.stop_reason == "interrupted" and result.num_steps == 12
-    assert (out / "range_test.png").exists()
+    assert not result.suggestion or not result.suggestion.trustworthy  # half a sweep
+    assert (out / "range_test.partial.png").exists() and not (out / "range_test.json").exists()
 
 
 @pytest.mark.parametrize(

@@ -111,8 +111,8 @@ def test_ctrl_c_saves_the_partial_grid_and_exits_130(factory_module, tmp_path, c
                            "--lrs", "1e-2:1:3", "--horizons", "1,2,3", "--quiet",
                            "--out", str(out))  # fmt: skip
     assert code == 130
-    assert "scan.json" in stderr
-    result = ScanResult.load(out / "scan.json")
+    assert "scan.partial.json" in stderr  # beside a complete scan.json, never over it
+    result = ScanResult.load(out / "scan.partial.json")
     assert not result.complete
     statuses = {s for row in result.status for s in row}
     assert "not run" in statuses and statuses & {"ok", "stopped"}  # epochs 1-2 were measured

@@ -23,6 +23,7 @@ from lrlab.cli._demo_dir import (
     DemoSettings,
     command_line,
     demo_config,
+    manifest,
     prepare_out,
     seeds_option,
 )
@@ -119,15 +120,33 @@ def test_prepare_out_refuses_foreign_directories_and_other_settings(tmp_path):
         assert "--fresh" in str(exc.hint)
 
 
-def test_fresh_deletes_only_the_demos_own_files(tmp_path):
-    s = DemoSettings()
-    for sub in (RANGE_TEST_DIR, EXPERIMENT_NAME):
-        (tmp_path / sub).mkdir()
-        (tmp_path / sub / "f").write_text("x", encoding="utf-8")
-    write_json(tmp_path / DEMO_JSON, {"settings": s.to_dict()})
-    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
-    assert prepare_out(tmp_path, DemoSettings(task="digits-mlp"), fresh=True) is False
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+def test_fresh_deletes_only_the_files_of_the_demos_manifest(tmp_path):
+    """Issue 13: ``--fresh`` deleted ``range-test/my.txt`` although the demo promises never to
+    delete a file it did not write. Now it removes its manifest's files, and directories
+    only when that leaves them empty."""
+    s = DemoSettings(seeds=(0, 1))
+    own = manifest(s)
+    assert "range-test/range_test.json" in own and "range-test/range_test.partial.json" in own
+    trial = f"{EXPERIMENT_NAME}/one-cycle/seed-1/records.jsonl"
+    other = f"{EXPERIMENT_NAME}/constant/seed-0/checkpoint.pt"
+    assert trial in own and other in own
+    for name in (DEMO_JSON, "range-test/range_test.json", trial, other):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    write_json(tmp_path / DEMO_JSON, {"settings": s.to_dict(), "manifest": own})
+    mine = ["notes.txt", "range-test/my.txt", f"{EXPERIMENT_NAME}/one-cycle/seed-1/plot.py"]
+    for name in mine:
+        (tmp_path / name).write_text("mine", encoding="utf-8")
+    said = []
+    fresh = prepare_out(tmp_path, DemoSettings(task="digits-mlp"), fresh=True, say=said.append)
+    assert fresh is False  # nothing to reuse after --fresh
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == sorted(mine)
+    assert not (tmp_path / EXPERIMENT_NAME / "constant").exists()  # emptied, so removed
+    assert said == [
+        "--fresh kept 2 file(s) lrlab did not write: "
+        f"{EXPERIMENT_NAME}/one-cycle/seed-1/plot.py, range-test/my.txt."
+    ]
 
 
 def test_unknown_task_fails_before_anything_is_written(tmp_path):

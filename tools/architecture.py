@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
             "values",
             "_io",
             "_yaml",
+            "rundir",
             "_lazy",
             "stops",
             "seeding",

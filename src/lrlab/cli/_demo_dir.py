@@ -1,5 +1,7 @@
 """The demo's directory: what identifies a demo (:class:`DemoSettings`, ``demo.json``), when an
-earlier one is reused, and what ``--fresh`` may delete (only the demo's own files).
+earlier one is reused, and what ``--fresh`` may delete: only the files of the demo's own
+manifest (``demo.json``'s ``manifest``: every file name the demo writes), never a file a user
+put there, even inside the demo's sub-directories.
 
 Layout of ``out`` (default ``runs/demo``)::
 
@@ -12,8 +14,7 @@ Layout of ``out`` (default ``runs/demo``)::
 from __future__ import annotations
 
 import functools
-import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -104,37 +105,96 @@ def command_line(out: Path, settings: DemoSettings) -> str:
     return " ".join(parts)
 
 
-def _demo_paths(out: Path) -> list[Path]:
-    experiment = out / str(demo_config()["name"])
-    return [out / RANGE_TEST_DIR, experiment, out / REPORT_NAME, out / DEMO_JSON]
+def manifest(settings: DemoSettings) -> list[str]:
+    """Every file the demo may write for ``settings``, relative to its directory: what
+    ``--fresh`` may delete (kept in ``demo.json``)."""
+    from lrlab.experiment.directory import EXPERIMENT_YAML
+    from lrlab.experiment.result import SUMMARY_JSON
+    from lrlab.rundir import result_path
+    from lrlab.train.checkpoint import CHECKPOINT, STALE_RECORDS
+    from lrlab.train.records import RECORDS_CSV, RECORDS_JSONL
+
+    exp = str(demo_config()["name"])
+    files = [DEMO_JSON, REPORT_NAME]
+    for name in ("range_test.json", "range_test.png"):
+        for complete in (True, False):
+            files.append(result_path(RANGE_TEST_DIR, name, complete=complete).as_posix())
+    files += [f"{exp}/{n}" for n in (EXPERIMENT_YAML, SUMMARY_JSON, "table.md", "table.csv")]
+    trial = ("config.yaml", RECORDS_JSONL, RECORDS_CSV, CHECKPOINT, STALE_RECORDS, SUMMARY_JSON)
+    for variant in demo_config()["variants"]:
+        for seed in settings.seeds:
+            files += [f"{exp}/{variant['name']}/seed-{int(seed)}/{n}" for n in trial]
+    return files
 
 
-def prepare_out(out: Path, settings: DemoSettings, *, fresh: bool) -> bool:
+def _remove_own_files(out: Path, files: Sequence[str]) -> list[Path]:
+    """Delete the listed files under ``out``, then the directories that this left empty;
+    return what is left in those directories (files lrlab did not write)."""
+    dirs: set[Path] = set()
+    for name in files:
+        path = out / name
+        if not path.resolve().is_relative_to(out.resolve()):
+            continue  # a manifest never points outside the demo
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+        parent = path.parent
+        while parent != out and parent.resolve().is_relative_to(out.resolve()):
+            dirs.add(parent)
+            parent = parent.parent
+    kept: list[Path] = []
+    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):  # deepest first
+        if d.is_dir():
+            if any(d.iterdir()):
+                kept += [p for p in d.iterdir() if p.is_file()]
+            else:
+                d.rmdir()
+    return sorted(kept)
+
+
+def prepare_out(
+    out: Path,
+    settings: DemoSettings,
+    *,
+    fresh: bool,
+    say: Callable[[str], None] | None = None,
+) -> bool:
     """Check (or clear, with ``fresh``) the demo directory; return whether an earlier demo
-    with the same settings is there to reuse.
+    with the same settings is there to reuse. ``fresh`` deletes only what the earlier demo's
+    manifest lists; ``say`` gets a line naming the files it kept.
 
     Raises:
         InvalidArgument: ``out`` holds something that is not a demo, or a demo with other
             settings (and ``fresh`` is off).
     """
+    from lrlab.rundir import LOCK_NAME
+
     marker = out / DEMO_JSON
     if not out.exists():
         return False
     if not out.is_dir():
         raise InvalidArgument(f"--out {out} is a file, not a directory.")
     if not marker.is_file():
-        if any(out.iterdir()):
+        if any(p.name != LOCK_NAME for p in out.iterdir()):
             raise InvalidArgument(
                 f"{out} exists and is not an lrlab demo directory (no {DEMO_JSON}).",
                 hint="Use another --out directory (the demo never deletes files it did not write).",
             )
         return False
     if fresh:
-        for path in _demo_paths(out):
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+        try:
+            old = read_json(marker)
+            files = old.get("manifest") or manifest(DemoSettings.from_dict(old["settings"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise InvalidArgument(
+                f"{marker} cannot be read back, so --fresh cannot tell the demo's files from "
+                "yours.",
+                hint="Delete the demo's files by hand, or use another --out directory.",
+            ) from None
+        kept = _remove_own_files(out, [str(f) for f in files])
+        if kept and say is not None:
+            shown = ", ".join(str(p.relative_to(out)) for p in kept[:5])
+            more = f" and {len(kept) - 5} more" if len(kept) > 5 else ""
+            say(f"--fresh kept {len(kept)} file(s) lrlab did not write: {shown}{more}.")
         return False
     try:
         old = DemoSettings.from_dict(read_json(marker)["settings"])

@@ -25,16 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import lrlab.stops as stops
+from lrlab._io import save_figure
 from lrlab.cli._demo_dir import (
     RANGE_TEST_DIR,
     DemoSettings,
     command_line,
     demo_config,
+    manifest,
     prepare_out,
     write_marker,
 )
 from lrlab.errors import Interrupted, InvalidArgument, LrlabError
 from lrlab.experiment.progress import ExperimentWatcher, LineProgress, Progress
+from lrlab.rundir import check_out_dir, locked, result_path
 
 # Budget of each trial: the task's epochs, capped so that a trial makes about this many
 # optimizer updates (mnist1d-cnn: 40 batches per epoch -> 12 epochs).
@@ -145,8 +148,10 @@ def _range_test(
     # thread count, and no oversubscribed cores while the process pool starts.
     with torch_threads(1):
         result, run = auto_range_test(exp, auto, seed, progress=progress)
-    result.save(path)
-    range_test_figure(result).savefig(path.with_suffix(".png"), dpi=110)
+    complete = result.stop_reason != "interrupted"  # a partial sweep goes beside, never over
+    result.save(result_path(path.parent, path.name, complete=complete))
+    png = result_path(path.parent, path.with_suffix(".png").name, complete=complete)
+    save_figure(range_test_figure(result), png, dpi=110)
     return result, len(run.data.train), False
 
 
@@ -182,10 +187,7 @@ def run_demo(
         InvalidArgument: unknown task, bad settings, ``out`` holding something else, or a
             range test that suggests no LR.
     """
-    from lrlab.experiment import run_experiment
     from lrlab.parallel import EXECUTORS
-    from lrlab.report import write_report
-    from lrlab.report.environment import environment
     from lrlab.tasks import get_task
 
     t0 = time.perf_counter()
@@ -203,13 +205,35 @@ def run_demo(
         )
     if workers is not None and workers < 1:
         raise InvalidArgument(f"workers={workers} must be >= 1.")
-    reuse = prepare_out(out, settings, fresh=fresh)
+    check_out_dir(out)
+    with locked(out):  # one demo at a time in a directory
+        return _run_locked(out, settings, the_task, t0, executor, workers, fresh, quiet, progress)
+
+
+def _run_locked(
+    out: Path,
+    settings: DemoSettings,
+    the_task: Any,
+    t0: float,
+    executor: str,
+    workers: int | None,
+    fresh: bool,
+    quiet: bool,
+    progress: Progress | None,
+) -> DemoResult:
+    """:func:`run_demo` once it holds the directory's lock."""
+    from lrlab.experiment import run_experiment
+    from lrlab.report import write_report
+    from lrlab.report.environment import environment
+
     show = progress if progress is not None else LineProgress(quiet)
+    reuse = prepare_out(out, settings, fresh=fresh, say=show.message)
     state: dict[str, Any] = {
         "settings": settings.to_dict(),
         "status": "running",
         "command": command_line(out, settings),
         "environment": environment(device=settings.device),
+        "manifest": manifest(settings),  # what --fresh may delete, and nothing else
     }
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, state)

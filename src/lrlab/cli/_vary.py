@@ -19,7 +19,9 @@ from typing import Any
 
 from rich.table import Table
 
+from lrlab._io import save_figure
 from lrlab.errors import Interrupted, InvalidArgument, LrlabError
+from lrlab.rundir import drop_stale_partial, result_path, save_or_rescue
 
 JSON_NAME = "vary.json"
 PNG_NAME = "vary.png"
@@ -109,12 +111,18 @@ def reasons_lines(result: Any) -> list[str]:
     return lines
 
 
-def write_vary_outputs(result: Any, out: Path) -> tuple[Path, Path]:
-    """``vary.json`` and ``vary.png`` in ``out`` (no pyplot state, no global backend)."""
+def write_vary_outputs(
+    result: Any, out: Path, *, complete: bool | None = None
+) -> tuple[Path, Path]:
+    """``vary.json`` and ``vary.png`` in ``out`` (no pyplot state, no global backend); an
+    interrupted comparison (or ``complete=False``: some candidates failed) as
+    ``vary.partial.*``, never over a complete one."""
     from matplotlib.figure import Figure
 
+    if complete is None:
+        complete = result.stop_reason != "interrupted"
     out.mkdir(parents=True, exist_ok=True)
-    json_path = result.save(out / JSON_NAME)
+    json_path = result.save(result_path(out, JSON_NAME, complete=complete))
     has_metric = any(any(k != "loss" for k in c.range_test.eval) for c in result.candidates)
     fig = Figure(figsize=(8, 7 if has_metric else 5))
     if has_metric:
@@ -123,8 +131,10 @@ def write_vary_outputs(result: Any, out: Path) -> tuple[Path, Path]:
         ax, metric_ax = fig.add_subplot(), None
     result.plot(ax=ax, metric_ax=metric_ax)
     fig.tight_layout()
-    png_path = out / PNG_NAME
-    fig.savefig(png_path, dpi=120)
+    png_path = save_figure(fig, result_path(out, PNG_NAME, complete=complete), dpi=120)
+    if complete:
+        drop_stale_partial(out, JSON_NAME)
+        drop_stale_partial(out, PNG_NAME)
     return json_path, png_path
 
 
@@ -157,11 +167,12 @@ def run_vary_command(
     except LrlabError as exc:
         partial = getattr(exc, "partial_result", None)
         if partial is not None:
-            json_path, _ = write_vary_outputs(partial, out)
+            json_path, _ = save_or_rescue(  # some candidates failed: not the complete file
+                lambda d: write_vary_outputs(partial, d, complete=False), out, what="comparison"
+            )
             err_console.print(f"saved the finished candidates to {json_path}")
         raise
-    json_path, png_path = write_vary_outputs(result, out)
-    console.print(ranking_table(result))
+    console.print(ranking_table(result))  # first: shown even when the disk is full
     for line in reasons_lines(result):
         console.print(line)
     console.print(f"[bold]verdict[/]: {result.verdict}")
@@ -173,6 +184,9 @@ def run_vary_command(
         console.print(
             f"one-cycle confirmation: lowest eval loss with {result.name}={result.confirmed}"
         )
+    json_path, png_path = save_or_rescue(
+        lambda d: write_vary_outputs(result, d), out, what="comparison"
+    )
     if not quiet:
         err_console.print(f"wrote {json_path} and {png_path}")
     if result.stop_reason == "interrupted":

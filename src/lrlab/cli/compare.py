@@ -19,7 +19,14 @@ from typing import Annotated
 
 import typer
 
-from lrlab.cli._common import QuietOpt, SeedsOpt, err_console, parse_seeds, print_whole
+from lrlab.cli._common import (
+    QuietOpt,
+    SeedsOpt,
+    check_counts,
+    err_console,
+    parse_seeds,
+    print_whole,
+)
 
 ExecutorOpt = Annotated[
     str,
@@ -59,7 +66,10 @@ def compare(
     others."""
     from lrlab.analysis import to_rich
     from lrlab.experiment import run_experiment
+    from lrlab.rundir import check_out_dir
 
+    check_out_dir(out)  # before any work
+    check_counts(workers=workers)
     seed_list = parse_seeds(seeds, default=()) or None
     result = run_experiment(
         config,

@@ -24,6 +24,7 @@ from lrlab.cli._common import (
     DeviceOpt,
     QuietOpt,
     SeedsOpt,
+    check_counts,
     console,
     err_console,
     parse_seeds,
@@ -118,6 +119,7 @@ def demo(
     from lrlab.analysis import to_rich
     from lrlab.cli._demo_run import run_demo
 
+    check_counts(epochs=epochs, workers=workers)
     seed_list = None if seeds is None or not seeds.strip() else parse_seeds(seeds)
     progress = None if quiet else RichProgress(err_console)
     result = run_demo(

@@ -19,17 +19,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from lrlab._io import save_figure
 from lrlab.cli._common import (
     DeviceOpt,
     ModelOpt,
     OptionalTaskOpt,
     QuietOpt,
     SeedOpt,
+    check_counts,
     console,
     err_console,
     load_task_or_factory,
 )
 from lrlab.errors import Interrupted, InvalidArgument
+from lrlab.rundir import check_out_dir, drop_stale_partial, locked, result_path, save_or_rescue
 
 if TYPE_CHECKING:  # lrlab.finder imports torch: only when the command runs, not for --help
     from lrlab.finder import RangeTestResult, RangeTestSettings
@@ -84,16 +87,20 @@ def run_find(
 
 
 def write_outputs(result: RangeTestResult, out: Path) -> tuple[Path, Path]:
-    """``range_test.json`` and ``range_test.png`` in ``out`` (no pyplot, no global backend)."""
+    """``range_test.json`` and ``range_test.png`` in ``out`` (no pyplot, no global backend);
+    an interrupted sweep as ``range_test.partial.*``, beside a complete one, never over it."""
     from matplotlib.figure import Figure
 
+    complete = result.stop_reason != "interrupted"
     out.mkdir(parents=True, exist_ok=True)
-    json_path = result.save(out / JSON_NAME)
+    json_path = result.save(result_path(out, JSON_NAME, complete=complete))
     fig = Figure(figsize=(7, 4.5))
     result.plot(ax=fig.add_subplot())
     fig.tight_layout()
-    png_path = out / PNG_NAME
-    fig.savefig(png_path, dpi=120)
+    png_path = save_figure(fig, result_path(out, PNG_NAME, complete=complete), dpi=120)
+    if complete:
+        drop_stale_partial(out, JSON_NAME)
+        drop_stale_partial(out, PNG_NAME)
     return json_path, png_path
 
 
@@ -181,44 +188,45 @@ def find(
     ] = 1,
 ) -> None:
     """Run an LR range test; print the suggested max LR and its range; save JSON and PNG."""
+    check_out_dir(out)  # before any work: a bad --out never costs a sweep
+    check_counts(batch_size=batch_size, eval_every=eval_every, eval_batches=eval_batches,
+                 workers=workers, repeats=repeats, confirm_epochs=confirm_epochs)  # fmt: skip
     spec = load_task_or_factory(task, model)
     if vary is not None:  # `lrlab find --vary`: lrlab/cli/_vary.py
         from lrlab.cli._vary import run_vary_command
 
-        return run_vary_command(
-            spec, vary, out=out, quiet=quiet, console=console, err_console=err_console,
-            start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, step_mode=step_mode,
-            eval_every=eval_every, eval_batches=eval_batches, batch_size=batch_size, seed=seed,
-            device=device, workers=workers, confirm_with_one_cycle=confirm_epochs,
-            repeats=repeats, progress=not quiet,
-        )  # fmt: skip
+        with locked(out):
+            return run_vary_command(
+                spec, vary, out=out, quiet=quiet, console=console, err_console=err_console,
+                start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, step_mode=step_mode,
+                eval_every=eval_every, eval_batches=eval_batches, batch_size=batch_size, seed=seed,
+                device=device, workers=workers, confirm_with_one_cycle=confirm_epochs,
+                repeats=repeats, progress=not quiet,
+            )  # fmt: skip
     if (workers, confirm_epochs, repeats) != (1, None, 1):
         raise InvalidArgument(
             "--workers, --confirm-epochs and --repeats belong to --vary.",
             hint="Add --vary NAME=V1,V2,... (e.g. momentum=0.99,0.9), or drop them.",
         )
-    result = run_find(
-        spec,
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_iter=num_iter,
-        step_mode=step_mode,
-        eval_every=eval_every,
-        eval_batches=eval_batches,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        progress=not quiet,
-    )
-    json_path, png_path = write_outputs(result, out)
+    with locked(out):
+        _find_into(out, spec, quiet, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter,
+                   step_mode=step_mode, eval_every=eval_every, eval_batches=eval_batches,
+                   batch_size=batch_size, seed=seed, device=device)  # fmt: skip
+
+
+def _find_into(out: Path, spec: Any, quiet: bool, **options: Any) -> None:
+    """The range test, its table (printed first: shown even when the disk is full), its
+    files."""
+    result = run_find(spec, progress=not quiet, **options)
     console.print(summary_table(result))
     if result.diagnosis is not None:
         console.print(f"[bold]diagnosis[/]: {result.diagnosis.shape} — {result.diagnosis.text}")
+    json_path, png_path = save_or_rescue(lambda d: write_outputs(result, d), out, what="range test")
     if not quiet:
         err_console.print(f"wrote {json_path} and {png_path}")
     if result.stop_reason == "interrupted":
         raise Interrupted(
             f"Range test interrupted at step {result.stop_step}; the {result.num_steps} steps "
-            f"measured were saved to {json_path}.",
+            f"measured were saved to {json_path} (a complete result there is kept).",
             hint="Run the command again for a full sweep.",
         )

@@ -19,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from lrlab._io import write_text
 from lrlab.cli._common import QuietOpt, console, err_console
 
 
@@ -45,9 +46,16 @@ def report(
     Range tests, schedules, training curves (mean ± std over seeds), the comparison table,
     the configuration and the environment; figures are embedded, so the file opens anywhere
     without network. The path of the report is printed."""
-    from lrlab.report import write_report
+    from lrlab.report.html import build_report, default_output
+    from lrlab.rundir import check_out_file, save_or_rescue
 
+    target = check_out_file(out if out is not None else default_output(run_dir))
     if not quiet:
         err_console.print(f"Reading {run_dir} ...", highlight=False)
-    path = write_report(run_dir, out, title=title)
+    html = build_report(
+        run_dir,
+        title=title,  # a damaged file is named, never skipped silently:
+        on_problem=lambda p: err_console.print(f"lrlab: warning: {p}", markup=False),
+    )
+    path = save_or_rescue(lambda d: write_text(d / target.name, html), target.parent, what="report")
     console.print(str(path), highlight=False, markup=False, soft_wrap=True)

@@ -18,18 +18,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lrlab._io import save_figure
 from lrlab.cli._common import (
     DeviceOpt,
     ModelOpt,
     OptionalTaskOpt,
     QuietOpt,
     SeedOpt,
+    check_counts,
     console,
     err_console,
     load_task_or_factory,
     parse_range,
 )
 from lrlab.errors import Interrupted, InvalidArgument
+from lrlab.rundir import check_out_dir, drop_stale_partial, locked, result_path, save_or_rescue
 
 if TYPE_CHECKING:  # torch-heavy: imported inside the functions so `--help` stays fast
     from rich.table import Table
@@ -55,7 +58,12 @@ def parse_lrs(spec: str | None, default: tuple[float, float]) -> list[float]:
     count = DEFAULT_COUNT if count is None else count
     if count < 1:
         raise InvalidArgument(f"--lrs {spec}: the count must be >= 1 (got {count}).")
-    if not (start > 0 and end > 0 and math.isfinite(start) and math.isfinite(end)):
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise InvalidArgument(
+            f"--lrs {spec}: learning rates must be finite numbers.",
+            hint="For example --lrs 1e-6:100:64.",
+        )
+    if not (start > 0 and end > 0):
         raise InvalidArgument(
             f"--lrs {spec}: learning rates must be positive.", hint="For example --lrs 1e-6:100:64."
         )
@@ -138,11 +146,13 @@ def run_scan(
 
 
 def write_outputs(result: ScanResult, out: Path) -> tuple[Path, Path, Path]:
-    """``scan.json``, ``scan.png`` and ``scan_heatmap.png`` in ``out`` (no pyplot)."""
+    """``scan.json``, ``scan.png`` and ``scan_heatmap.png`` in ``out`` (no pyplot); an
+    interrupted scan as ``scan.partial.*``, beside a complete one, never over it."""
     from matplotlib.figure import Figure
 
+    done = bool(result.complete)
     out.mkdir(parents=True, exist_ok=True)
-    json_path = result.save(out / JSON_NAME)
+    json_path = result.save(result_path(out, JSON_NAME, complete=done))
     n = len(result.horizons)
     cols = 1 if n == 1 else 2
     rows = math.ceil(n / cols)
@@ -151,12 +161,13 @@ def write_outputs(result: ScanResult, out: Path) -> tuple[Path, Path, Path]:
     for extra in axes[n:]:
         extra.set_visible(False)
     result.plot(axes=axes[:n])
-    png_path = out / PNG_NAME
-    fig.savefig(png_path, dpi=110)
+    png_path = save_figure(fig, result_path(out, PNG_NAME, complete=done), dpi=110)
     heat = Figure(figsize=(8.0, 1.5 + 0.5 * n))
     result.heatmap(ax=heat.add_subplot())
-    heat_path = out / HEATMAP_NAME
-    heat.savefig(heat_path, dpi=110)
+    heat_path = save_figure(heat, result_path(out, HEATMAP_NAME, complete=done), dpi=110)
+    if done:
+        for name in (JSON_NAME, PNG_NAME, HEATMAP_NAME):
+            drop_stale_partial(out, name)
     return json_path, png_path, heat_path
 
 
@@ -230,30 +241,37 @@ def scan_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("runs/scan"),
 ) -> None:
     """Look-ahead scan: train a copy per LR for each horizon; print the best LR per horizon."""
+    check_out_dir(out)  # before any work: a bad --out never costs a scan
+    check_counts(batch_size=batch_size)
     spec = load_scan_task(task, model)
-    result = run_scan(
-        spec,
-        lrs=parse_lrs(lrs, tuple(spec.lr_range)),
-        horizons=parse_horizons(horizons),
-        unit=unit,
-        optimizer=optimizer,
-        stop_factor=None if stop_factor == 0 else stop_factor,
-        mask_stopped=not keep_stopped,
-        eval_on=eval_on,
-        method=method,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        progress=not quiet,
-    )
-    json_path, png_path, heat_path = write_outputs(result, out)
-    console.print(summary_table(result))
-    for note in result.notes:
-        err_console.print(f"note: {note}")
+    lr_list = parse_lrs(lrs, tuple(spec.lr_range))
+    with locked(out):
+        result = run_scan(
+            spec,
+            lrs=lr_list,
+            horizons=parse_horizons(horizons),
+            unit=unit,
+            optimizer=optimizer,
+            stop_factor=None if stop_factor == 0 else stop_factor,
+            mask_stopped=not keep_stopped,
+            eval_on=eval_on,
+            method=method,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            progress=not quiet,
+        )
+        console.print(summary_table(result))  # first: shown even when the disk is full
+        for note in result.notes:
+            err_console.print(f"note: {note}")
+        json_path, png_path, heat_path = save_or_rescue(
+            lambda d: write_outputs(result, d), out, what="scan"
+        )
     if not quiet:
         err_console.print(f"wrote {json_path}, {png_path} and {heat_path}")
     if not result.complete:
         raise Interrupted(
-            f"Scan interrupted; the cells measured so far were saved to {json_path}.",
+            f"Scan interrupted; the cells measured so far were saved to {json_path} (a complete "
+            "scan there is kept).",
             hint="Run the command again for the full grid.",
         )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from lrlab._io import save_figure
 from lrlab.cli._common import QuietOpt, console, err_console, parse_floats
 from lrlab.errors import InvalidArgument
 
@@ -128,8 +129,7 @@ def _save_plot(sched: HyperSchedule, steps: int, path: Path) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     ax = plot_schedule(sched, steps=steps)
-    ax.figure.savefig(path, dpi=120)
-    return path
+    return save_figure(ax.figure, path, dpi=120)
 
 
 def schedule(
@@ -235,6 +235,12 @@ def schedule(
 ) -> None:
     """Preview a learning-rate schedule: LR and momentum per step (table, JSON, plot)."""
     from lrlab import _io
+    from lrlab.rundir import check_out_dir, check_out_file
+
+    if out is not None:
+        check_out_dir(out)
+    if plot is not None:
+        check_out_file(plot, option="--plot")
 
     given = {
         "lr": lr,

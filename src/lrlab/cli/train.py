@@ -35,11 +35,14 @@ from lrlab.cli._common import (
     OptionalTaskOpt,
     QuietOpt,
     SeedOpt,
+    check_counts,
     check_one_source,
+    check_rates,
     console,
     err_console,
 )
 from lrlab.errors import Diverged, Interrupted, InvalidArgument
+from lrlab.rundir import check_out_dir, locked
 
 # The experiment's one variant (and its name: the run directory is --out itself).
 RUN = "train"
@@ -126,7 +129,19 @@ def train(
     """Train one model with a learning-rate schedule; records every epoch, resumable."""
     from lrlab.experiment.trials import build_trial, train_trial
     from lrlab.train.budget import check_budget
+    from lrlab.values import momentum as check_momentum
+    from lrlab.values import non_negative
 
+    # Every number checked here, by its option's name, before anything is built.
+    check_counts(epochs=epochs, iterations=iterations, batch_size=batch_size,
+                 accumulation_steps=accumulation_steps, checkpoint_every=checkpoint_every,
+                 eval_batches=eval_batches)  # fmt: skip
+    check_rates(lr=lr, max_lr=max_lr, base_lr=base_lr, grad_clip=grad_clip)
+    if momentum is not None:
+        check_momentum("--momentum", momentum)
+    if weight_decay is not None:
+        non_negative("--weight-decay", weight_decay)
+    run_dir = check_out_dir(out if out is not None else default_run_dir(task, model))
     spec = schedule_spec(schedule, lr=lr, max_lr=max_lr, base_lr=base_lr, extra=params or [])
     if epochs is not None and iterations is not None:
         check_budget(epochs, iterations)  # the one-line error fit gives
@@ -147,15 +162,15 @@ def train(
         checkpoint_every=checkpoint_every,
         eval_batches=eval_batches,
     )  # fmt: skip
-    setup = build_trial(exp, RUN, seed)
-    # `--resume` may extend the budget: what a checkpoint must match leaves it out.
-    resumable = {k: v for k, v in setup.config.items() if k not in ("fingerprint", "budget")}
-    setup = dataclasses.replace(setup, config=resumable)
-    run_dir = out if out is not None else Path("runs") / "train" / setup.task.name
-    result = train_trial(
-        exp, setup, run_dir, resume=resume, quiet=quiet, csv=csv, tensorboard=tensorboard
-    )
-    summary = result.save(run_dir / "summary.json")
+    with locked(run_dir):  # one writer (fit takes the same lock, re-entrant)
+        setup = build_trial(exp, RUN, seed)
+        # `--resume` may extend the budget: what a checkpoint must match leaves it out.
+        resumable = {k: v for k, v in setup.config.items() if k not in ("fingerprint", "budget")}
+        setup = dataclasses.replace(setup, config=resumable)
+        result = train_trial(
+            exp, setup, run_dir, resume=resume, quiet=quiet, csv=csv, tensorboard=tensorboard
+        )
+        summary = result.save(run_dir / "summary.json")
     if result.stop_reason == "interrupted":
         raise Interrupted(
             result.message, hint="Run the same command with --resume to continue the run."
@@ -165,6 +180,13 @@ def train(
         err_console.print(f"wrote {summary}", highlight=False)
     if result.stop_reason == "diverged":
         raise Diverged(result.message)
+
+
+def default_run_dir(task: str | None, model: str | None) -> Path:
+    """``runs/train/<task>`` (the task's name without options), or ``runs/train/<module.
+    function>`` for ``--model``."""
+    name = task.split(":", 1)[0] if task is not None else str(model).replace(":", ".")
+    return Path("runs") / "train" / name
 
 
 def one_run_experiment(

@@ -1,20 +1,24 @@
 """An experiment's run directory: created or checked against the config's fingerprint
-(``experiment.yaml``), finished trials found and reused, finished trials' outcomes saved.
-Nothing here deletes a file."""
+(``experiment.yaml``), finished trials found and reused — only when their records are
+intact —, finished trials' outcomes saved. Files are written atomically; nothing here
+deletes a file."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lrlab._io import append_jsonl, read_json, read_jsonl, write_json
-from lrlab.errors import InvalidArgument, LrlabError
+from lrlab._io import read_json, write_json, write_text
+from lrlab._yaml import read_yaml
+from lrlab.errors import DamagedFile, InvalidArgument, LrlabError
 from lrlab.experiment.config import Experiment
 from lrlab.experiment.result import SUMMARY_JSON, TrialResult
 from lrlab.experiment.trials import FINISHED, TrialOutcome
+from lrlab.rundir import LOCK_NAME
+from lrlab.train.records import RecordWriter, read_records
 
 EXPERIMENT_YAML = "experiment.yaml"
 
@@ -41,7 +45,7 @@ def prepare_directory(root: Path, exp: Experiment) -> None:
     config_file = root / EXPERIMENT_YAML
     if config_file.is_file():
         try:
-            old = Experiment.from_dict(yaml.safe_load(config_file.read_text(encoding="utf-8")))
+            old = Experiment.from_dict(read_yaml(config_file, what=EXPERIMENT_YAML))
         except (LrlabError, yaml.YAMLError) as exc:
             raise InvalidArgument(
                 f"{config_file} cannot be read back ({exc}).",
@@ -56,17 +60,24 @@ def prepare_directory(root: Path, exp: Experiment) -> None:
                 hint="Give the experiment a new name, use another --out directory, or delete "
                 f"{root} to start over. (Seeds, target and analysis settings may change freely.)",
             )
-    elif root.is_dir() and any(root.iterdir()):
+    elif root.is_dir() and any(p.name != LOCK_NAME for p in root.iterdir()):
         raise InvalidArgument(
             f"{root} exists and is not an lrlab experiment directory (no {EXPERIMENT_YAML}).",
             hint="Use another --out directory or experiment name.",
         )
     root.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(exp.to_yaml(), encoding="utf-8")
+    write_text(config_file, exp.to_yaml())
 
 
-def finished_trial(directory: Path, fingerprint: str) -> TrialResult | None:
-    """The trial saved in ``directory`` if it finished under this fingerprint, else None."""
+def finished_trial(
+    directory: Path, fingerprint: str, *, on_damaged: Callable[[str], None] | None = None
+) -> TrialResult | None:
+    """The trial saved in ``directory`` if it finished under this fingerprint, else None.
+
+    A finished trial whose records are damaged (a torn line, a duplicated or missing epoch,
+    fewer epochs than its summary says, or no records at all) is not reused: ``on_damaged``
+    gets one line saying why, and the trial runs again — ``fit`` then rewrites the records
+    from its final checkpoint (exact), or trains it again from the start."""
     path = directory / SUMMARY_JSON
     if not path.is_file():
         return None
@@ -76,24 +87,31 @@ def finished_trial(directory: Path, fingerprint: str) -> TrialResult | None:
         return None
     if summary.get("fingerprint") != fingerprint or summary.get("status") not in FINISHED:
         return None
-    records_file = directory / "records.jsonl"
-    records = read_jsonl(records_file) if records_file.is_file() else []
+    try:
+        records = read_records(directory)
+        last = records[-1] if records else {}
+        ends = (last.get("epoch"), last.get("iteration"))
+        if ends != (summary.get("epochs"), summary.get("iterations")):
+            raise DamagedFile(
+                f"{directory / 'records.jsonl'}: the records end at epoch {ends[0]}, its "
+                f"summary at epoch {summary.get('epochs')}."
+            )
+    except DamagedFile as exc:
+        if on_damaged is not None:
+            on_damaged(f"{exc.message} It is finished but cannot be trusted: running it again.")
+        return None
     result = TrialResult.from_dict(summary)
     result.records, result.reused, result.dir = records, True, str(directory)
     return result
 
 
 def save_outcome(directory: Path, outcome: TrialOutcome, fingerprint: str) -> TrialResult:
-    """Write the trial's summary.json (and, for a remote worker without shared storage, its
-    config.yaml and records.jsonl) and return its :class:`TrialResult`."""
+    """Write the trial's records (from the outcome: they travel with it, so this works for a
+    Ray worker on another machine too), config.yaml and, once finished, summary.json;
+    return its :class:`TrialResult`."""
     directory.mkdir(parents=True, exist_ok=True)
-    records_file = directory / "records.jsonl"
-    if not records_file.is_file() and outcome.records:
-        for rec in outcome.records:
-            append_jsonl(records_file, rec)
-    config_file = directory / "config.yaml"
-    if not config_file.is_file():
-        config_file.write_text(yaml.safe_dump(outcome.config, sort_keys=False), encoding="utf-8")
+    RecordWriter(directory).reset(outcome.records)  # atomic: exactly the outcome's records
+    write_text(directory / "config.yaml", yaml.safe_dump(outcome.config, sort_keys=False))
     result = TrialResult(
         variant=outcome.variant,
         seed=outcome.seed,

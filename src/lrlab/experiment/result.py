@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrlab._io import read_json, read_jsonl
+from lrlab._io import read_json
 from lrlab.analysis import Comparison, render
 from lrlab.errors import InvalidArgument
 from lrlab.experiment.trials import FINISHED, trial_dir
+from lrlab.train.records import read_records
 
 SUMMARY_JSON = "summary.json"
 
@@ -140,7 +141,5 @@ class ExperimentResult:
         result.dir = str(root)
         for t in result.trials:
             t.dir = str(trial_dir(root, t.variant, t.seed))
-            records_file = Path(t.dir) / "records.jsonl"
-            if records_file.is_file():
-                t.records = read_jsonl(records_file)
+            t.records = read_records(t.dir)  # validated: a damaged file is an error naming it
         return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lrlab._io import save_figure
 from lrlab.analysis.plot import as_runs, has_key, plot_overview, plot_time_to_target
 
 
@@ -29,8 +30,7 @@ def save_experiment_figures(result: Any, directory: str | Path) -> list[Path]:
         if x == "iteration" and not has_key(runs, "iteration"):
             continue
         fig = plot_overview(runs, x=x, fig=Figure(figsize=(11, 8)))
-        fig.savefig(out / name, dpi=110)
-        paths.append(out / name)
+        paths.append(save_figure(fig, out / name, dpi=110))
     comparison = getattr(result, "comparison", None)
     if comparison is not None and comparison.target is not None:
         fig = Figure(figsize=(10, 4))
@@ -38,6 +38,5 @@ def save_experiment_figures(result: Any, directory: str | Path) -> list[Path]:
         plot_time_to_target(comparison, unit="epochs", ax=axes[0])
         plot_time_to_target(comparison, unit="seconds", ax=axes[1])
         fig.tight_layout()
-        fig.savefig(out / "time_to_target.png", dpi=110)
-        paths.append(out / "time_to_target.png")
+        paths.append(save_figure(fig, out / "time_to_target.png", dpi=110))
     return paths

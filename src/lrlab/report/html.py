@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -141,14 +141,23 @@ def _environment(sources: ReportSources) -> tuple[dict[str, Any], str]:
     )
 
 
-def build_report(path: str | os.PathLike, *, title: str | None = None) -> str:
+def build_report(
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    on_problem: Callable[[str], None] | None = None,
+) -> str:
     """The HTML report of everything lrlab wrote under ``path`` (see
-    :func:`lrlab.report.sources.load_sources`), as a string.
+    :func:`lrlab.report.sources.load_sources`), as a string. A file that cannot be read
+    (damaged records, a torn JSON) is listed in the report's Problems section and handed to
+    ``on_problem`` (the CLI prints it), never dropped silently.
 
     Raises:
         InvalidArgument: ``path`` does not exist or holds no lrlab result.
     """
     sources = load_sources(path)
+    for problem in sources.problems if on_problem is not None else ():
+        on_problem(problem)
     env, env_note = _environment(sources)
     sections = build_sections(sources, env, env_note)
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")

@@ -31,8 +31,10 @@ from typing import Any
 
 import yaml
 
-from lrlab._io import read_json, read_jsonl
+from lrlab._io import read_json, read_text
+from lrlab._yaml import read_yaml
 from lrlab.errors import InvalidArgument, LrlabError
+from lrlab.train.records import read_records
 
 RANGE_TEST_JSON = "range_test.json"
 SCAN_JSON = "scan.json"
@@ -128,10 +130,9 @@ def load_single_run(directory: Path) -> SingleRun:
     """Records from ``records.jsonl``; settings from ``config.yaml`` (an experiment's trial)
     and ``summary.json`` (what ``lrlab train`` saves: its ``config`` wins), stop reason from
     ``summary.json`` (``stop_reason``, or a trial's ``status``)."""
-    records = read_jsonl(directory / RECORDS_JSONL)
-    run = SingleRun(records=records)
+    run = SingleRun(records=read_records(directory))  # validated: damage is a problem, named
     if (directory / "config.yaml").is_file():
-        loaded = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8"))
+        loaded = read_yaml(directory / "config.yaml", what="config.yaml")
         run.config = dict(loaded) if isinstance(loaded, dict) else {}
     summary = directory / "summary.json"
     if summary.is_file():
@@ -151,7 +152,7 @@ def load_experiment_dir(directory: Path) -> ExperimentSource:
 
     result = ExperimentResult.load(directory)
     source = ExperimentSource(result=result)
-    source.yaml_text = (directory / EXPERIMENT_YAML).read_text(encoding="utf-8")
+    source.yaml_text = read_text(directory / EXPERIMENT_YAML, what=EXPERIMENT_YAML)
     for path in sorted((directory / "auto-lr").glob("*.json")):
         try:
             cached = read_json(path)
@@ -166,8 +167,8 @@ def load_experiment_dir(directory: Path) -> ExperimentSource:
         config_file = Path(trial.dir) / "config.yaml"
         if config_file.is_file():
             try:
-                loaded = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError):
+                loaded = read_yaml(config_file, what="config.yaml")
+            except (OSError, LrlabError):
                 continue
             if isinstance(loaded, dict):
                 source.trial_configs[(trial.variant, trial.seed)] = loaded
@@ -250,6 +251,11 @@ def _load_directory(sources: ReportSources, root: Path, directory: Path, names: 
         if exp is not None:
             sources.experiments.append(Found(label, directory, exp))
         return
+    for name in sorted(n for n in names if ".partial." in n and n.endswith(".json")):
+        sources.problems.append(
+            f"{label}/{name}: an interrupted result (not shown); run its command again for "
+            "a complete one"
+        )
     for name, kind, loader in (
         (RANGE_TEST_JSON, sources.range_tests, load_range_test),
         (SCAN_JSON, sources.scans, load_scan),

@@ -26,6 +26,7 @@ from lrlab.errors import Diverged
 from lrlab.metrics import Metric
 from lrlab.optim import groups
 from lrlab.precision import parse_amp
+from lrlab.rundir import locks_out_dir
 from lrlab.train.budget import Budget, bind_schedule
 from lrlab.train.callbacks import CallbackList, TensorBoardLogger
 from lrlab.train.checkpoint import prior_checkpoint, restore_run
@@ -37,6 +38,7 @@ from lrlab.train.runstate import RunState
 from lrlab.train.update import Update
 
 
+@locks_out_dir  # one writer per run directory (lrlab.rundir.locked)
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,

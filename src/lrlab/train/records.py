@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab._io import append_jsonl, atomic_file, jsonable, read_jsonl
+from lrlab.errors import DamagedFile
 
 RECORDS_JSONL = "records.jsonl"
 RECORDS_CSV = "records.csv"
@@ -86,9 +88,41 @@ def _cell(value: Any) -> str:
 
 
 def read_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The records of a run directory (``[]`` when it has none); ``null`` stays ``None``."""
+    """The records of a run directory (``[]`` when it has none); ``null`` stays ``None``.
+
+    Validated (:func:`check_epochs`): a torn line, a duplicated, missing or out-of-order
+    epoch is a :class:`~lrlab.errors.DamagedFile` naming the file, never a silently
+    shorter or doubled curve."""
     path = Path(out_dir) / RECORDS_JSONL
-    return read_jsonl(path) if path.exists() else []
+    if not path.exists():
+        return []
+    records = read_jsonl(path, strict=True)
+    check_epochs(records, path)
+    return records
+
+
+def check_epochs(records: Sequence[Mapping[str, Any]], source: str | os.PathLike) -> None:
+    """Raise :class:`~lrlab.errors.DamagedFile` unless the records' epochs count up by one
+    from 0 (the evaluation before training) or 1 — what ``fit`` writes, resumed or not."""
+    epochs = [r.get("epoch") for r in records]
+    bad = [e for e in epochs if isinstance(e, bool) or not isinstance(e, int)]
+    if bad:
+        raise DamagedFile(f"{source}: a record has epoch={bad[0]!r}, not an epoch number.")
+    if epochs and epochs[0] not in (0, 1):
+        raise DamagedFile(f"{source}: the records start at epoch {epochs[0]}, not 0 or 1.")
+    for before, after in itertools.pairwise(epochs):
+        if after == before + 1:
+            continue
+        if after <= before:
+            what = "twice" if after == before else f"again after epoch {before}"
+            problem = f"epoch {after} is recorded {what} (two writers, or a re-run appending)"
+        else:
+            problem = f"epochs {before + 1} to {after - 1} are missing"
+        raise DamagedFile(
+            f"{source}: {problem}.",
+            hint="Re-run the command that wrote it: it repairs the records from the checkpoint "
+            "or runs the trial again.",
+        )
 
 
 def _atomic_write(path: Path, text: str) -> None:
