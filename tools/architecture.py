@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
             "_io",
             "_yaml",
             "rundir",
+            "signals",
             "_lazy",
             "stops",
             "seeding",

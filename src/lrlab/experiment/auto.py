@@ -92,16 +92,19 @@ def auto_range_test(
     return result, run
 
 
-def find_auto_lr(spec: AutoSpec) -> float:
+def find_auto_lr(spec: AutoSpec) -> dict[str, Any]:
     """Run the range test of one seed (:func:`auto_range_test`) in the experiment's thread
-    setting; cache and return its suggested LR. Raises :class:`InvalidArgument` when the
-    curve supports none."""
+    setting; return what the cache file holds (``lr``: the suggestion), for the caller to
+    write (:func:`write_auto_lr`): the answer travels back from a worker on another machine.
+    Raises :class:`InvalidArgument` when the curve supports none, ``KeyboardInterrupt`` when
+    it was interrupted (a partial sweep is never an answer)."""
     exp = Experiment.from_dict(spec.experiment)
-    cached = read_auto_lr(spec.cache)
-    if cached is not None:
-        return cached
+    if read_auto_lr(spec.cache) is not None:
+        return read_json(spec.cache)
     with torch_threads(exp.threads), interruptible():
         result, run = auto_range_test(exp, spec.variant, spec.seed)
+    if result.stop_reason == "interrupted":
+        raise KeyboardInterrupt
     suggestion = result.suggestion
     lr = None if suggestion is None else suggestion.lr
     record = {
@@ -118,5 +121,10 @@ def find_auto_lr(spec: AutoSpec) -> float:
             f"({flags}).",
             hint="Widen the window (range_test: start_lr/end_lr), or set max_lr/lr to a number.",
         )
-    write_json(spec.cache, record)
-    return float(lr)
+    return jsonable(record)
+
+
+def write_auto_lr(path: str | Path, record: dict[str, Any]) -> float:
+    """Cache a :func:`find_auto_lr` answer at ``path`` (atomically); return its LR."""
+    write_json(path, record)
+    return float(record["lr"])

@@ -9,11 +9,13 @@ On disk (``out/<experiment>/``)::
     <variant>/seed-<n>/        one trial: config.yaml, records.jsonl, checkpoint.pt,
                                summary.json (written when the trial finished)
 
-Re-running the same command skips finished trials (``summary.json`` present) and resumes the
-others from their checkpoints. Running a *different* experiment (another fingerprint: task,
-budget, optimizer, variants, device, ... — seeds, target and analysis settings may change)
-into the same directory is refused. Ctrl-C stops the run, keeps what finished and raises
-:class:`lrlab.errors.Interrupted`.
+Re-running the same command skips finished trials (``summary.json`` present and records
+intact; a damaged one runs again) and resumes the others from their checkpoints. Running a
+*different* experiment (another fingerprint: task, budget, optimizer, variants, device, ... —
+seeds, target and analysis settings may change) into the same directory is refused, and so
+is a second run into it while one is going (``.lrlab.lock``). Ctrl-C (or SIGTERM) stops the
+run — no new trial starts, running ones stop after their current step —, keeps what
+finished and raises :class:`lrlab.errors.Interrupted`.
 """
 
 from __future__ import annotations
@@ -25,10 +27,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lrlab._io import write_json
+from lrlab._io import write_json, write_text
 from lrlab.analysis import compare
 from lrlab.errors import Interrupted, LrlabError
-from lrlab.experiment.auto import AutoSpec, auto_cache_path, find_auto_lr, read_auto_lr
+from lrlab.experiment.auto import (
+    AutoSpec,
+    auto_cache_path,
+    find_auto_lr,
+    read_auto_lr,
+    write_auto_lr,
+)
 from lrlab.experiment.config import Experiment, load_experiment
 from lrlab.experiment.directory import (
     EXPERIMENT_YAML,
@@ -37,8 +45,16 @@ from lrlab.experiment.directory import (
     save_outcome,
 )
 from lrlab.experiment.result import SUMMARY_JSON, ExperimentResult, TrialResult
-from lrlab.experiment.trials import TrialSpec, choose_optimizer, load_task, run_trial, trial_dir
-from lrlab.parallel.executors import make_executor
+from lrlab.experiment.trials import (
+    TrialSpec,
+    choose_optimizer,
+    load_task,
+    run_trial,
+    trial_dir,
+    warm_worker,
+)
+from lrlab.parallel.executors import ProcessExecutor, make_executor
+from lrlab.rundir import check_out_dir, locked
 
 __all__ = ["EXPERIMENT_YAML", "SUMMARY_JSON", "ExperimentResult", "TrialResult", "run_experiment"]
 
@@ -86,32 +102,54 @@ def run_experiment(
         exp = exp.with_seeds(list(seeds))
     say = (lambda _msg: None) if quiet else (log or _stderr)
     make_executor(executor, jobs=0, workers=workers, address=address)  # bad options: fail now
-    root = Path(out) / exp.name
+    root = check_out_dir(Path(out), option="out") / exp.name
+    with locked(root, say=say):  # one writer: a second run into root is refused, named
+        return _run_locked(exp, root, say, t0, quiet, (executor, workers, address))
+
+
+def _run_locked(
+    exp: Experiment,
+    root: Path,
+    say: Callable[[str], None],
+    t0: float,
+    quiet: bool,
+    executor: tuple[str, int | None, str | None],
+) -> ExperimentResult:
+    """:func:`run_experiment` once it holds the directory's lock (``executor``: its name,
+    workers and address)."""
     prepare_directory(root, exp)
     fingerprint = exp.fingerprint()
-    task = load_task(exp)
-
     results: dict[tuple[str, int], TrialResult] = {}
     todo: list[tuple[str, int]] = []
     for seed in exp.seeds:
         for v in exp.variants:
-            done = finished_trial(trial_dir(root, v.name, seed), fingerprint)
+            label = f"{v.name}/seed-{seed}"
+            done = finished_trial(
+                trial_dir(root, v.name, seed),
+                fingerprint,
+                on_damaged=lambda line, label=label: say(f"  {label}: {line}"),
+            )
             if done is not None:
                 results[(v.name, seed)] = done
             else:
                 todo.append((v.name, seed))
     if results:
         say(f"{exp.name}: {len(results)} finished trial(s) reused, {len(todo)} to run.")
+    # The pool starts now: its workers import torch while this process loads the task.
+    name, workers, address = executor
+    runner = make_executor(
+        name, jobs=len(todo), workers=workers, address=address, warm=warm_worker, log=say
+    )
+    if todo and isinstance(runner, ProcessExecutor):
+        runner.start()
 
     failures: list[tuple[str, BaseException]] = []
-    auto_specs, auto_wanted = _auto_jobs(exp, task, root, todo)
-    trials_left = [t for t in todo if not _needs_auto(exp, t[0]) or t in auto_wanted]
-    jobs = max(len(auto_specs), len(trials_left))
-    runner = make_executor(executor, jobs=jobs, workers=workers, address=address)
     count = [len(results)]
     total = len(exp.seeds) * len(exp.variants)
 
     def trial_done(spec: TrialSpec, outcome: Any) -> None:
+        if isinstance(outcome, KeyboardInterrupt):
+            raise KeyboardInterrupt  # stopped before fit could record it: stop the run
         if isinstance(outcome, BaseException):
             failures.append((spec.label, outcome))
             say(f"  {spec.label}: FAILED — {outcome}")
@@ -123,15 +161,20 @@ def run_experiment(
         if result.status == "interrupted":
             raise KeyboardInterrupt  # Ctrl-C reached the trial first: stop the whole run
 
-    def auto_done(spec: AutoSpec, lr: Any) -> None:
-        if isinstance(lr, BaseException):
-            failures.append((spec.label, lr))
-            say(f"  {spec.label}: FAILED — {lr}")
+    def auto_done(spec: AutoSpec, record: Any) -> None:
+        if isinstance(record, KeyboardInterrupt):
+            raise KeyboardInterrupt  # an interrupted range test is no answer: stop the run
+        if isinstance(record, BaseException):
+            failures.append((spec.label, record))
+            say(f"  {spec.label}: FAILED — {record}")
         else:
-            say(f"  {spec.label}: suggested lr {lr:.4g}")
+            say(f"  {spec.label}: suggested lr {write_auto_lr(spec.cache, record):.4g}")
 
     try:
         with runner:
+            task = load_task(exp)
+            auto_specs, auto_wanted = _auto_jobs(exp, task, root, todo)
+            trials_left = [t for t in todo if not _needs_auto(exp, t[0]) or t in auto_wanted]
             if auto_specs:
                 say(f"{exp.name}: {len(auto_specs)} range test(s) for 'auto' on {runner.name}.")
                 runner.run(find_auto_lr, auto_specs, auto_done)
@@ -161,8 +204,7 @@ def run_experiment(
             hint="Re-run the same command to resume.",
         ) from None
 
-    exec_name = runner.name
-    result = _finish(exp, root, fingerprint, exec_name, results, t0)
+    result = _finish(exp, root, fingerprint, runner.name, results, t0)
     interrupted = [r for r in results.values() if r.status == "interrupted"]
     if interrupted:
         raise Interrupted(
@@ -254,8 +296,8 @@ def _finish(
             spike_threshold=exp.analysis.spike_threshold,
             plateau_tol=exp.analysis.plateau_tol,
         )
-        (root / "table.md").write_text(result.table("markdown"), encoding="utf-8")
-        (root / "table.csv").write_text(result.table("csv"), encoding="utf-8")
+        write_text(root / "table.md", result.table("markdown"))
+        write_text(root / "table.csv", result.table("csv"))
     write_json(root / SUMMARY_JSON, result.to_dict(records=False))
     return result
 

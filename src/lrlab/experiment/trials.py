@@ -16,17 +16,20 @@ the same order and produces the same records.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lrlab.stops as stops
+from lrlab._io import write_text
 from lrlab.batches import num_batches
 from lrlab.errors import InvalidArgument
 from lrlab.experiment.config import AUTO_PARAMS, Experiment, Variant
 from lrlab.optim.registry import OptimizerSpec
-from lrlab.parallel.worker import interruptible, torch_threads
+from lrlab.parallel.worker import STOP, torch_threads, warm_torch
+from lrlab.rundir import locked
+from lrlab.signals import StopOnRequest
 from lrlab.train.budget import bind_schedule, planned_updates
 
 # fit stop reasons after which a trial is finished (never re-run); "interrupted" is not.
@@ -239,6 +242,7 @@ def train_trial(
     quiet: bool = True,
     csv: bool = False,
     tensorboard: bool = False,
+    callbacks: Sequence[Any] = (),
 ) -> Any:
     """``lrlab.fit`` of a built trial into its run directory ``out`` with the experiment's
     budget, evaluation, clipping, accumulation, precision and checkpoints; the
@@ -268,6 +272,7 @@ def train_trial(
         tensorboard=tensorboard,
         eval_batches=exp.eval.batches,
         config=setup.config,
+        callbacks=callbacks,
     )
 
 
@@ -275,19 +280,18 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
     """Run one trial (:func:`train_trial`) into ``spec.out_dir``, resuming what is there.
 
     ``config.yaml`` is written before training. The caller writes ``summary.json`` once the
-    outcome is back (so a trial counts as done only when its driver knows it).
+    outcome is back (so a trial counts as done only when its driver knows it). In a pool
+    worker, Ctrl-C / SIGTERM stop the trial after its current step (:data:`~lrlab.parallel.
+    worker.STOP`), never in the middle of one; in-process, Ctrl-C is ``fit``'s as usual.
     """
     import yaml
 
     exp = Experiment.from_dict(spec.experiment)
     out = Path(spec.out_dir)
-    with torch_threads(exp.threads), interruptible():
+    with torch_threads(exp.threads), locked(out):
         setup = build_trial(exp, spec.variant, spec.seed, auto_lr=spec.auto_lr)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(
-            yaml.safe_dump(setup.config, sort_keys=False), encoding="utf-8"
-        )
-        result = train_trial(exp, setup, out, quiet=spec.quiet)
+        write_text(out / "config.yaml", yaml.safe_dump(setup.config, sort_keys=False))
+        result = train_trial(exp, setup, out, quiet=spec.quiet, callbacks=[StopOnRequest(STOP)])
     chance = getattr(setup.data, "chance_level", None)
     if chance is None:
         chance = getattr(setup.task, "chance_level", None)
@@ -301,3 +305,13 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
         chance_level=None if chance is None else float(chance),
         elapsed=float(result.elapsed),
     )
+
+
+def warm_worker() -> None:
+    """A pool worker's warm-up for trials: this module (with everything a trial imports) is
+    imported when the function arrives, then ``fit`` and the task builder, then
+    :func:`~lrlab.parallel.worker.warm_torch`."""
+    import lrlab.tasks.run
+    import lrlab.train  # noqa: F401
+
+    warm_torch()

@@ -7,8 +7,9 @@ Every executor runs the same module-level functions on the same picklable jobs, 
 trial functions pin torch's thread count, so all three give identical records.
 
 * ``sequential`` — a loop in this process.
-* ``process`` — a local pool of ``workers`` processes (spawn context: no forked torch state;
-  workers ignore Ctrl-C while idle, a running trial stops cleanly on it).
+* ``process`` — a local pool of ``workers`` processes (:mod:`lrlab.parallel.pool`: spawned,
+  so no forked torch state; started once; they die with this process; Ctrl-C stops running
+  trials after their current step).
 * ``ray`` — ``ray.remote`` tasks (one CPU each) on the cluster at ``address``, or on a local
   Ray started for the run (and shut down after it).
 """
@@ -16,14 +17,13 @@ trial functions pin torch's thread count, so all three give identical records.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
 from lrlab.errors import InvalidArgument
+from lrlab.parallel.pool import WorkerPool
+from lrlab.parallel.worker import warm_torch
 
 Job = Any
 OnDone = Callable[[Job, Any], None]
@@ -82,89 +82,59 @@ class SequentialExecutor(_Reusable):
             on_done(job, result)
 
 
-def _worker_init(pids: Any) -> None:
-    """Pool worker initializer. The worker leaves the terminal's process group, so Ctrl-C
-    reaches the parent only, which forwards exactly one SIGINT to each worker (two could
-    interrupt a trial while it saves its checkpoint); idle workers ignore it (a running
-    trial re-enables it: ``trials.interruptible``)."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpgrp()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    pids.put(os.getpid())
-
-
 class ProcessExecutor(_Reusable):
-    """A local pool of ``workers`` spawned processes.
+    """A local pool of ``workers`` spawned processes (:class:`lrlab.parallel.pool.WorkerPool`:
+    they warm up once with ``warm``, die with this process, and take one job at a time).
 
-    On Ctrl-C: pending jobs are cancelled, one SIGINT is forwarded to each worker (a running
-    trial saves its checkpoint and returns as "interrupted"), their results are collected,
-    and ``KeyboardInterrupt`` is re-raised.
+    :meth:`start` spawns them early, so they import torch while the caller prepares. On
+    Ctrl-C / SIGTERM no new job starts, one SIGINT goes to each busy worker (a running trial
+    stops after its current step and keeps its checkpoint), their results are reported and
+    ``KeyboardInterrupt`` is re-raised.
     """
 
     name = "process"
 
-    def __init__(self, workers: int) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        warm: Callable[[], None] | None = warm_torch,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         if workers < 1:
             raise InvalidArgument(f"workers={workers} must be >= 1.")
         self.workers = int(workers)
-        self._pool: ProcessPoolExecutor | None = None
-        self._pids: Any = None
+        self.warm = warm
+        self.log = log
+        self._pool: WorkerPool | None = None
 
-    def _start(self, jobs: int) -> ProcessPoolExecutor:
+    def start(self) -> None:
+        """Spawn the workers now (idempotent)."""
         if self._pool is None:
-            ctx = multiprocessing.get_context("spawn")
-            self._pids = ctx.SimpleQueue()
-            self._pool = ProcessPoolExecutor(
-                # Held open for several runs: as many workers as asked; one run: no idle ones.
-                # (Spawned processes start on demand, so an unused slot costs nothing.)
-                max_workers=self.workers if self._held else min(self.workers, jobs),
-                mp_context=ctx,
-                initializer=_worker_init,
-                initargs=(self._pids,),
-            )
-        return self._pool
+            self._pool = WorkerPool(self.workers, warm=self.warm, log=self.log)
+        self._pool.start()
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
     def run(self, fn: Callable[[Job], Any], jobs: Sequence[Job], on_done: OnDone) -> None:
         if not jobs:
             return
-        pool = self._start(len(jobs))
-        futures: dict[Future[Any], Job] = {pool.submit(fn, job): job for job in jobs}
-        pending = set(futures)
+        self.start()
+        assert self._pool is not None
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    on_done(futures[fut], _result(fut))
+            self._pool.run(fn, jobs, on_done)
         except KeyboardInterrupt:
-            for fut in pending:
-                fut.cancel()
-            _forward_sigint(self._pids)
-            for fut in [f for f in pending if not f.cancelled()]:
-                with contextlib.suppress(BaseException):
-                    on_done(futures[fut], _result(fut))
-            self.close()
+            self.close()  # interrupted workers are not reused
             raise
         finally:
             if not self._held:
                 self.close()
 
 
-def _result(fut: Future[Any]) -> Any:
-    try:
-        return fut.result()
-    except Exception as exc:  # includes BrokenProcessPool: reported per job
-        return exc
-
-
-def _forward_sigint(pids: Any) -> None:
-    while not pids.empty():
-        with contextlib.suppress(OSError):
-            os.kill(pids.get(), signal.SIGINT)
+RAY_RETRIES = 3  # runs of a task whose node died, after the first (Ray's own default)
 
 
 class RayExecutor(_Reusable):
@@ -172,8 +142,12 @@ class RayExecutor(_Reusable):
     (a cluster: ``"auto"``, ``"ray://host:10001"``), else a local Ray with ``num_cpus``
     (started here and shut down after the run). A Ray already initialised is used as is.
 
-    Trial results (records, outcome) come back to the driver, which writes the summaries;
-    checkpoints and resume need the run directory on storage every node shares.
+    Results travel through Ray: a trial's records and outcome, an ``auto`` range test's
+    answer come back to the driver, which writes them into its run directory — nothing
+    depends on a disk the nodes share. Checkpoints are written where the trial runs (the
+    same path on that node), so resuming a trial on another node, after Ctrl-C or a node
+    that died, needs ``--out`` on storage every node mounts (docs/ray.md); without it the
+    trial starts over there. A task whose node dies is run again (:data:`RAY_RETRIES`).
     """
 
     name = "ray"
@@ -205,7 +179,9 @@ class RayExecutor(_Reusable):
             return
         ray = self._start()
         try:
-            remote = ray.remote(num_cpus=1, max_retries=0)(fn)
+            # A task whose worker or node dies runs again elsewhere (a trial resumes from
+            # its checkpoint on shared storage, else starts over); its own errors are final.
+            remote = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(fn)
             refs = {remote.remote(job): job for job in jobs}
             pending = list(refs)
             try:
@@ -243,10 +219,13 @@ def _import_ray() -> Any:
     return ray
 
 
+# name -> a function of (workers, address, **pool options: warm, log).
 EXECUTORS: dict[str, Callable[..., Executor]] = {
-    "sequential": lambda workers=None, address=None: SequentialExecutor(),
-    "process": lambda workers=None, address=None: ProcessExecutor(workers or default_workers()),
-    "ray": lambda workers=None, address=None: RayExecutor(address=address, num_cpus=workers),
+    "sequential": lambda workers=None, address=None, **_: SequentialExecutor(),
+    "process": lambda workers=None, address=None, **pool: ProcessExecutor(
+        workers or default_workers(), **pool
+    ),
+    "ray": lambda workers=None, address=None, **_: RayExecutor(address=address, num_cpus=workers),
 }
 
 
@@ -264,9 +243,11 @@ def make_executor(
     jobs: int,
     workers: int | None = None,
     address: str | None = None,
+    **pool: Any,
 ) -> Executor:
     """The executor for ``name``; ``"auto"`` is a process pool when more than one job and
-    more than one worker exist, else sequential (``address`` given: Ray)."""
+    more than one worker exist, else sequential (``address`` given: Ray). ``pool``: options
+    of the process pool (``warm``, ``log``: :class:`ProcessExecutor`)."""
     if workers is not None and workers < 1:
         raise InvalidArgument(f"workers={workers} must be >= 1.")
     if name == "auto":
@@ -287,4 +268,4 @@ def make_executor(
         )
     if name == "process" and jobs > 0:
         workers = min(workers or default_workers(), jobs)  # no idle workers to spawn
-    return EXECUTORS[name](workers=workers, address=address)
+    return EXECUTORS[name](workers=workers, address=address, **pool)
