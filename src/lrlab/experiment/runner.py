@@ -172,7 +172,10 @@ def _run_locked(
 
     try:
         with runner:
-            task = load_task(exp)
+            # Loaded here only when needed (auto LRs; a user factory, to fail early): while
+            # the pool's workers start, this process leaves them the CPU.
+            needs_task = exp.factory is not None or any(_needs_auto(exp, v) for v, _ in todo)
+            task = load_task(exp) if needs_task else None
             auto_specs, auto_wanted = _auto_jobs(exp, task, root, todo)
             trials_left = [t for t in todo if not _needs_auto(exp, t[0]) or t in auto_wanted]
             if auto_specs:
