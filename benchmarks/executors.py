@@ -9,14 +9,20 @@ dataset — is paid by both sides, as a user pays it. Reported: the median wall 
 the speed-up ``sequential / process`` (median of the per-round ratios), and whether both
 produced identical records (every field but the wall-clock ones).
 
-    .venv/bin/python benchmarks/executors.py              # mnist1d-cnn, 40 epochs, 3 rounds
+    .venv/bin/python benchmarks/executors.py              # mnist1d-cnn, 56 epochs, 3 rounds
     .venv/bin/python benchmarks/executors.py --quick      # smoke run (start-up dominates)
     .venv/bin/python benchmarks/executors.py --update-md  # also rewrite its BENCHMARKS.md section
 
 The pool's workers start as soon as the command has read the config, each imports torch and
 takes one optimizer step (~2 s each) while the parent prepares, and they serve every trial;
 the parent does not load the task unless it needs it (``auto`` LRs, a user factory). What
-the pool cannot remove is that start-up itself: it is ~4 s of a ~28 s command on 2 cores.
+the pool cannot remove is that start-up itself (~4-5 s of CPU per process: torch, the first
+step's lazy imports, the dataset's package).
+
+Also measured, before and after every round: the machine's **parallel ceiling**, the work
+``--workers`` busy processes get done side by side relative to one (:func:`parallel_ceiling`).
+On two idle cores it is 2.0; on shared virtual CPUs it can be far less, and then no pool can
+reach a speed-up the ceiling does not allow — the report says both.
 """
 
 from __future__ import annotations
@@ -49,6 +55,26 @@ def _config(task: str, epochs: int) -> str:
     )
 
 
+def _spin(seconds: float) -> int:
+    """Count in pure Python for ``seconds``: a unit of work that needs nothing but a core."""
+    n, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+def parallel_ceiling(workers: int, seconds: float = 3.0) -> float:
+    """How much more work ``workers`` busy processes get done than one, side by side, on this
+    machine now: the most a pool of ``workers`` can gain here, whatever it does (2.0 on two
+    idle cores; less on shared or hyper-threaded virtual CPUs, or under load)."""
+    import multiprocessing
+
+    alone = _spin(seconds)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        together = sum(pool.map(_spin, [seconds] * workers))
+    return together / alone
+
+
 def _run_once(task: str, epochs: int, executor: str, workers: int) -> tuple[float, dict]:
     """Wall time of one whole ``lrlab compare`` command from an empty directory, and its
     records."""
@@ -78,7 +104,7 @@ def _run_once(task: str, epochs: int, executor: str, workers: int) -> tuple[floa
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--task", default="mnist1d-cnn")
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=56)  # ~6 s a trial on 2 cores (issue 13)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="digits-mlp, 2 epochs, 1 round")
@@ -91,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     walls: dict[str, list[float]] = {"sequential": [], "process": []}
     records: dict[str, dict] = {}
     ratios = []
+    ceilings = [parallel_ceiling(args.workers)]
     for r in range(args.repeats):
         order = ["sequential", "process"] if r % 2 == 0 else ["process", "sequential"]
         this_round = {}
@@ -101,6 +128,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             records[name] = recs
             print(f"round {r}: {name:10s} {wall:7.2f} s", flush=True)
         ratios.append(this_round["sequential"] / this_round["process"])
+        ceilings.append(parallel_ceiling(args.workers))
+        print(f"round {r}: speed-up {ratios[-1]:.2f}, ceiling {ceilings[-1]:.2f}", flush=True)
 
     identical = records["sequential"] == records["process"]
     report = {
@@ -117,6 +146,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "median_wall_s": {k: statistics.median(v) for k, v in walls.items()},
         "speedup": statistics.median(ratios),
         "speedups": ratios,
+        # what `workers` busy processes gain over one here, measured before and after each
+        # round: the most any pool could gain on this machine at that time
+        "parallel_ceiling": statistics.median(ceilings),
+        "parallel_ceilings": ceilings,
         "records_identical": identical,
     }
     med = report["median_wall_s"]
@@ -137,7 +170,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{args.task}, 2 variants × 2 seeds = 4 trials of {args.epochs} epochs: the whole "
         "`lrlab compare` command in a fresh process from an empty directory (every start-up "
         f"included, on both sides), {args.repeats} interleaved rounds.\n\n"
-        f"{table}\n\nRecords identical between the two executors (all fields but wall-clock "
+        f"{table}\n\nThis machine's ceiling, measured in the same run (before and after every "
+        f"round): {args.workers} processes counting in pure Python side by side got "
+        f"{report['parallel_ceiling']:.2f}× the work of one (median of "
+        f"{', '.join(f'{c:.2f}' for c in ceilings)}; 2.00 on {args.workers} idle cores). "
+        "No pool can gain more than that here.\n\n"
+        "Records identical between the two executors (all fields but wall-clock "
         f"times): **{identical}**.\n"
     )
     print(markdown)

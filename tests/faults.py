@@ -52,16 +52,23 @@ def running(pid: int) -> bool:
         return False
 
 
-def children(pid: int) -> list[int]:
-    """Pool workers of ``pid`` (its children but multiprocessing's resource tracker)."""
+def _kids(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    kids = []
-    for kid in out.split():
+    return [int(k) for k in out.split()]
+
+
+def children(pid: int) -> list[int]:
+    """Pool workers of ``pid``: the children of its fork server (or its own children when
+    they were spawned), not multiprocessing's resource tracker nor the fork server."""
+    workers = []
+    for kid in _kids(pid):
         with contextlib.suppress(FileNotFoundError):
             cmd = Path(f"/proc/{kid}/cmdline").read_text().replace("\0", " ")
-            if "resource_tracker" not in cmd:
-                kids.append(int(kid))
-    return kids
+            if "forkserver" in cmd:
+                workers += _kids(kid)
+            elif "resource_tracker" not in cmd:
+                workers.append(kid)
+    return workers
 
 
 @contextlib.contextmanager

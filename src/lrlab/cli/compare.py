@@ -64,12 +64,20 @@ def compare(
     Every variant of a seed starts from identical initial weights and sees the same batches;
     files go to OUT/<experiment name>/. Re-running skips finished trials and resumes the
     others."""
-    from lrlab.analysis import to_rich
-    from lrlab.experiment import run_experiment
+    from lrlab.parallel.executors import TRIAL_MODULES, default_workers
+    from lrlab.parallel.pool import start_fork_server
     from lrlab.rundir import check_out_dir
 
     check_out_dir(out)  # before any work
     check_counts(workers=workers)
+    if executor in ("auto", "process") and address is None and (workers or default_workers()) > 1:
+        # The pool's fork server imports torch and the trial code while this process imports
+        # and reads the config: the pool made then forks workers that are ready at once.
+        start_fork_server(TRIAL_MODULES)
+
+    from lrlab.analysis import to_rich
+    from lrlab.experiment import run_experiment
+
     seed_list = parse_seeds(seeds, default=()) or None
     result = run_experiment(
         config,

@@ -53,10 +53,14 @@ from lrlab.experiment.trials import (
     trial_dir,
     warm_worker,
 )
-from lrlab.parallel.executors import ProcessExecutor, make_executor
+from lrlab.parallel.executors import TRIAL_MODULES, ProcessExecutor, make_executor
 from lrlab.rundir import check_out_dir, locked
 
 __all__ = ["EXPERIMENT_YAML", "SUMMARY_JSON", "ExperimentResult", "TrialResult", "run_experiment"]
+
+# How the pool prepares for trials: the fork server imports what every trial imports once,
+# each worker then builds one optimizer (:func:`lrlab.experiment.trials.warm_worker`).
+POOL_OPTIONS: dict[str, Any] = {"preload": TRIAL_MODULES, "warm": warm_worker}
 
 
 # --------------------------------------------------------------------------- the run
@@ -138,7 +142,7 @@ def _run_locked(
     # The pool starts now: its workers import torch while this process loads the task.
     name, workers, address = executor
     runner = make_executor(
-        name, jobs=len(todo), workers=workers, address=address, warm=warm_worker, log=say
+        name, jobs=len(todo), workers=workers, address=address, log=say, **POOL_OPTIONS
     )
     if todo and isinstance(runner, ProcessExecutor):
         runner.start()

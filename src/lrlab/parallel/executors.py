@@ -82,6 +82,13 @@ class SequentialExecutor(_Reusable):
             on_done(job, result)
 
 
+# What every pool worker imports, once, in the fork server: torch, and torch._dynamo, which
+# the first optimizer a process builds imports (as long again as torch itself).
+TORCH_MODULES = ("torch", "torch._dynamo")
+# ... and what an experiment's trial imports besides (module names: nothing is imported here).
+TRIAL_MODULES = (*TORCH_MODULES, "lrlab.experiment.trials", "lrlab.train", "lrlab.tasks.run")
+
+
 class ProcessExecutor(_Reusable):
     """A local pool of ``workers`` spawned processes (:class:`lrlab.parallel.pool.WorkerPool`:
     they warm up once with ``warm``, die with this process, and take one job at a time).
@@ -98,20 +105,24 @@ class ProcessExecutor(_Reusable):
         self,
         workers: int,
         *,
+        preload: Sequence[str] = TORCH_MODULES,
         warm: Callable[[], None] | None = warm_torch,
         log: Callable[[str], None] | None = None,
     ) -> None:
         if workers < 1:
             raise InvalidArgument(f"workers={workers} must be >= 1.")
         self.workers = int(workers)
+        self.preload = tuple(preload)
         self.warm = warm
         self.log = log
         self._pool: WorkerPool | None = None
 
     def start(self) -> None:
-        """Spawn the workers now (idempotent)."""
+        """Start the workers now (idempotent)."""
         if self._pool is None:
-            self._pool = WorkerPool(self.workers, warm=self.warm, log=self.log)
+            self._pool = WorkerPool(
+                self.workers, preload=self.preload, warm=self.warm, log=self.log
+            )
         self._pool.start()
 
     def close(self) -> None:
@@ -247,7 +258,7 @@ def make_executor(
 ) -> Executor:
     """The executor for ``name``; ``"auto"`` is a process pool when more than one job and
     more than one worker exist, else sequential (``address`` given: Ray). ``pool``: options
-    of the process pool (``warm``, ``log``: :class:`ProcessExecutor`)."""
+    of the process pool (``preload``, ``warm``, ``log``: :class:`ProcessExecutor`)."""
     if workers is not None and workers < 1:
         raise InvalidArgument(f"workers={workers} must be >= 1.")
     if name == "auto":

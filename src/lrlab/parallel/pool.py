@@ -7,9 +7,12 @@ SIGKILL, to go on writing run directories next to a re-run.
 
 Here:
 
-* **Start-up is paid once**: :meth:`WorkerPool.start` spawns the workers at once; each
-  imports torch and runs one optimizer step (the lazy imports of a first step cost as much
-  as ``import torch``) while the parent still prepares, then serves job after job.
+* **Start-up is paid once**: workers are forked from a *fork server* (a fresh process, not
+  this one: no torch state is inherited) that imported torch and the callers' modules
+  (``preload``: ``torch._dynamo`` too, which a first optimizer step imports) once for all of
+  them; :meth:`WorkerPool.start` starts them at once, each runs ``warm`` while the parent
+  still prepares, then serves job after job. (Where there is no fork server, workers are
+  spawned and each imports for itself.)
 * **At most one job per worker** is ever handed out: after Ctrl-C / SIGTERM no new job
   starts; running ones get one SIGINT, stop after their current step (the job's own code
   decides how: ``fit`` via :class:`lrlab.signals.StopOnRequest`) and their results are
@@ -71,17 +74,24 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watchdog, name="lrlab-parent-watchdog", daemon=True).start()
 
 
-def _serve(conn: Connection, parent: int, warm: Callable[[], None] | None) -> None:
-    """A worker's life: die with the parent, leave the terminal's process group (Ctrl-C
-    reaches the parent, which forwards exactly one SIGINT to busy workers), turn SIGINT and
-    SIGTERM into a stop request, say so ("ready"), warm up, then run jobs until told to stop.
-    """
+def _serve(conn: Connection, owner: int, warm: Callable[[], None] | None) -> None:
+    """A worker's life: die with its parent (the fork server, which ends with ``owner``, the
+    pool's process; or ``owner`` itself when spawned), leave the terminal's process group
+    (Ctrl-C reaches the owner, which forwards exactly one SIGINT to busy workers), turn
+    SIGINT and SIGTERM into a stop request, say so ("ready"), warm up, then run jobs until
+    told to stop."""
     from lrlab.parallel.worker import STOP
 
+    parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         os.setpgrp()
     STOP.install()
     _die_with_parent(parent)
+    with contextlib.suppress(ProcessLookupError):  # the owner died before this one began
+        os.kill(owner, 0)
+        owner = 0
+    if owner:
+        os._exit(1)
     conn.send(("ready", os.getpid()))
     if warm is not None:
         with contextlib.suppress(Exception):
@@ -163,21 +173,23 @@ class _Worker:
 class WorkerPool:
     """``workers`` spawned processes running ``fn(job)`` one job at a time each.
 
-    ``warm``: a module-level function each worker runs once at start (imports);
-    ``log``: where a line about a worker that died goes.
+    ``preload``: modules the fork server imports once for every worker (it is started by the
+    first pool of this process, with that pool's list); ``warm``: a module-level function each
+    worker runs once at start; ``log``: where a line about a worker that died goes.
     """
 
     def __init__(
         self,
         workers: int,
         *,
+        preload: Sequence[str] = (),
         warm: Callable[[], None] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.size = int(workers)
         self.warm = warm
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = _context(preload)
         self._workers: list[_Worker] = []
 
     def start(self) -> None:
@@ -281,6 +293,27 @@ class WorkerPool:
                     # Every result is reported, also after one that says "stop".
                     with contextlib.suppress(Exception, KeyboardInterrupt):
                         on_done(jobs[index], reply[0])
+
+
+def start_fork_server(preload: Sequence[str]) -> None:
+    """Start this process's fork server now, importing ``preload`` (e.g. torch) in it, so that
+    a pool made later forks ready workers at once: a command calls it first thing, and the
+    fork server imports while the command imports and reads its config. (Nothing to do where
+    there is no fork server.)"""
+    if _context(preload).get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def _context(preload: Sequence[str]) -> Any:
+    """A fork server's context where the platform has one (its ``preload`` set while it is
+    not running yet), else spawn's."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["lrlab.parallel.pool", *preload])
+    return ctx
 
 
 def _label(job: Job) -> str:

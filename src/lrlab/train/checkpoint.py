@@ -136,7 +136,7 @@ def prior_checkpoint(out_dir: Path, *, resume: bool) -> dict[str, Any] | None:
                 f"resume=True but {out_dir} has no checkpoint: starting over. The earlier "
                 f"records were moved to {kept}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of fit (through lrlab.rundir.locks_out_dir)
             )
         return None
     existing = [p.name for p in (ckpt, records) if p.exists()]
