@@ -42,6 +42,11 @@ class FindSettings:
             |initial|`` at a checkpoint is stopped there (it failed; it costs nothing more).
             ``None``: only non-finite losses stop a run.
         width: the smoothing kernel's sd over log10 LR (decades).
+        prior_weight: the weight of the range test's curve-only suggestion in the answer (a
+            shrinkage in log LR of the short runs' answer toward it; 0: the short runs alone).
+        halfwidth: the interval reaches at least this many decades either side of the answer.
+        max_fraction: when the longest round cannot tell the LRs apart (nothing learnt beyond
+            the noise), it is run again twice as long, up to this fraction of the run.
         drift_gain, max_drift: shrinkage and clip (decades) of the horizon extrapolation.
         range_test: the range test's settings (``None``: lrlab's defaults with
             ``num_iter = clip(total_steps // 8, 25, 100)``).
@@ -64,6 +69,9 @@ class FindSettings:
     score: str = "auto"
     stop_factor: float | None = 2.0
     width: float = 0.25
+    prior_weight: float = 0.5
+    halfwidth: float = 0.3
+    max_fraction: float = 0.5
     drift_gain: float = 0.5
     max_drift: float = 0.5
     range_test: RangeTestSettings | None = None
@@ -89,6 +97,9 @@ class FindSettings:
             isinstance(self.extensions, int) and self.extensions >= 0,
             f"extensions={self.extensions!r} must be an integer >= 0.",
         )
+        check(0 <= self.prior_weight <= 1, f"prior_weight={self.prior_weight!r} must be in [0, 1].")
+        check(self.halfwidth >= 0, f"halfwidth={self.halfwidth!r} must be >= 0.")
+        check(0 < self.max_fraction <= 1, f"max_fraction={self.max_fraction!r} must be in (0, 1].")
         for name in ("per_decade", "below_min", "above_divergence", "width"):
             value = getattr(self, name)
             check(math.isfinite(value) and value > 0, f"{name}={value!r} must be > 0.")
