@@ -271,21 +271,24 @@ def choose(
     points = [(math.log10(h), b) for h, b in zip(horizons, best_x, strict=True) if b is not None]
     drift = None
     answer = top
+    extrapolated = 0.0  # where the measured drift would take the answer by the planned length
     if len(points) >= 2:
         hx = np.array([p[0] for p in points])
         bx = np.array([p[1] for p in points])
         drift = float(np.polyfit(hx, bx, 1)[0])
-        shift = drift_gain * min(drift, 0.0) * math.log10(max(total_steps, horizons[last]) /
-                                                          horizons[last])  # fmt: skip
-        answer = top + float(np.clip(shift, -max_drift, 0.0))
+        remaining = math.log10(max(total_steps, horizons[last]) / horizons[last])
+        extrapolated = float(np.clip(drift * remaining, -max_drift, max_drift))
+        answer = top + drift_gain * min(extrapolated, 0.0)
     if prior is not None and prior > 0 and math.isfinite(prior) and prior_weight > 0:
         answer = (1.0 - prior_weight) * answer + prior_weight * math.log10(prior)
     if tolerance is None:
         scale = 1e-3 * max(float(np.abs(fit0).max()), 1e-12)
         tolerance = max(noise_of(lrs0, sc0, floor, width), scale)
     inside = grid0[fit0 >= fit0.max() - tolerance]
-    low_x = min(float(inside.min()), answer - halfwidth)
-    high_x = max(float(inside.max()), answer + halfwidth)
+    # The interval: the near-best LRs of the first round, at least ``halfwidth`` either side
+    # of the answer, and stretched toward where the drift points by the planned length.
+    low_x = min(float(inside.min()), answer - halfwidth, answer + min(extrapolated, 0.0))
+    high_x = max(float(inside.max()), answer + halfwidth, answer + max(extrapolated, 0.0))
     return Choice(
         lr=float(10**answer),
         low=float(10**low_x),

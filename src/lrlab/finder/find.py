@@ -124,10 +124,20 @@ def find_lr(
     search.schedule_spec = schedule
     with preserved(model, optimizer), StageBar(progress, "find_lr: ") as stages:
         seed_everything(derive_seed(seed, "find"))
+        hold = holdout(
+            train_data, eval_data, fraction=s.holdout_fraction, max_batches=s.eval_batches,
+            seed=seed, device=dev,
+        )  # fmt: skip
         stages.start("range test")
+        rt_settings = s.range_test_settings(total_steps)
+        metric_mode = rt_settings.eval_every is not None
+        # The range test trains where the short runs train; in metric mode it is evaluated on
+        # the same held-out batches that judge them.
         rt = range_test(
-            model, optimizer, criterion, train_data, s.range_test_settings(total_steps),
-            unpack=unpack, step_fn=step_fn, device=device, suggest=True,
+            model, optimizer, criterion, hold.train, rt_settings, unpack=unpack,
+            step_fn=step_fn, device=device, suggest=True,
+            eval_data=hold.eval if metric_mode else None,
+            metrics=metrics if metric_mode else None,
         )  # fmt: skip
         search.range_test = rt
         if rt.stop_reason == "interrupted":
@@ -137,10 +147,6 @@ def find_lr(
         search.window = rule.window(
             curve_lrs, curve, below_min=s.below_min, above_divergence=s.above_divergence,
             stopped=stopped,
-        )  # fmt: skip
-        hold = holdout(
-            train_data, eval_data, fraction=s.holdout_fraction, max_batches=s.eval_batches,
-            seed=seed, device=dev,
         )  # fmt: skip
         work = copy.deepcopy(model).to(dev)
         plan = resolve_optimizer(optimizer, model)
