@@ -98,7 +98,6 @@ def test_nothing_else_changes_the_run_is_the_one_with_that_lr_set_by_hand():
 @pytest.mark.parametrize(
     ("limits", "planned", "batch"),
     [
-        ({"max_epochs": 3}, 48, 16),
         ({"max_steps": 10}, 10, 16),
         ({"max_epochs": 2, "accumulate_grad_batches": 2}, 16, 32),
         ({"max_epochs": 2, "limit_train_batches": 0.5}, 16, 16),

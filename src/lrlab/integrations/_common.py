@@ -1,4 +1,5 @@
-"""What both integrations share: the batches of one optimizer update, and what is logged.
+"""What both integrations share: the batches of one optimizer update, an optimizer whose
+scheduler is already built, and what is logged.
 
 **Gradient accumulation.** A trainer that accumulates ``k`` micro-batches per optimizer update
 trains, per update, on ``k`` times its loader's batch size. ``find_lr`` counts updates (the
@@ -16,12 +17,14 @@ held-out split when no validation data is given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset, SequentialSampler
 
 from lrlab.errors import DataError, InvalidArgument
+from lrlab.optim import groups
 
 
 def _layout(loader: DataLoader) -> tuple[int, Any, bool] | None:
@@ -76,6 +79,26 @@ def update_loader(loader: Any, accumulation: int = 1, *, rebuild: bool = False) 
     # read in a random order unless they are sequential.
     shuffle = bool(getattr(sampler, "shuffle", not isinstance(sampler, SequentialSampler)))
     return DataLoader(loader.dataset, shuffle=shuffle, drop_last=drop_last, **common)
+
+
+@contextmanager
+def at_initial_lr(optimizer: Any) -> Iterator[None]:
+    """Every param group at its ``initial_lr`` while ``find_lr`` reads the optimizer, and back.
+
+    The trainers build their schedulers before the find runs, and a warm-up sets the LR of
+    update 0 to 0 — from which ``find_lr`` cannot read the groups' LR ratios (it reads them
+    from ``lr``). ``initial_lr`` is the scheduler's own record of the LR it scales.
+    """
+    pgs = groups.param_groups(optimizer)
+    saved = [group["lr"] for group in pgs]
+    for group in pgs:
+        if "initial_lr" in group:
+            groups.write(group, "lr", float(groups.read(group, "initial_lr")))
+    try:
+        yield
+    finally:
+        for group, lr in zip(pgs, saved, strict=True):
+            groups.write(group, "lr", lr)
 
 
 def logged_values(result: Any) -> dict[str, float]:

@@ -44,7 +44,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from lrlab.finder import FindResult
 from lrlab.finder import find_lr as lrlab_find_lr
 from lrlab.integrations import _lightning_parts as parts
-from lrlab.integrations._common import logged_values
+from lrlab.integrations._common import at_initial_lr, logged_values
 
 
 class FindLR(pl.Callback):
@@ -140,10 +140,11 @@ class FindLR(pl.Callback):
     ) -> FindResult:
         train = parts.training_batches(trainer)
         held_out = parts.validation_batches(trainer, module)
-        with parts.without_trainer(module):
+        optimizer = trainer.optimizers[0]
+        with parts.without_trainer(module), at_initial_lr(optimizer):
             return lrlab_find_lr(
                 module,
-                trainer.optimizers[0],
+                optimizer,
                 None,
                 train,
                 total_steps=total_steps,
