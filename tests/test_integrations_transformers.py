@@ -109,11 +109,12 @@ def arguments(tmp_path, **kwargs):
     return transformers.TrainingArguments(str(tmp_path / "out"), **{**base, **kwargs})
 
 
-def trainer(tmp_path, cls=transformers.Trainer, eval_set=True, callbacks=(), **kwargs):
+def trainer(tmp_path, cls=transformers.Trainer, eval_set=True, callbacks=(), model=None,
+            optimizers=(None, None), **kwargs):  # fmt: skip
     return cls(
-        model=tiny_bert(), args=arguments(tmp_path, **kwargs), train_dataset=Tokens(128),
+        model=model or tiny_bert(), args=arguments(tmp_path, **kwargs), train_dataset=Tokens(128),
         eval_dataset=Tokens(32, seed=1) if eval_set else None, data_collator=Collator(),
-        callbacks=list(callbacks),
+        callbacks=list(callbacks), optimizers=optimizers,
     )  # fmt: skip
 
 
@@ -171,30 +172,43 @@ def test_a_schedule_lrlab_cannot_plan_is_named(tmp_path):
 
 
 def test_find_lr_uses_the_trainers_collator_loss_and_eval_set_and_restores_everything(tmp_path):
+    """A Trainer given an optimizer that has trained a step (so it holds state)."""
     LossCounting.calls = 0
-    t = trainer(tmp_path, cls=LossCounting)
-    before = {k: v.clone() for k, v in t.model.state_dict(keep_vars=True).items()}
+    model = tiny_bert()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
+    model(**Collator()([Tokens(8)[i] for i in range(8)])).loss.backward()
+    optimizer.step()
+    t = trainer(tmp_path, cls=LossCounting, model=model, optimizers=(optimizer, None))
+    tensors = {k: v.clone() for k, v in model.state_dict(keep_vars=True).items()}
+    grads = {k: p.grad.clone() for k, p in model.named_parameters()}
+    moments = [(s["exp_avg"].clone(), s["exp_avg_sq"].clone()) for s in optimizer.state.values()]
     rng = capture_rng()
     registered = len(t.accelerator._dataloaders)
     result = find_lr(t, **FAST)
     assert isinstance(result, FindResult) and result.lr is not None
     # The Trainer's own pieces: the collator makes model inputs of the dataset's items,
-    # compute_loss (label-smoothed here) computes every loss, the eval set judges.
+    # compute_loss (label-smoothed here) computes every loss, the eval set judges, the
+    # optimizer given to the Trainer is the one planned for.
     assert t.data_collator.sizes and LossCounting.calls > 0
     assert result.holdout.startswith("eval_data")
     assert result.total_steps == 32
     assert result.schedule == {"name": "warmup-linear", "options": {"warmup_fraction": 3 / 32}}
-    # Restored: every tensor, the random streams; the optimizer made for the find is dropped,
-    # the arguments and the accelerator's loaders are untouched.
-    after = t.model.state_dict(keep_vars=True)
-    assert before.keys() == after.keys()
-    for name, tensor in before.items():
+    # Restored, tensor by tensor: weights, buffers, gradients, the optimizer's moments; the
+    # random streams; the arguments, the optimizer and the accelerator's loaders untouched.
+    after = model.state_dict(keep_vars=True)
+    assert tensors.keys() == after.keys()
+    for name, tensor in tensors.items():
         assert torch.equal(tensor, after[name]), name
-    expected = torch.rand(3, generator=None)
+    for name, p in model.named_parameters():
+        assert torch.equal(grads[name], p.grad), name
+    assert moments and len(moments) == len(optimizer.state)
+    for (avg, avg_sq), s in zip(moments, optimizer.state.values(), strict=True):
+        assert torch.equal(avg, s["exp_avg"]) and torch.equal(avg_sq, s["exp_avg_sq"])
+    assert [g["lr"] for g in optimizer.param_groups] == [3e-4]
+    expected = torch.rand(3)
     restore_rng(rng)
     assert torch.equal(torch.rand(3), expected)
-    assert t.optimizer is None and t.lr_scheduler is None
-    assert t.args.learning_rate == 5e-5
+    assert t.optimizer is optimizer and t.args.learning_rate == 5e-5
     assert len(t.accelerator._dataloaders) == registered
 
 
@@ -206,6 +220,7 @@ def test_apply_switches_the_trainer_to_the_planned_schedule_at_the_found_peak(tm
     )
     assert t.args.learning_rate == result.lr
     assert (t.args.lr_scheduler_type, t.args.warmup_steps) == ("cosine", 3)
+    assert t.optimizer is None  # the one created for the find was dropped: train() builds it
     t.train()
     planned = result.schedule_for()
     assert seen.lrs == [planned.lr(s) for s in range(6)]
