@@ -158,7 +158,11 @@ def test_the_validation_loader_judges(val_loss):
     assert result.config["lightning"]["eval_step"] == expected
 
 
-def test_without_an_lr_attribute_the_error_says_what_to_add():
+def test_errors_say_what_to_do():
+    with pytest.raises(InvalidArgument, match="step_fn: read from the trainer and the module"):
+        FindLR(step_fn=lambda model, batch: 0.0)
+    with pytest.raises(InvalidArgument, match="schedule_options without schedule="):
+        FindLR(schedule_options={"pct_start": 0.1})
     with pytest.raises(InvalidArgument, match=r"no `lr` or `learning_rate` attribute.*attr="):
         find_lr(trainer(max_epochs=1), Net(lr_in="none"), train_dataloaders=loader(), **FAST)
     with pytest.raises(InvalidArgument, match="attr='rate'"):

@@ -227,11 +227,15 @@ def test_apply_switches_the_trainer_to_the_planned_schedule_at_the_found_peak(tm
     assert max(seen.lrs) == result.lr
 
 
-def test_apply_refuses_a_schedule_no_trainer_scheduler_equals_before_finding(tmp_path):
+def test_what_cannot_be_done_is_refused_before_anything_trains(tmp_path):
     t = trainer(tmp_path)
     with pytest.raises(InvalidArgument, match="no lr_scheduler_type equals it"):
         find_lr(t, schedule="one-cycle", apply=True, **FAST)
-    assert t.args.learning_rate == 5e-5
+    assert t.args.learning_rate == 5e-5 and t.optimizer is None
+    with pytest.raises(InvalidArgument, match="optimizer: read from the Trainer"):
+        find_lr(t, optimizer=torch.optim.SGD(t.model.parameters(), lr=0.1))
+    with pytest.raises(InvalidArgument, match="the schedule the Trainer already built"):
+        FindLRCallback(schedule="wsd")
 
 
 @pytest.mark.parametrize("bound", [False, True])

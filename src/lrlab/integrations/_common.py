@@ -81,6 +81,21 @@ def update_loader(loader: Any, accumulation: int = 1, *, rebuild: bool = False) 
     return DataLoader(loader.dataset, shuffle=shuffle, drop_last=drop_last, **common)
 
 
+# find_lr's arguments the integrations take from the trainer; the rest are settings.
+SUPPLIED = ("model", "optimizer", "criterion", "train_data", "total_steps", "eval_data")
+SUPPLIED += ("unpack", "step_fn")
+
+
+def check_settings(options: Iterable[str], source: str) -> None:
+    """Refuse find_lr arguments that the integration reads from ``source`` itself."""
+    given = sorted(set(SUPPLIED) & set(options))
+    if given:
+        raise InvalidArgument(
+            f"{', '.join(given)}: read from {source}, not given.",
+            hint="Pass only find_lr's settings (seed, progress, metrics, FindSettings fields).",
+        )
+
+
 @contextmanager
 def at_initial_lr(optimizer: Any) -> Iterator[None]:
     """Every param group at its ``initial_lr`` while ``find_lr`` reads the optimizer, and back.

@@ -44,7 +44,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from lrlab.finder import FindResult
 from lrlab.finder import find_lr as lrlab_find_lr
 from lrlab.integrations import _lightning_parts as parts
-from lrlab.integrations._common import at_initial_lr, logged_values
+from lrlab.integrations._common import at_initial_lr, check_settings, logged_values
 
 
 class FindLR(pl.Callback):
@@ -75,14 +75,7 @@ class FindLR(pl.Callback):
         attr: str | None = None,
         **options: Any,
     ) -> None:
-        taken = {"model", "optimizer", "criterion", "train_data", "total_steps", "eval_data"}
-        taken |= {"step_fn", "unpack"}
-        given = sorted(taken & set(options))
-        if given:
-            raise InvalidArgument(
-                f"FindLR reads {', '.join(given)} from the trainer and the module.",
-                hint="Pass only find_lr's settings (seed, progress, metrics, FindSettings fields).",
-            )
+        check_settings(options, "the trainer and the module")
         if schedule_options and schedule is False:
             raise InvalidArgument(
                 "schedule_options without schedule=: there is no policy to apply them to.",
@@ -99,6 +92,8 @@ class FindLR(pl.Callback):
         if trainer.fast_dev_run or trainer.ckpt_path is not None:
             why = "fast_dev_run is on" if trainer.fast_dev_run else "the fit resumes a checkpoint"
             rank_zero_warn(f"FindLR skipped: {why}; the configured learning rate is kept.")
+            if self._exit_after_find:
+                raise _TunerExitException()
             return
         # Everything every rank must do alike (Lightning may set up the data: a barrier).
         attr = parts.lr_attribute(pl_module, self.attr)
@@ -110,16 +105,18 @@ class FindLR(pl.Callback):
                 rank_zero_warn(f"FindLR: {note}.")
         else:
             policy, note = self.schedule, "installed"
-        result = parts.broadcast_from_zero(
-            trainer, lambda: self._search(trainer, pl_module, step, policy, total_steps)
-        )
-        result.config["lightning"] = {
-            "attr": attr,
-            "planned": note,
-            "eval_step": step.eval_source,
-            "accumulate_grad_batches": int(trainer.accumulate_grad_batches),
-        }
-        self.result = result
+
+        def search() -> FindResult:  # on rank 0
+            found = self._search(trainer, pl_module, step, policy, total_steps)
+            found.config["lightning"] = {
+                "attr": attr,
+                "planned": note,
+                "eval_step": step.eval_source,
+                "accumulate_grad_batches": int(trainer.accumulate_grad_batches),
+            }
+            return found
+
+        result = self.result = parts.broadcast_from_zero(trainer, search)
         if result.lr is None:
             rank_zero_warn(f"FindLR found no learning rate ({', '.join(result.flags)}); kept.")
         else:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lrlab.errors import DataError, InvalidArgument, MissingExtra
 
@@ -50,11 +50,12 @@ from lrlab.batches import to_device
 from lrlab.finder import FindResult
 from lrlab.finder import find_lr as lrlab_find_lr
 from lrlab.finder.planned import as_fractions, planned_schedule
-from lrlab.integrations._common import at_initial_lr, update_loader
+from lrlab.integrations._common import at_initial_lr, check_settings, update_loader
 from lrlab.integrations._hf_schedules import args_for, planned_from_args, scheduler_type
 from lrlab.optim import groups
 
-_TAKEN = ("model", "optimizer", "criterion", "train_data", "total_steps", "eval_data", "step_fn")
+if TYPE_CHECKING:
+    from transformers import Trainer, TrainingArguments
 
 
 class TrainerStep:
@@ -62,7 +63,7 @@ class TrainerStep:
     device, under the accelerator's autocast — or, without a trainer, the loss the model
     returns (``outputs["loss"]``, or the first output), as ``compute_loss`` reads it."""
 
-    def __init__(self, trainer: Any, device: torch.device) -> None:
+    def __init__(self, trainer: Trainer | None, device: torch.device) -> None:
         self.trainer, self.device = trainer, device
 
     def __call__(self, model: Any, batch: Any) -> torch.Tensor:
@@ -85,21 +86,12 @@ class TrainerStep:
         return loss
 
 
-def _one_process(args: Any) -> None:
+def _one_process(args: TrainingArguments) -> None:
     if int(getattr(args, "world_size", 1)) > 1:
         raise InvalidArgument(
             f"find_lr runs in one process; this Trainer trains on {args.world_size}.",
             hint="Find in a single process first, then launch the distributed run with "
             "learning_rate=found.lr.",
-        )
-
-
-def _check_options(options: Mapping[str, Any]) -> None:
-    given = sorted(set(_TAKEN) & set(options))
-    if given:
-        raise InvalidArgument(
-            f"find_lr reads {', '.join(given)} from the Trainer.",
-            hint="Pass only find_lr's settings (seed, progress, FindSettings fields).",
         )
 
 
@@ -111,7 +103,7 @@ def _unwrapped(optimizer: Any) -> torch.optim.Optimizer:
 
 
 @contextmanager
-def _loaders_left_alone(trainer: Any) -> Iterator[None]:
+def _loaders_left_alone(trainer: Trainer) -> Iterator[None]:
     """Loaders asked of the Trainer are registered with its accelerator (for its
     checkpoints); the ones asked for the find are unregistered again."""
     registered = getattr(trainer.accelerator, "_dataloaders", None)
@@ -124,7 +116,7 @@ def _loaders_left_alone(trainer: Any) -> Iterator[None]:
 
 
 @contextmanager
-def _trainer_optimizer(trainer: Any) -> Iterator[torch.optim.Optimizer]:
+def _trainer_optimizer(trainer: Trainer) -> Iterator[torch.optim.Optimizer]:
     """The optimizer the Trainer holds, or the one it would create (dropped afterwards)."""
     if trainer.optimizer is not None:
         yield _unwrapped(trainer.optimizer)
@@ -135,7 +127,7 @@ def _trainer_optimizer(trainer: Any) -> Iterator[torch.optim.Optimizer]:
         trainer.optimizer = None
 
 
-def _created_scheduler(trainer: Any) -> bool:
+def _created_scheduler(trainer: Trainer) -> bool:
     """Whether the Trainer built its scheduler itself (it then rebuilds it at ``train()``)."""
     return bool(getattr(trainer, "_created_lr_scheduler", False))
 
@@ -156,6 +148,7 @@ def move_peak(optimizer: Any, scheduler: Any, peak: float) -> None:
                 groups.write(group, name, peak * (float(groups.read(group, name)) / old))
     if scheduler is not None and hasattr(scheduler, "base_lrs"):
         scheduler.base_lrs = [peak * (b / old) for b in scheduler.base_lrs]
+        # What get_last_lr() reports (the Trainer logs it) until the next step.
         scheduler._last_lr = [float(groups.read(g, "lr")) for g in pgs]
 
 
@@ -187,7 +180,7 @@ def _search(
 
 
 def find_lr(
-    trainer: Any,
+    trainer: Trainer,
     *,
     apply: bool = False,
     schedule: Any = None,
@@ -205,7 +198,7 @@ def find_lr(
         **options: :func:`lrlab.find_lr`'s settings (``seed``, ``progress``,
             :class:`lrlab.FindSettings` fields).
     """
-    _check_options(options)
+    check_settings(options, "the Trainer")
     args = trainer.args
     _one_process(args)
     with _loaders_left_alone(trainer):
@@ -258,8 +251,8 @@ class FindLRCallback(TrainerCallback):
         result: the :class:`lrlab.FindResult` (``None`` until training begins).
     """
 
-    def __init__(self, trainer: Any = None, **options: Any) -> None:
-        _check_options(options)
+    def __init__(self, trainer: Trainer | None = None, **options: Any) -> None:
+        check_settings(options, "the Trainer")
         if "schedule" in options or "schedule_options" in options:
             raise InvalidArgument(
                 "FindLRCallback finds for the schedule the Trainer already built.",
