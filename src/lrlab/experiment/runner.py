@@ -28,7 +28,13 @@ from typing import Any
 from lrlab._io import write_json
 from lrlab.analysis import compare
 from lrlab.errors import Interrupted, LrlabError
-from lrlab.experiment.auto import AutoSpec, auto_cache_path, find_auto_lr, read_auto_lr
+from lrlab.experiment.auto import (
+    AutoSpec,
+    auto_cache_path,
+    find_auto_lr,
+    planned_run,
+    read_auto_lr,
+)
 from lrlab.experiment.config import Experiment, load_experiment
 from lrlab.experiment.directory import (
     EXPERIMENT_YAML,
@@ -189,7 +195,8 @@ def _auto_jobs(
     for name, seed in todo:
         if not _needs_auto(exp, name):
             continue
-        path = auto_cache_path(root, seed, choose_optimizer(task, exp, exp.variant(name)))
+        choice = choose_optimizer(task, exp, exp.variant(name))
+        path = auto_cache_path(root, seed, choice, planned_run(exp, name))
         wanted[(name, seed)] = path
         if read_auto_lr(path) is None and path not in specs:
             specs[path] = AutoSpec(exp.to_dict(), name, seed, str(path))

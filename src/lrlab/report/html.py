@@ -24,6 +24,7 @@ from lrlab.report.experiment_sections import experiment_sections, headline
 from lrlab.report.pieces import Section
 from lrlab.report.sections import (
     config_section,
+    finds_section,
     problems_section,
     range_tests_section,
     run_section,
@@ -98,6 +99,7 @@ def build_sections(
     curves, comparison), single runs, scans, hyper-parameter comparisons, configuration
     and environment, problems."""
     sections: list[Section | None] = [overview_section(sources)]
+    sections.append(finds_section(sources.finds))
     sections.append(range_tests_section(sources.range_tests))
     for f in sources.experiments:
         sections.extend(experiment_sections(f))
@@ -153,6 +155,7 @@ def build_report(path: str | os.PathLike, *, title: str | None = None) -> str:
     sections = build_sections(sources, env, env_note)
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     kinds = [
+        (len(sources.finds), "find_lr"),
         (len(sources.range_tests), "range test"),
         (len(sources.experiments), "experiment"),
         (len(sources.runs), "training run"),
