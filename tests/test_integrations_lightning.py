@@ -107,8 +107,9 @@ def test_the_planned_length_and_the_update_batch_come_from_the_trainer(limits, p
     module = Net()
     result = find_lr(trainer(**limits), module, train_dataloaders=loader(), **FAST)
     assert result.total_steps == planned
-    # With accumulation, each find_lr update sees the batches of one update at once.
-    assert {size for size, _ in module.find_calls} == {batch}
+    # With accumulation, each find_lr update sees the batches of one update at once (a last,
+    # partial batch may be smaller).
+    assert max(size for size, _ in module.find_calls) == batch
 
 
 def test_find_lr_function_sets_hparams_and_the_next_fit_trains_at_it():

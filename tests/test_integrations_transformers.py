@@ -31,7 +31,7 @@ FAST = {
     "min_steps": 4,
     "checkpoints": 2,
     "eval_batches": 2,
-    "range_test": RangeTestSettings(num_iter=12),
+    "range_test": RangeTestSettings(start_lr=1e-5, end_lr=1.0, num_iter=12),
 }
 
 
