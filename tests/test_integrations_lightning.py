@@ -76,15 +76,17 @@ def test_callback_finds_sets_the_attribute_trains_at_it_and_logs():
     assert result.config["lightning"]["attr"] == "lr"
 
 
-def test_nothing_else_changes_the_run_is_the_one_with_that_lr_set_by_hand():
+@pytest.mark.parametrize("own_order", [False, True])
+def test_nothing_else_changes_the_run_is_the_one_with_that_lr_set_by_hand(own_order):
     """The same seed, with FindLR and with the found LR set by hand: the same data order,
-    the same updates, bit for bit (model, optimizer and random streams restored)."""
+    the same updates, bit for bit (model, optimizer and random streams restored; a loader
+    that shuffles with its own generator is not read by the find)."""
 
     def run(callbacks, lr):
         pl.seed_everything(1, verbose=False)
         module, seen = Net(lr=lr), Recorder()
         fit = trainer(max_epochs=1, callbacks=[*callbacks, seen])
-        fit.fit(module, loader(seed=1))
+        fit.fit(module, loader(seed=1, own_order=own_order))
         return module, seen.lrs, fit.global_step
 
     finder = FindLR(**FAST)

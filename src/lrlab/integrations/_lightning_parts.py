@@ -85,7 +85,12 @@ def training_batches(trainer: Trainer) -> Iterable[Any]:
             hint="Return a single DataLoader from train_dataloader().",
         )
     shard = isinstance(getattr(loader, "sampler", None), DistributedSampler)
-    return update_loader(loader, int(trainer.accumulate_grad_batches), rebuild=shard)
+    # A loader with its own generator is rebuilt without it: find_lr restores the global
+    # random streams, not a loader's, and reading it would change the fit's data order.
+    own_generator = getattr(loader, "generator", None) is not None
+    return update_loader(
+        loader, int(trainer.accumulate_grad_batches), rebuild=shard or own_generator
+    )
 
 
 def validation_batches(trainer: Trainer, module: LightningModule) -> Iterable[Any] | None:
