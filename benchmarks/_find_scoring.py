@@ -15,9 +15,8 @@ Per (task, seed), from the cached trainings (:mod:`_find_jobs`):
   the seconds of the planned training at its answer, which runs right after it in the same
   job (``time``: both under the same machine load).
 
-:func:`interpolated` reads a metric off a seed's grid (linear in log LR), for re-scoring
-stored ``find_lr`` measurements with another choice rule without training — only ever on the
-development half (``find_quality.py --rescore`` refuses the held-out half).
+Re-scoring stored ``find_lr`` measurements with another choice, without training, is
+research (``research/find_rule_variants.py``, development half only).
 """
 
 from __future__ import annotations
@@ -47,14 +46,6 @@ def grid_arrays(cache: Mapping[str, Any], grid: Sequence[float]) -> tuple[np.nda
     x = np.array([lr for lr in grid if lr_key(lr) in train], dtype=float)
     y = np.array([train[lr_key(lr)]["final"] for lr in x], dtype=float)
     return x, y
-
-
-def interpolated(x: np.ndarray, y: np.ndarray, lr: float | None, untrained: float) -> float:
-    """The metric at ``lr`` read off the grid (linear in log LR; outside the grid: the end
-    value, or the untrained model's beyond a diverged end)."""
-    if lr is None or not math.isfinite(lr) or lr <= 0:
-        return untrained
-    return float(np.interp(math.log10(lr), np.log10(x), y))
 
 
 def score_task(

@@ -31,6 +31,7 @@ SLOW = {"data_path", "cifar10_resnet9", "executors"}
 EXTRA_ARGS: dict[str, list[str]] = {
     # Lightning's import alone costs ~5 s of CPU: covered by the slow test below.
     "suggestion_quality": ["--no-lightning"],
+    "find_quality": ["--finders", "find_lr,curve,torch-lr-finder"],
 }
 
 
