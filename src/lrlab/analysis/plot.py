@@ -28,10 +28,12 @@ Runs = Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]]
 PANELS: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
     "loss": ("Loss", ("train_loss", "eval_loss"), "loss", True),
     "accuracy": ("Accuracy", ("eval_accuracy", "train_accuracy"), "accuracy", False),
-    "lr": ("Learning rate (last of the epoch)", ("lr",), "learning rate", True),
+    # d_lr: the step size Prodigy / D-Adaptation estimated (d · lr), next to the schedule's lr.
+    "lr": ("Learning rate (last of the epoch)", ("lr", "d_lr"), "learning rate", True),
     "momentum": ("Momentum", ("momentum",), "momentum", False),
 }
-_LINESTYLES = {"eval": "-", "train": "--"}
+# How a key's prefix is drawn when a panel shows several keys: (line style, label suffix).
+_STYLES = {"eval": ("-", " eval"), "train": ("--", " train"), "d": (":", " d·lr")}
 _UNITS = {"epochs": "epochs_to_target", "iterations": "iterations_to_target"}
 _UNITS["seconds"] = "time_to_target"
 
@@ -119,14 +121,14 @@ def plot_overview(source: Any, *, x: str = "epoch", fig: Any = None) -> Any:
         present = [k for k in keys if has_key(runs, k)]
         for key in present:
             split = key.split("_", 1)
-            prefix = split[0] if len(split) == 2 and split[0] in _LINESTYLES else ""
+            style, suffix = _STYLES.get(split[0], ("-", "")) if len(split) == 2 else ("-", "")
             plot_curves(
                 runs,
                 key,
                 x=x,
                 ax=ax,
-                linestyle=_LINESTYLES.get(prefix, "-"),
-                label_suffix=f" {prefix}" if len(present) > 1 and prefix else "",
+                linestyle=style,
+                label_suffix=suffix if len(present) > 1 else "",
             )
         if log and present and _positive(ax):
             ax.set_yscale("log")

@@ -176,7 +176,7 @@ def run_experiment(
 
 
 def _needs_auto(exp: Experiment, variant: str) -> bool:
-    return exp.variant(variant).auto
+    return exp.needs_auto(variant)
 
 
 def _auto_jobs(
@@ -189,10 +189,11 @@ def _auto_jobs(
     for name, seed in todo:
         if not _needs_auto(exp, name):
             continue
-        path = auto_cache_path(root, seed, choose_optimizer(task, exp, exp.variant(name)))
+        source = exp.lr_source(name)  # {same_as: V}: V's answer, computed once
+        path = auto_cache_path(root, seed, choose_optimizer(task, exp, exp.variant(source)))
         wanted[(name, seed)] = path
         if read_auto_lr(path) is None and path not in specs:
-            specs[path] = AutoSpec(exp.to_dict(), name, seed, str(path))
+            specs[path] = AutoSpec(exp.to_dict(), source, seed, str(path))
     return list(specs.values()), wanted
 
 
