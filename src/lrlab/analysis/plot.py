@@ -176,3 +176,26 @@ def plot_time_to_target(comparison: Comparison, *, unit: str = "epochs", ax: Any
     ax.set_ylabel(unit)
     ax.grid(True, axis="y", alpha=0.3)
     return ax
+
+
+def plot_profile(profile: Any, *, ax: Any = None, tau_max: float = 4.0) -> Any:
+    """A :class:`lrlab.analysis.profiles.Profile` as steps: for every method the share of
+    tasks ``ρ(τ)`` on which it is within a factor ``τ`` of the fastest, ``τ`` from 1 to
+    ``tau_max``; the legend gives each method's score. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    colors = _colors(list(profile.methods))
+    for m in profile.methods:
+        taus, rho = profile.steps(m, tau_max)
+        label = f"{m} ({profile.score(m, tau_max):.2f})"
+        ax.step(taus, rho, where="post", color=colors[m], label=label)
+    ax.set_xlim(1.0, tau_max)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"τ: within this factor of the fastest ({profile.unit} to target)")
+    ax.set_ylabel(f"share of {len(profile.tasks)} tasks")
+    ax.set_title(f"Performance profile ({profile.unit}, finder included)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", title="variant (score)")
+    return ax

@@ -257,6 +257,10 @@ def _finish(
         )
         (root / "table.md").write_text(result.table("markdown"), encoding="utf-8")
         (root / "table.csv").write_text(result.table("csv"), encoding="utf-8")
+        if exp.analysis.head_to_head:
+            from lrlab.experiment.headtohead import write_head_to_head
+
+            write_head_to_head(result)
     write_json(root / SUMMARY_JSON, result.to_dict(records=False))
     return result
 

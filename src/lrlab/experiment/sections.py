@@ -115,10 +115,9 @@ class OptimizerConfig(_Checked):
             return self
         from lrlab.optim.registry import optimizer_class
 
-        try:
-            accepted = list(inspect.signature(optimizer_class(self.name)).parameters)
-        except LrlabError as exc:  # a missing extra: say which, in one line
-            raise ValueError(str(exc)) from None
+        # A missing extra raises MissingExtra straight through (not a config problem: one
+        # line naming the pip command).
+        accepted = list(inspect.signature(optimizer_class(self.name)).parameters)
         for key in self.options:
             if key not in accepted:
                 raise ValueError(
