@@ -56,7 +56,7 @@ def _task_table(h: Any) -> str:
     return (
         f"**{h.task}** — final {h.metric} (mean ± 95 % CI half-width); median updates / "
         f"seconds to {h.metric} {target}, finder included:\n\n"
-        + _common.markdown_table(HEADERS[:2] + [f"final {h.metric}"] + HEADERS[2:], rows, "lllrrrl")
+        + _common.markdown_table([*HEADERS[:2], f"final {h.metric}", *HEADERS[2:]], rows, "lllrrrl")
     )
 
 
