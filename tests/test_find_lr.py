@@ -314,5 +314,17 @@ def test_plot_draws_both_panels():
     assert "<script" not in html
 
 
+def test_the_report_shows_a_saved_answer(tmp_path):
+    from lrlab.report import write_report
+
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    res = find_lr(model, opt, nn.CrossEntropyLoss(), _loader(), total_steps=120, **FAST)
+    res.save(tmp_path / "find" / "find.json")
+    html = write_report(tmp_path).read_text(encoding="utf-8")
+    assert 'id="find-lr"' in html and f"{res.lr:.3g}" in html
+    assert "120 steps of one-cycle" in html
+
+
 def test_top_level_exports():
     assert lrlab.find_lr is find_lr and lrlab.FindSettings is FindSettings

@@ -5,7 +5,8 @@ For every variant and seed: the final metric and the first time the target was r
 (the comparison's), the finder's cost when the variant's peak LR came from it — its own
 ``auto``, or the ``auto`` of the variant it is ``same_as`` (:mod:`lrlab.experiment.peaks`) —
 the peak LR it trained with, and the LR-free flags its records raised. The finder's cost is
-read from the cache record ``auto`` left under ``auto-lr/`` (matched by seed and optimizer):
+read from the cache record ``auto`` left under ``auto-lr/`` (matched by seed, optimizer and
+the variant it planned for):
 ``find_lr``'s ``cost`` (its range test included) where the record has one, else the range
 test's seconds and steps.
 
@@ -49,19 +50,41 @@ def _optimizer_key(name: Any, kwargs: Mapping[str, Any]) -> str:
     return json.dumps(canonical({"name": str(name), "kwargs": dict(kwargs)}), sort_keys=True)
 
 
-def _finder_records(root: Path) -> dict[tuple[int, str], Mapping[str, Any]]:
-    """The ``auto`` cache records of an experiment, by (seed, optimizer)."""
-    out = {}
+def _finder_records(root: Path) -> list[Mapping[str, Any]]:
+    """The ``auto`` cache records of an experiment (unreadable ones skipped: a cache file is
+    a convenience; without it the cost is unknown, NaN)."""
+    out = []
     for path in sorted((root / "auto-lr").glob("*.json")):
         try:
             record = read_json(path)
-            spec = record["optimizer"]
-            out[(int(record["seed"]), _optimizer_key(spec["name"], spec.get("kwargs") or {}))] = (
-                record
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a cache file is a convenience: without it the cost is unknown (NaN)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, Mapping) and isinstance(record.get("optimizer"), Mapping):
+            out.append(record)
     return out
+
+
+def _finder_record(
+    records: list[Mapping[str, Any]], seed: int, optimizer: Mapping[str, Any], variant: str
+) -> Mapping[str, Any] | None:
+    """The cache record of ``variant``'s ``auto`` answer for ``seed``: matched by seed and
+    optimizer, and — where one seed and optimizer have several (one per planned run) — by
+    the variant ``find_lr`` planned for (its ``config``)."""
+    kwargs = {k: v for k, v in optimizer.items() if k != "name"}
+    key = _optimizer_key(optimizer.get("name", ""), kwargs)
+    mine = [
+        r
+        for r in records
+        if int(r.get("seed", -1)) == seed
+        and _optimizer_key(r["optimizer"].get("name", ""), r["optimizer"].get("kwargs") or {})
+        == key
+    ]
+    planned = [r for r in mine if _planned_for(r) == variant]
+    return (planned or mine or [None])[0]
+
+
+def _planned_for(record: Mapping[str, Any]) -> Any:
+    return ((record.get("find") or {}).get("config") or {}).get("variant")
 
 
 def _trial_config(directory: str) -> dict[str, Any]:
@@ -118,9 +141,7 @@ def head_to_head(result: Any) -> HeadToHead:
             if uses_finder:
                 src = trials.get((source, ts.seed))
                 theirs = (_trial_config(src.dir) if src else {}).get("optimizer") or {}
-                kwargs = {k: v for k, v in theirs.items() if k != "name"}
-                key = _optimizer_key(theirs.get("name", ""), kwargs)
-                record = finders.get((ts.seed, key))
+                record = _finder_record(finders, ts.seed, theirs, source)
                 spent = finder_cost(record) if record is not None else (math.nan, 0)
             reached = ts.reached
             costs.append(

@@ -28,7 +28,13 @@ from typing import Any
 from lrlab._io import write_json
 from lrlab.analysis import compare
 from lrlab.errors import Interrupted, LrlabError
-from lrlab.experiment.auto import AutoSpec, auto_cache_path, find_auto_lr, read_auto_lr
+from lrlab.experiment.auto import (
+    AutoSpec,
+    auto_cache_path,
+    find_auto_lr,
+    planned_run,
+    read_auto_lr,
+)
 from lrlab.experiment.config import Experiment, load_experiment
 from lrlab.experiment.directory import (
     EXPERIMENT_YAML,
@@ -190,7 +196,8 @@ def _auto_jobs(
         if not _needs_auto(exp, name):
             continue
         source = exp.lr_source(name)  # {same_as: V}: V's answer, computed once
-        path = auto_cache_path(root, seed, choose_optimizer(task, exp, exp.variant(source)))
+        choice = choose_optimizer(task, exp, exp.variant(source))
+        path = auto_cache_path(root, seed, choice, planned_run(exp, source))
         wanted[(name, seed)] = path
         if read_auto_lr(path) is None and path not in specs:
             specs[path] = AutoSpec(exp.to_dict(), source, seed, str(path))

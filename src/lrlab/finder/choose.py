@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 START_FRACTION = 0.1  # learning "starts" once 10 % of the curve's drop is done
+FLAT_DROP = 0.05  # a curve whose loss falls by less than 5 % of its start has no minimum
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,17 @@ def window(
     flags: list[str] = []
     i_min = int(np.argmin(y))
     drop = y[0] - y[i_min]
-    if not drop > 1e-3 * max(abs(y[0]), 1e-12):
-        # The loss never fell: no landmark to anchor on; span the sweep's upper decades.
-        return Window(float(x[-1]) / 1e4, float(x[-1]) * above_divergence, None, None, None,
-                      ("flat-curve",))  # fmt: skip
+    if not drop > FLAT_DROP * max(abs(y[0]), 1e-12):
+        # The loss never fell beyond noise: no minimum to anchor on. Anchor on the divergence
+        # (where the curve rises above its start), or on the sweep's end.
+        rise = np.flatnonzero(y > y[0] + FLAT_DROP * max(abs(y[0]), 1e-12))
+        if rise.size:
+            top = float(x[rise[0]])
+        elif stopped:
+            top = float(x[-1])
+        else:
+            top, flags = float(x[-1]) * above_divergence, ["no-divergence"]
+        return Window(top / 300.0, top, None, None, None, ("flat-curve", *flags))
     i_start = int(np.argmax(y <= y[0] - START_FRACTION * drop))
     after = np.flatnonzero(y[i_min:] > y[0])
     if after.size:
@@ -183,6 +191,30 @@ def edge_of(
     return None
 
 
+def noise_of(lrs: Sequence[float], scores: Sequence[float], floor: float, width: float) -> float:
+    """The runs' spread around their smoothed response (RMS residual; 0 with < 3 runs)."""
+    x, y, _, _ = _fit(lrs, scores, floor, width, 2)
+    if x.size < 3:
+        return 0.0
+    return float(np.sqrt(np.mean((y - smooth(x, y, x, width)) ** 2)))
+
+
+def learnt(scores: Sequence[float], floor: float, noise: float) -> bool:
+    """Whether some run beat the untrained model by more than the noise: ``max y − y₀ >
+    max(3·noise, 1 % of |y₀|)``. When none did, the round cannot tell the LRs apart."""
+    y = clean_scores(np.asarray(scores, dtype=float), floor)
+    return bool(y.max() - floor > max(3.0 * noise, 0.01 * max(abs(floor), 1e-12)))
+
+
+def spread(pool: Sequence[float], count: int) -> list[float]:
+    """``count`` LRs of ``pool`` evenly spaced over its log range (both ends included)."""
+    ordered = sorted(pool)
+    if len(ordered) <= count:
+        return ordered
+    idx = np.unique(np.round(np.linspace(0, len(ordered) - 1, count)).astype(int))
+    return [ordered[i] for i in idx]
+
+
 def choose(
     rounds: Sequence[Round],
     horizons: Sequence[int],
@@ -192,6 +224,9 @@ def choose(
     width: float = 0.25,
     drift_gain: float = 0.5,
     max_drift: float = 0.5,
+    prior: float | None = None,
+    prior_weight: float = 0.0,
+    halfwidth: float = 0.0,
     tolerance: float | None = None,
     resolution: int = 400,
 ) -> Choice:
@@ -207,6 +242,10 @@ def choose(
         drift_gain, max_drift: the horizon extrapolation's shrinkage and its clip (decades);
             only a drift *down* (the best LR falls as training lengthens) is followed — the
             safe direction.
+        prior, prior_weight: an independent estimate of the LR (the range test's curve-only
+            suggestion) and its weight: the answer is ``(1 − w)·x + w·log10(prior)`` in log
+            LR — a shrinkage of the short runs' noisy answer toward it.
+        halfwidth: the interval reaches at least this many decades either side of the answer.
         tolerance: the score margin of the interval (default: the first round's spread around
             its smoothed response).
     """
@@ -223,7 +262,7 @@ def choose(
         flags.append("last-round-diverged")
     top = float(best_x[last])  # type: ignore[arg-type]
     lrs0, sc0 = rounds[0]
-    x0, y0, grid0, fit0 = _fit(lrs0, sc0, floor, width, resolution)
+    _, _, grid0, fit0 = _fit(lrs0, sc0, floor, width, resolution)
     if float(np.max(clean_scores(np.asarray(rounds[last][1], dtype=float), floor)) - floor) <= (
         1e-12 * max(1.0, abs(floor))
     ):
@@ -232,20 +271,24 @@ def choose(
     points = [(math.log10(h), b) for h, b in zip(horizons, best_x, strict=True) if b is not None]
     drift = None
     answer = top
+    extrapolated = 0.0  # where the measured drift would take the answer by the planned length
     if len(points) >= 2:
         hx = np.array([p[0] for p in points])
         bx = np.array([p[1] for p in points])
         drift = float(np.polyfit(hx, bx, 1)[0])
-        shift = drift_gain * min(drift, 0.0) * math.log10(max(total_steps, horizons[last]) /
-                                                          horizons[last])  # fmt: skip
-        answer = top + float(np.clip(shift, -max_drift, 0.0))
+        remaining = math.log10(max(total_steps, horizons[last]) / horizons[last])
+        extrapolated = float(np.clip(drift * remaining, -max_drift, max_drift))
+        answer = top + drift_gain * min(extrapolated, 0.0)
+    if prior is not None and prior > 0 and math.isfinite(prior) and prior_weight > 0:
+        answer = (1.0 - prior_weight) * answer + prior_weight * math.log10(prior)
     if tolerance is None:
-        residual = y0 - smooth(x0, y0, x0, width)
-        spread = float(np.sqrt(np.mean(residual**2))) if x0.size > 2 else 0.0
-        tolerance = max(spread, 1e-3 * max(float(np.abs(fit0).max()), 1e-12))
+        scale = 1e-3 * max(float(np.abs(fit0).max()), 1e-12)
+        tolerance = max(noise_of(lrs0, sc0, floor, width), scale)
     inside = grid0[fit0 >= fit0.max() - tolerance]
-    low_x = min(float(inside.min()), answer)
-    high_x = max(float(inside.max()), answer)
+    # The interval: the near-best LRs of the first round, at least ``halfwidth`` either side
+    # of the answer, and stretched toward where the drift points by the planned length.
+    low_x = min(float(inside.min()), answer - halfwidth, answer + min(extrapolated, 0.0))
+    high_x = max(float(inside.max()), answer + halfwidth, answer + max(extrapolated, 0.0))
     return Choice(
         lr=float(10**answer),
         low=float(10**low_x),

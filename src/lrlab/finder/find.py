@@ -121,12 +121,23 @@ def find_lr(
     step = resolve_step(criterion, unpack=unpack, step_fn=step_fn, device=dev)
     search = _Search(s, total_steps, horizons, units, score_name, higher)
     search.schedule = {"name": schedule_name(schedule), "options": opts}
+    search.schedule_spec = schedule
     with preserved(model, optimizer), StageBar(progress, "find_lr: ") as stages:
         seed_everything(derive_seed(seed, "find"))
+        hold = holdout(
+            train_data, eval_data, fraction=s.holdout_fraction, max_batches=s.eval_batches,
+            seed=seed, device=dev,
+        )  # fmt: skip
         stages.start("range test")
+        rt_settings = s.range_test_settings(total_steps)
+        metric_mode = rt_settings.eval_every is not None
+        # The range test trains where the short runs train; in metric mode it is evaluated on
+        # the same held-out batches that judge them.
         rt = range_test(
-            model, optimizer, criterion, train_data, s.range_test_settings(total_steps),
-            unpack=unpack, step_fn=step_fn, device=device, suggest=True,
+            model, optimizer, criterion, hold.train, rt_settings, unpack=unpack,
+            step_fn=step_fn, device=device, suggest=True,
+            eval_data=hold.eval if metric_mode else None,
+            metrics=metrics if metric_mode else None,
         )  # fmt: skip
         search.range_test = rt
         if rt.stop_reason == "interrupted":
@@ -136,10 +147,6 @@ def find_lr(
         search.window = rule.window(
             curve_lrs, curve, below_min=s.below_min, above_divergence=s.above_divergence,
             stopped=stopped,
-        )  # fmt: skip
-        hold = holdout(
-            train_data, eval_data, fraction=s.holdout_fraction, max_batches=s.eval_batches,
-            seed=seed, device=dev,
         )  # fmt: skip
         work = copy.deepcopy(model).to(dev)
         plan = resolve_optimizer(optimizer, model)
@@ -182,6 +189,8 @@ class _Search:
         self.holdout_exact = True
         self.drive_momentum = False
         self.schedule: dict[str, Any] = {}
+        self.schedule_spec: Any = None
+        self.escalated = 0
 
     def prepare(
         self, work: nn.Module, plan: Any, step: StepFn, hold: Holdout, metric_fns: dict,
@@ -228,16 +237,45 @@ class _Search:
             if not keep:
                 break
             self._round(r, todo, stages)
-        # The last round's peak at the edge of its runs: one more run beyond it, if the pool
-        # has one (the next longer horizon would have included it).
+        self._beyond_edge(pool, stages)
+        self._escalate(pool, stages)
+
+    def _beyond_edge(self, pool: list[float], stages: StageBar) -> None:
+        """The last round's peak at the edge of its runs: one more run beyond it, if the pool
+        has one (the next longer horizon would have included it)."""
         last = len(self.horizons) - 1
         lrs, scores = self.round_scores(last)
         if last > 0 and lrs and any(np.isfinite(scores)):
-            side = rule.edge_of(lrs, scores, self.floor, s.width)
+            side = rule.edge_of(lrs, scores, self.floor, self.s.width)
             beyond = [lr for lr in pool if (lr > max(lrs) if side == "high" else lr < min(lrs))]
             if side is not None and beyond:
                 nxt = min(beyond) if side == "high" else max(beyond)
                 self._round(last, [nxt], stages)
+
+    def _escalate(self, pool: list[float], stages: StageBar) -> None:
+        """While the longest round learnt nothing the noise could not explain (a long plateau:
+        nothing is learnt in a quarter of the run at any LR), run it again twice as long — up to
+        ``max_fraction`` of the run — with the candidates around its peak, or spread over the
+        pool when no round learnt anything."""
+        s = self.s
+        noise = rule.noise_of(*self.round_scores(0), self.floor, s.width)
+        while pool:
+            last = len(self.horizons) - 1
+            lrs, scores = self.round_scores(last)
+            if rule.learnt(scores, self.floor, noise):
+                return
+            h = 2 * self.horizons[last]
+            if h > s.max_fraction * self.total_steps:
+                return
+            self.horizons.append(h)
+            self.units[h] = unit_schedule(self.schedule_spec, h, self.schedule["options"])
+            self.escalated += 1
+            if any(rule.learnt(self.round_scores(r)[1], self.floor, noise) for r in range(last)):
+                top = rule.best_of(lrs, scores, self.floor, s.width)
+                todo = rule.survivors(pool, top, s.keep)
+            else:
+                todo = rule.spread(pool, s.keep + 1)
+            self._round(len(self.horizons) - 1, todo, stages)
 
     def _round(self, r: int, lrs: list[float], stages: StageBar) -> None:
         h = self.horizons[r]
@@ -319,7 +357,15 @@ class _Search:
         return rule.choose(
             rounds, [self.horizons[i] for i in measured], self.total_steps, floor=self.floor,
             width=self.s.width, drift_gain=self.s.drift_gain, max_drift=self.s.max_drift,
+            prior=self.prior(), prior_weight=self.s.prior_weight, halfwidth=self.s.halfwidth,
         )  # fmt: skip
+
+    def prior(self) -> float | None:
+        """The range test's curve-only suggestion: the answer is shrunk toward it."""
+        sug = getattr(self.range_test, "suggestion", None)
+        if sug is None or self.window is None or "flat-curve" in self.window.flags:
+            return None  # a flat curve's "suggestion" is noise
+        return sug.lr
 
     def edge_to_extend(self) -> str | None:
         """The side to grow the window on: the first round's peak sits at that edge, and
@@ -345,6 +391,8 @@ class _Search:
             all_flags.append("holdout-overlap")
         if self.horizons and self.horizons[0] == self.total_steps:
             all_flags.append("short-runs-are-full-runs")
+        if self.escalated:
+            all_flags.append(f"escalated-{self.escalated}x")
         spent = rt_steps + self.short_steps
         w = self.window
         return FindResult(

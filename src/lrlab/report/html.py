@@ -25,6 +25,7 @@ from lrlab.report.headtohead_sections import head_to_head_section, profile_secti
 from lrlab.report.pieces import Section
 from lrlab.report.sections import (
     config_section,
+    finds_section,
     problems_section,
     range_tests_section,
     run_section,
@@ -99,6 +100,7 @@ def build_sections(
     curves, comparison), single runs, scans, hyper-parameter comparisons, configuration
     and environment, problems."""
     sections: list[Section | None] = [overview_section(sources)]
+    sections.append(finds_section(sources.finds))
     sections.append(range_tests_section(sources.range_tests))
     for f in sources.experiments:
         sections.extend(experiment_sections(f))
@@ -156,6 +158,7 @@ def build_report(path: str | os.PathLike, *, title: str | None = None) -> str:
     sections = build_sections(sources, env, env_note)
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     kinds = [
+        (len(sources.finds), "find_lr"),
         (len(sources.range_tests), "range test"),
         (len(sources.experiments), "experiment"),
         (len(sources.runs), "training run"),

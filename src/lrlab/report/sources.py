@@ -6,6 +6,7 @@ their files and loads them with their own ``load``/``from_dict``:
 ==========================  ============================================================
 file                        result
 ==========================  ============================================================
+``find.json``               :class:`lrlab.finder.FindResult` (``lrlab find``, the demo)
 ``range_test.json``         :class:`lrlab.finder.RangeTestResult` (``lrlab find``)
 ``scan.json``               :class:`lrlab.scanning.ScanResult` (``lrlab scan``)
 ``vary.json``               :class:`lrlab.compare.ComparisonResult` (``lrlab find --vary``)
@@ -39,6 +40,7 @@ from lrlab._io import read_json, read_jsonl
 from lrlab.errors import InvalidArgument, LrlabError
 
 RANGE_TEST_JSON = "range_test.json"
+FIND_JSON = "find.json"
 SCAN_JSON = "scan.json"
 VARY_JSON = "vary.json"
 EXPERIMENT_YAML = "experiment.yaml"
@@ -80,6 +82,7 @@ class ExperimentSource:
 
     result: Any  # lrlab.experiment.ExperimentResult
     range_tests: list[tuple[int, Any]] = field(default_factory=list)
+    finds: list[tuple[int, Any]] = field(default_factory=list)
     trial_configs: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     yaml_text: str = ""
     head_to_head: Any = None  # lrlab.analysis.headtohead.HeadToHead
@@ -91,6 +94,7 @@ class ReportSources:
 
     root: Path
     demo: dict[str, Any] | None = None
+    finds: list[Found] = field(default_factory=list)
     range_tests: list[Found] = field(default_factory=list)
     scans: list[Found] = field(default_factory=list)
     comparisons: list[Found] = field(default_factory=list)
@@ -102,11 +106,18 @@ class ReportSources:
     @property
     def empty(self) -> bool:
         """No result at all (problems aside)."""
-        found = (self.range_tests, self.scans, self.comparisons, self.experiments, self.runs)
-        return not (any(found) or self.profiles)
+        found = (self.finds, self.range_tests, self.scans, self.comparisons, self.experiments)
+        return not (any(found) or self.runs or self.profiles)
 
 
 # --------------------------------------------------------------------------- loaders
+
+
+def load_find(path: Path) -> Any:
+    """A ``find.json`` as a :class:`lrlab.finder.FindResult`."""
+    from lrlab.finder import FindResult
+
+    return FindResult.load(path)
 
 
 def load_range_test(path: Path) -> Any:
@@ -174,11 +185,13 @@ def load_experiment_dir(directory: Path) -> ExperimentSource:
     for path in sorted((directory / "auto-lr").glob("*.json")):
         try:
             cached = read_json(path)
-            from lrlab.finder import RangeTestResult
+            from lrlab.finder import FindResult, RangeTestResult
 
-            source.range_tests.append(
-                (int(cached.get("seed", 0)), RangeTestResult.from_dict(cached["range_test"]))
-            )
+            seed = int(cached.get("seed", 0))
+            if cached.get("find"):
+                source.finds.append((seed, FindResult.from_dict(cached["find"])))
+            elif cached.get("range_test"):  # an experiment from before find_lr
+                source.range_tests.append((seed, RangeTestResult.from_dict(cached["range_test"])))
         except _LOAD_ERRORS:
             continue  # a cache file is a convenience; the trials' auto_lr is what counts
     for trial in result.trials:
@@ -270,6 +283,7 @@ def _load_directory(sources: ReportSources, root: Path, directory: Path, names: 
             sources.experiments.append(Found(label, directory, exp))
         return
     for name, kind, loader in (
+        (FIND_JSON, sources.finds, load_find),
         (RANGE_TEST_JSON, sources.range_tests, load_range_test),
         (SCAN_JSON, sources.scans, load_scan),
         (VARY_JSON, sources.comparisons, load_vary),
@@ -293,13 +307,19 @@ def _load_file(path: Path) -> ReportSources:
     if name == RECORDS_JSONL:
         _load_directory(sources, path.parent, path.parent, {RECORDS_JSONL})
         return sources
-    kinds = {RANGE_TEST_JSON: "lrlab.range_test", VARY_JSON: "lrlab.compare", SCAN_JSON: "scan"}
+    kinds = {
+        FIND_JSON: "lrlab.find_lr",
+        RANGE_TEST_JSON: "lrlab.range_test",
+        VARY_JSON: "lrlab.compare",
+        SCAN_JSON: "scan",
+    }
     kind = kinds.get(name)
     if kind is None and name.endswith(".json"):
         data = _try(sources, name, read_json, path)
         if isinstance(data, dict):
             kind = data.get("kind") or ("scan" if {"lrs", "horizons"} <= set(data) else None)
     loaders = {
+        "lrlab.find_lr": (sources.finds, load_find),
         "lrlab.range_test": (sources.range_tests, load_range_test),
         "lrlab.compare": (sources.comparisons, load_vary),
         "scan": (sources.scans, load_scan),
@@ -307,7 +327,7 @@ def _load_file(path: Path) -> ReportSources:
     if kind not in loaders:
         raise InvalidArgument(
             f"{str(path)!r} is not an lrlab result file.",
-            hint="Pass a run directory, or range_test.json / scan.json / vary.json / "
+            hint="Pass a run directory, or find.json / range_test.json / scan.json / vary.json / "
             "records.jsonl.",
         )
     target, loader = loaders[kind]
