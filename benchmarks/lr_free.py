@@ -8,9 +8,10 @@ control's reach; the finder's cost charged to the variants that use its answer),
 each variant trained with (found, given or estimated) and the LR-free flags; and, across the
 tasks, the performance profiles (median time to target, Dolan & Moré).
 
-    python benchmarks/lr_free.py                 # 5 tasks x 8 variants x 5 seeds (~15 min CPU)
+    python benchmarks/lr_free.py                 # 5 tasks x 8 variants x 5 seeds (~25 min CPU)
     python benchmarks/lr_free.py --quick         # smoke run: digits-mlp, 1 epoch, 1 seed
     python benchmarks/lr_free.py --update-md     # also rewrite its BENCHMARKS.md section
+    python benchmarks/lr_free.py --from-report R.json --update-md   # publish a saved run
 
 Needs the ``lrfree`` extra (``pip install 'lrlab[lrfree]'``). Seconds are wall-clock on a
 shared machine with trials running in parallel (``--workers``): updates are the unit to
@@ -20,6 +21,7 @@ compare; seconds add each optimizer's per-step cost (Prodigy's extra reductions)
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -60,6 +62,33 @@ def _task_table(h: Any) -> str:
     )
 
 
+def render(report: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section of a report (its numbers only: re-rendering a saved report
+    gives the same tables)."""
+    from lrlab.analysis.headtohead import HeadToHead
+    from lrlab.analysis.profiles import Profile
+    from lrlab.analysis.profiles import to_markdown as profile_markdown
+
+    cfg = report["config"]
+    budget = "each task's own epochs" if cfg["epochs"] is None else f"{cfg['epochs']} epochs"
+    parts = [
+        "## LR-free head-to-head (`benchmarks/lr_free.py`)",
+        _common.provenance_line(report),
+        f"`lrlab compare --preset lr-free` on {', '.join(cfg['tasks'])}: {cfg['seeds']} seeds, "
+        f"{budget}, the same budget for every variant; {cfg['workers']} trials at a time, one "
+        "torch thread each. Target: the constant-LR control's reach (its weakest seed's best). "
+        "\\*: the median over seeds of the time to target (∞ — shown as `inf` — when fewer "
+        "than half reached it), with the cost of the finder behind `max_lr: auto` (what it "
+        "recorded: find_lr's updates and seconds, its range test included) charged to "
+        "one-cycle, the three schedules at one-cycle's peak, and sf-adamw-found.",
+        *(_task_table(HeadToHead.from_dict(h)) for h in report["head_to_heads"]),
+    ]
+    if report["profiles"]:
+        profiles = {unit: Profile.from_dict(p) for unit, p in report["profiles"].items()}
+        parts.append(profile_markdown(profiles))
+    return "\n\n".join(parts) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", default=",".join(TASKS))
@@ -70,12 +99,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true", help="digits-mlp, 1 epoch, 1 seed")
     ap.add_argument("--out", type=Path, default=_common.OUT_DIR / "lr_free.json")
     ap.add_argument("--update-md", action="store_true")
+    ap.add_argument(
+        "--from-report", type=Path, default=None, help="publish a saved report, not a new run"
+    )
     args = ap.parse_args(argv)
+    if args.from_report is not None:
+        report = json.loads(args.from_report.read_text())
+    else:
+        report = run(args, argv)
+    markdown = render(report)
+    _common.write_report(args.out, report, markdown)
+    if args.update_md:
+        _common.publish("lr_free", "LR-free head-to-head", report, markdown.split("\n", 2)[2])
+    print(markdown)
+    return report
+
+
+def run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
+    """Run the preset on the tasks; the report (provenance, head-to-heads, profiles)."""
     if args.quick:
         args.tasks, args.epochs, args.seeds, args.workers = "digits-mlp", 1, 1, 1
     tasks = [t for t in args.tasks.split(",") if t]
-
-    from lrlab.analysis.profiles import to_markdown as profile_markdown
     from lrlab.experiment.presets import run_preset
 
     runs = args.runs or Path(tempfile.mkdtemp(prefix="lrlab-bench-lrfree-"))
@@ -93,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         if args.runs is None:
             shutil.rmtree(runs, ignore_errors=True)
-    report = {
+    return {
         **_common.provenance(__file__, argv),
         "config": {
             "tasks": tasks,
@@ -105,26 +149,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "head_to_heads": [h.to_dict() for h in result.head_to_heads],
         "profiles": {unit: p.to_dict() for unit, p in result.profiles.items()},
     }
-    budget = "each task's own epochs" if args.epochs is None else f"{args.epochs} epochs"
-    parts = [
-        "## LR-free head-to-head (`benchmarks/lr_free.py`)",
-        _common.provenance_line(report),
-        f"`lrlab compare --preset lr-free` on {', '.join(tasks)}: {args.seeds} seeds, "
-        f"{budget}, the same budget for every variant; {args.workers} trials at a time, one "
-        "torch thread each. Target: the constant-LR control's reach (its weakest seed's best). "
-        "\\*: the median over seeds of the time to target (∞ — shown as `inf` — when fewer "
-        "than half reached it), the finder's range test charged to one-cycle, the three "
-        "schedules at one-cycle's peak and sf-adamw-found.",
-        *(_task_table(h) for h in result.head_to_heads),
-    ]
-    if result.profiles:
-        parts.append(profile_markdown(result.profiles))
-    markdown = "\n\n".join(parts) + "\n"
-    _common.write_report(args.out, report, markdown)
-    if args.update_md:
-        _common.publish("lr_free", "LR-free head-to-head", report, markdown.split("\n", 2)[2])
-    print(markdown)
-    return report
 
 
 if __name__ == "__main__":
