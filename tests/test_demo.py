@@ -281,7 +281,7 @@ def test_find_lr_without_an_answer_keeps_its_runs_and_says_so(tmp_path, monkeypa
         # every candidate's loss is non-finite: the demo's handling is under test
         trace.status[:] = driving.DIVERGED
 
-    monkeypatch.setattr("lrlab.finder.find.run_schedule", nothing_trains)
+    monkeypatch.setattr("lrlab.finder.search.run_schedule", nothing_trains)
     with pytest.raises(InvalidArgument, match=r"find_lr found no max LR .*all-diverged"):
         run_demo(tmp_path, task="digits-mlp", seeds=(0,), epochs=1, quiet=True)
     assert "all-diverged" in (tmp_path / "report.html").read_text()

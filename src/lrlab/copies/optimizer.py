@@ -162,12 +162,14 @@ def _plan_from_instance(
             group_names.append(name_of[id(p)])
         groups.append({k: _plain(v) for k, v in g.items() if k != "params"})
         names.append(group_names)
-    lr0 = float(groups[0]["lr"])
-    if lr0 <= 0:
+    lrs = [float(g["lr"]) for g in groups]
+    if lrs[0] <= 0 and all(float(g.get("initial_lr", 0.0)) > 0 for g in groups):
+        lrs = [float(g["initial_lr"]) for g in groups]  # a scheduler's warm-up from 0
+    if lrs[0] <= 0:
         raise InvalidArgument(
-            f"The optimizer's first param group has lr={lr0}; LR ratios need a positive LR.",
+            f"The optimizer's first param group has lr={lrs[0]}; LR ratios need a positive LR.",
         )
-    ratios = [float(g["lr"]) / lr0 for g in groups]
+    ratios = [lr / lrs[0] for lr in lrs]
     return CopyOptimizer(cls=type(opt), groups=groups, names=names, ratios=ratios, label=label)
 
 

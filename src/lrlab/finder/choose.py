@@ -1,7 +1,7 @@
 r"""``find_lr``'s pure maths: the window a range test proposes, the candidates, the choice.
 
 Nothing here touches torch or files; every function maps arrays to numbers, so the rule can
-be re-scored on stored measurements (``benchmarks/find_quality.py`` does) and tested on
+be re-scored on stored measurements (``benchmarks/find_quality.py --rescore``) and tested on
 synthetic responses with a known answer.
 
 **Window** (:func:`window`). On the range test's rule curve (the loss smoothed over log LR,
@@ -12,25 +12,31 @@ loss is back above :math:`L_0` (or where the sweep stopped). The candidates span
 :math:`[\max(\eta_{start}, \eta_*/b), \; \eta_{div} \cdot a]` — below *and beyond* the curve's
 minimum, because the best peak LR of a scheduled run can be several times the minimum of a
 range test (warm-up lets a run through LRs a 100-step sweep could not survive: BatchNorm
-nets, plain SGD on tanh nets, issue 12).
+nets, plain SGD on tanh nets, issue 12). A curve that falls by less than 5 % is *flat*: the
+window is anchored on where it rises instead.
 
-**Choice** (:func:`choose`). Each candidate's short run ends with a score :math:`y_k` on
-held-out batches (higher is better: accuracy, or minus the loss); a diverged run scores the
-untrained model's :math:`y_0`, and no score counts below it. The response over
-:math:`x = \log_{10}\eta` is smoothed with a Gaussian kernel (Nadaraya–Watson),
+**Rounds** (:func:`survivors`, :func:`learnt`, :func:`spread`). Every candidate runs the
+shortest horizon; the ``keep`` nearest (in log LR) to the smoothed peak run each longer one;
+a round that learnt nothing beyond the noise is run again twice as long.
+
+**Choice** (:func:`choose`). Each run ends with a score :math:`y_k` on held-out batches
+(higher is better: minus the loss, or a metric); a diverged or stopped run scores the
+untrained model's :math:`y_0`, and no score counts below it. The longest round's response
+over :math:`x = \log_{10}\eta` is smoothed with a Gaussian kernel (Nadaraya–Watson),
 
 .. math::  R(x) = \frac{\sum_k w_k(x)\, y_k}{\sum_k w_k(x)}, \qquad
            w_k(x) = \exp\!\big(-(x - x_k)^2 / 2s^2\big),
 
 which averages out the noise of single runs and is *risk-averse*: a cliff next to a peak
 pulls the peak's smoothed value down, so the argmax moves away from the cliff, while a gentle
-slope barely moves it (being 2× low costs little; 2× high can cost everything). With two
-horizons :math:`h_1 < h_2` the best LR drifts by :math:`d = (x^*_{h_2} - x^*_{h_1}) /
-\log_{10}(h_2/h_1)` per decade of training length; the answer for the planned length
-:math:`T` is :math:`x^*_{h_2} + \gamma\, d \log_{10}(T/h_2)` (:math:`\gamma` shrinks the
-extrapolation; clipped to ``max_drift`` decades). The interval holds the LRs whose smoothed
-score at :math:`h_2` is within ``tolerance`` of the best (the measured spread of the runs
-around the smoothed response), shifted with the drift.
+slope barely moves it (being 2× low costs little; 2× high can cost everything). The answer
+:math:`x^*` is shrunk toward the range test's curve-only suggestion :math:`x_c`:
+:math:`(1 - w)\,x^* + w\,x_c` (``prior_weight``). The best LR per round gives the drift
+:math:`d` (slope of :math:`x^*_h` against :math:`\log_{10} h`); :math:`d \log_{10}(T/h_{last})`
+(clipped to ``max_drift``) is where it would take the answer by the planned length :math:`T`:
+a fraction ``drift_gain`` of a downward drift is followed, and the interval — the first round's
+LRs whose smoothed score is within ``tolerance`` (the runs' spread) of its best, and at least
+``halfwidth`` decades either side of the answer — is stretched to include it.
 """
 
 from __future__ import annotations
