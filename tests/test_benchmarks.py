@@ -28,6 +28,9 @@ SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_"
 # check that the comparison's process pool reproduces the sequential numbers.
 # executors: spawning two workers (torch import + first optimizer) takes ~15 s of wall time.
 SLOW = {"data_path", "cifar10_resnet9", "executors"}
+# Scripts that need an optional extra: skipped without it (CI installs it: the Makefile's
+# TEST_EXTRAS).
+NEEDS: dict[str, tuple[str, ...]] = {"lr_free": ("schedulefree", "prodigyopt")}
 EXTRA_ARGS: dict[str, list[str]] = {
     # Lightning's import alone costs ~5 s of CPU: covered by the slow test below.
     "suggestion_quality": ["--no-lightning"],
@@ -76,6 +79,8 @@ def _run(script: str, tmp_path: Path, *extra: str) -> dict:
     [pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in SCRIPTS],
 )
 def test_every_benchmark_runs_quick(script: str, tmp_path: Path) -> None:
+    for package in NEEDS.get(script, ()):
+        pytest.importorskip(package, reason=f"benchmarks/{script}.py needs {package}")
     report = _run(script, tmp_path, *EXTRA_ARGS.get(script, []))
     assert report, f"{script} wrote an empty report"
     if script == "suggestion_quality":

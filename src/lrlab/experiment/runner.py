@@ -182,7 +182,7 @@ def run_experiment(
 
 
 def _needs_auto(exp: Experiment, variant: str) -> bool:
-    return exp.variant(variant).auto
+    return exp.needs_auto(variant)
 
 
 def _auto_jobs(
@@ -195,11 +195,12 @@ def _auto_jobs(
     for name, seed in todo:
         if not _needs_auto(exp, name):
             continue
-        choice = choose_optimizer(task, exp, exp.variant(name))
-        path = auto_cache_path(root, seed, choice, planned_run(exp, name))
+        source = exp.lr_source(name)  # {same_as: V}: V's answer, computed once
+        choice = choose_optimizer(task, exp, exp.variant(source))
+        path = auto_cache_path(root, seed, choice, planned_run(exp, source))
         wanted[(name, seed)] = path
         if read_auto_lr(path) is None and path not in specs:
-            specs[path] = AutoSpec(exp.to_dict(), name, seed, str(path))
+            specs[path] = AutoSpec(exp.to_dict(), source, seed, str(path))
     return list(specs.values()), wanted
 
 
@@ -263,6 +264,10 @@ def _finish(
         )
         (root / "table.md").write_text(result.table("markdown"), encoding="utf-8")
         (root / "table.csv").write_text(result.table("csv"), encoding="utf-8")
+        if exp.analysis.head_to_head:
+            from lrlab.experiment.headtohead import write_head_to_head
+
+            write_head_to_head(result)
     write_json(root / SUMMARY_JSON, result.to_dict(records=False))
     return result
 

@@ -21,6 +21,7 @@ from lrlab import __version__
 from lrlab._io import atomic_file
 from lrlab.report import markup as m
 from lrlab.report.experiment_sections import experiment_sections, headline
+from lrlab.report.headtohead_sections import head_to_head_section, profile_section
 from lrlab.report.pieces import Section
 from lrlab.report.sections import (
     config_section,
@@ -103,6 +104,8 @@ def build_sections(
     sections.append(range_tests_section(sources.range_tests))
     for f in sources.experiments:
         sections.extend(experiment_sections(f))
+        sections.append(head_to_head_section(f))
+    sections.extend(profile_section(f) for f in sources.profiles)
     sections.extend(run_section(f) for f in sources.runs)
     sections.extend(scan_section(f) for f in sources.scans)
     sections.extend(vary_section(f) for f in sources.comparisons)

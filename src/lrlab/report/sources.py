@@ -14,7 +14,11 @@ file                        result
                             its ``auto-lr/`` range tests belong to it
 ``records.jsonl``           a single training run (``lrlab train``, ``lrlab.fit``)
 ``demo.json``               what ``lrlab demo`` did (settings, environment)
+``profile.json``            performance profiles across tasks (``lrlab compare --preset``)
 ==========================  ============================================================
+
+An experiment directory's ``head_to_head.json`` (``analysis: {head_to_head: true}``) is
+loaded with it.
 
 The directory itself and its sub-directories (up to :data:`MAX_DEPTH` levels) are searched,
 so a directory holding several results (the demo's range test and experiment) gives one
@@ -42,6 +46,7 @@ VARY_JSON = "vary.json"
 EXPERIMENT_YAML = "experiment.yaml"
 RECORDS_JSONL = "records.jsonl"
 DEMO_JSON = "demo.json"
+PROFILE_JSON = "profile.json"
 MAX_DEPTH = 3
 # Directories that never hold results of their own.
 _SKIP_DIRS = {"tensorboard", "auto-lr", "__pycache__"}
@@ -80,6 +85,7 @@ class ExperimentSource:
     finds: list[tuple[int, Any]] = field(default_factory=list)
     trial_configs: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     yaml_text: str = ""
+    head_to_head: Any = None  # lrlab.analysis.headtohead.HeadToHead
 
 
 @dataclass
@@ -94,19 +100,14 @@ class ReportSources:
     comparisons: list[Found] = field(default_factory=list)
     experiments: list[Found] = field(default_factory=list)
     runs: list[Found] = field(default_factory=list)
+    profiles: list[Found] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         """No result at all (problems aside)."""
-        return not (
-            self.finds
-            or self.range_tests
-            or self.scans
-            or self.comparisons
-            or self.experiments
-            or self.runs
-        )
+        found = (self.finds, self.range_tests, self.scans, self.comparisons, self.experiments)
+        return not (any(found) or self.runs or self.profiles)
 
 
 # --------------------------------------------------------------------------- loaders
@@ -140,6 +141,16 @@ def load_vary(path: Path) -> Any:
     return ComparisonResult.load(path)
 
 
+def load_profiles(path: Path) -> dict[str, Any]:
+    """A ``profile.json`` as ``{unit: lrlab.analysis.profiles.Profile}``."""
+    from lrlab.analysis.profiles import Profile
+
+    data = read_json(path)
+    if data.get("kind") != "lrlab.performance_profile":
+        raise ValueError(f"kind={data.get('kind')!r} is not lrlab.performance_profile")
+    return {unit: Profile.from_dict(p) for unit, p in data["profiles"].items()}
+
+
 def load_single_run(directory: Path) -> SingleRun:
     """Records from ``records.jsonl``; settings from ``config.yaml`` (an experiment's trial)
     and ``summary.json`` (what ``lrlab train`` saves: its ``config`` wins), stop reason from
@@ -168,6 +179,9 @@ def load_experiment_dir(directory: Path) -> ExperimentSource:
     result = ExperimentResult.load(directory)
     source = ExperimentSource(result=result)
     source.yaml_text = (directory / EXPERIMENT_YAML).read_text(encoding="utf-8")
+    from lrlab.experiment.headtohead import load_head_to_head
+
+    source.head_to_head = load_head_to_head(directory)
     for path in sorted((directory / "auto-lr").glob("*.json")):
         try:
             cached = read_json(path)
@@ -273,6 +287,7 @@ def _load_directory(sources: ReportSources, root: Path, directory: Path, names: 
         (RANGE_TEST_JSON, sources.range_tests, load_range_test),
         (SCAN_JSON, sources.scans, load_scan),
         (VARY_JSON, sources.comparisons, load_vary),
+        (PROFILE_JSON, sources.profiles, load_profiles),
     ):
         if name in names:
             value = _try(sources, f"{label}/{name}", loader, directory / name)
