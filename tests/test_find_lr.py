@@ -432,3 +432,15 @@ def test_the_report_shows_a_saved_answer(tmp_path):
 
 def test_top_level_exports():
     assert lrlab.find_lr is find_lr and lrlab.FindSettings is FindSettings
+
+
+def test_a_schedule_free_optimizer_in_eval_mode_is_searched_and_left_in_eval_mode():
+    schedulefree = pytest.importorskip("schedulefree")
+    model = _mlp()
+    opt = schedulefree.AdamWScheduleFree(model.parameters(), lr=1e-3)  # built in eval mode
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(UserWarning, match="sequentially"):  # no stacked Schedule-Free rule
+        res = find_lr(model, opt, nn.CrossEntropyLoss(), _loader(), total_steps=120, **FAST)
+    assert res.lr is not None and res.config["engine"] == "sequential"
+    assert opt.param_groups[0]["train_mode"] is False
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())

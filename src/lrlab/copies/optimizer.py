@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from lrlab.errors import InvalidArgument, OptimizerMismatch
+from lrlab.optim.lrfree import ready_to_step
 from lrlab.optim.registry import OPTIMIZERS, optimizer_class
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -214,6 +215,7 @@ def build_torch_optimizer(
             for hyper, names in zip(plan.groups, plan.names, strict=True)
         ]
         opt = plan.cls(groups)
+    ready_to_step(opt)  # Schedule-Free optimizers refuse to step in eval mode
     for group, ratio in zip(opt.param_groups, plan.ratios, strict=True):
         group["lr"] = lr * ratio
     if plan.state:

@@ -33,6 +33,7 @@ from lrlab.finder.result import RangeTestResult
 from lrlab.finder.settings import RangeTestSettings, settings_from
 from lrlab.metrics import HIGHER_IS_BETTER, Metric, default_metrics
 from lrlab.optim import groups
+from lrlab.optim.lrfree import ready_to_step
 from lrlab.precision import parse_amp
 from lrlab.smoothing import EMA
 from lrlab.snapshot import preserved
@@ -134,6 +135,9 @@ def range_test(
     epoch_data = _Epochs(train_data)
     started = time.perf_counter()
     with preserved(model, optimizer, rng=True):
+        # A Schedule-Free optimizer built by the user starts in eval mode, where it refuses to
+        # step; the sweep puts it in train mode (the snapshot puts it back).
+        ready_to_step(optimizer)
         try:
             fixed_eval = (
                 None
