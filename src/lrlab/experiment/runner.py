@@ -139,7 +139,7 @@ def run_experiment(
     try:
         with runner:
             if auto_specs:
-                say(f"{exp.name}: {len(auto_specs)} find_lr search(es) for 'auto' on {runner.name}.")
+                say(f"{exp.name}: {len(auto_specs)} find_lr run(s) for 'auto' on {runner.name}.")
                 runner.run(find_auto_lr, auto_specs, auto_done)
             auto = _read_auto(auto_wanted)
             quiet_trials = quiet or runner.name != "sequential"
