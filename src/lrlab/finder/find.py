@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import lrlab.stops as stops
 from lrlab._console import StageBar
 from lrlab.batches import Batch, StepFn, Unpack, resolve_step
 from lrlab.copies.optimizer import build_torch_optimizer, resolve_optimizer
@@ -139,15 +140,15 @@ def find_lr(
         if rt.stop_reason == "interrupted":
             return search.result(started, ["interrupted"], complete=False)
         curve_lrs, curve = rt.rule_curve()
-        stopped = rt.stop_reason in ("diverged", "non-finite loss")
+        stopped = rt.stop_reason in stops.DIVERGENCE
         search.window = rule.window(
             curve_lrs, curve, below_min=s.below_min, above_divergence=s.above_divergence,
             stopped=stopped,
         )  # fmt: skip
         work = copy.deepcopy(model).to(dev)
-        plan = resolve_optimizer(optimizer, model)
-        search.prepare(work, plan, step, hold, metric_fns, criterion, unpack, dev, seed)
-        search.drive_momentum = _drives_momentum(plan, work, schedule, horizons[0], opts)
+        recipe = resolve_optimizer(optimizer, model)
+        search.prepare(work, recipe, step, hold, metric_fns, criterion, unpack, dev, seed)
+        search.drive_momentum = _drives_momentum(recipe, work, schedule, horizons[0], opts)
         try:
             search.rounds(stages)
         except KeyboardInterrupt:
@@ -168,11 +169,11 @@ def _score(score: str, metric_fns: Mapping[str, Any]) -> tuple[str, bool]:
 
 
 def _drives_momentum(
-    plan: Any, work: nn.Module, schedule: ScheduleSpec, horizon: int, opts: Mapping[str, Any]
+    recipe: Any, work: nn.Module, schedule: ScheduleSpec, horizon: int, opts: Mapping[str, Any]
 ) -> bool:
     """Whether the planned schedule's momentum would be written into this optimizer (the
     rule of :class:`lrlab.optim.ScheduleDriver`, which ``fit`` uses), asked of a probe."""
-    probe = build_torch_optimizer(plan, dict(work.named_parameters()), 1.0)
+    probe = build_torch_optimizer(recipe, dict(work.named_parameters()), 1.0)
     return ScheduleDriver(probe, planned_schedule(schedule, 1.0, horizon, opts)).drives_momentum
 
 

@@ -65,10 +65,10 @@ class Search:
         self.escalated = 0
 
     def prepare(
-        self, work: nn.Module, plan: Any, step: StepFn, hold: Holdout, metric_fns: dict,
+        self, work: nn.Module, recipe: Any, step: StepFn, hold: Holdout, metric_fns: dict,
         criterion: Any, unpack: Unpack | None, device: torch.device, seed: int,
     ) -> None:  # fmt: skip
-        self.work, self.plan, self.step, self.hold = work, plan, step, hold
+        self.work, self.recipe, self.step, self.hold = work, recipe, step, hold
         self.metric_fns, self.criterion, self.unpack = metric_fns, criterion, unpack
         self.device, self.seed = device, seed
         self.holdout_source, self.holdout_exact = hold.source, hold.exact
@@ -162,7 +162,7 @@ class Search:
             criterion=self.criterion if isinstance(self.criterion, nn.Module) else None,
             unpack=self.unpack,
             device=self.device,
-            plan=self.plan,
+            recipe=self.recipe,
             lrs=list(lrs),
             metrics=self.metric_fns,
         )

@@ -106,7 +106,7 @@ def range_test(
             UserWarning,
             stacklevel=2,
         )
-    lrs_plan = sweep_lrs(s.start_lr, s.end_lr, s.num_iter, s.step_mode)
+    schedule_lrs = sweep_lrs(s.start_lr, s.end_lr, s.num_iter, s.step_mode)
     smoother, monitor = EMA(s.smooth_beta), DivergenceMonitor(s.diverge_th)
     ratios = groups.current_ratios(optimizer)
     batch_device = _batch_device(model, device)
@@ -150,7 +150,7 @@ def range_test(
                 optimizer=optimizer,
                 step=step,
                 batches=cycle(epoch_data, name="train_data"),
-                lrs_plan=lrs_plan,
+                schedule_lrs=schedule_lrs,
                 ratios=ratios,
                 smoother=smoother,
                 monitor=monitor,
@@ -188,7 +188,7 @@ def _sweep(
     optimizer: torch.optim.Optimizer,
     step: StepFn,
     batches: Iterator[Batch],
-    lrs_plan: list[float],
+    schedule_lrs: list[float],
     ratios: list[float],
     smoother: EMA,
     monitor: DivergenceMonitor,
@@ -206,8 +206,8 @@ def _sweep(
     # so this is only a guard): per step it cost ~1 % of a small CNN's step for nothing.
     model.train()
     with StageBar(progress) as bar:
-        bar.start("range test", total=len(lrs_plan))
-        for i, lr in enumerate(lrs_plan):
+        bar.start("range test", total=len(schedule_lrs))
+        for i, lr in enumerate(schedule_lrs):
             groups.set_lr(optimizer, lr, ratios)
             optimizer.zero_grad()
             try:
