@@ -8,7 +8,7 @@ TORCH   := torch==2.13.0
 # The demo needs the core and its data (mnist1d); the tests need everything CI checks: the dev
 # tools, every extra an integration or test imports, and the notebook kernel (see README).
 DEMO_EXTRAS := datasets
-TEST_EXTRAS := dev,datasets,tensorboard,ray,lightning,transformers,notebook
+TEST_EXTRAS := dev,datasets,tensorboard,ray,lightning,transformers,notebook,lrfree
 BASE        := $(VENV)/.base
 DEMO_STAMP  := $(VENV)/.installed-demo
 TEST_STAMP  := $(VENV)/.installed-test

@@ -12,11 +12,11 @@ Per (task, seed), from the cached trainings (:mod:`_find_jobs`):
 * **LR ratio** — finder LR / grid-best LR (geometric mean over seeds);
 * **coverage** — whether ``[low, high]`` holds the grid-best LR;
 * **cost** — ``find_lr``'s optimizer steps / planned steps (``runs``) and its seconds over
-  the median seconds of one planned training of that seed (``time``).
+  the seconds of the planned training at its answer, which runs right after it in the same
+  job (``time``: both under the same machine load).
 
-:func:`interpolated` reads a metric off a seed's grid (linear in log LR), for re-scoring
-stored ``find_lr`` measurements with another choice rule without training — only ever on the
-development half (``find_quality.py --rescore`` refuses the held-out half).
+Re-scoring stored ``find_lr`` measurements with another choice, without training, is
+research (``research/find_rule_variants.py``, development half only).
 """
 
 from __future__ import annotations
@@ -46,14 +46,6 @@ def grid_arrays(cache: Mapping[str, Any], grid: Sequence[float]) -> tuple[np.nda
     x = np.array([lr for lr in grid if lr_key(lr) in train], dtype=float)
     y = np.array([train[lr_key(lr)]["final"] for lr in x], dtype=float)
     return x, y
-
-
-def interpolated(x: np.ndarray, y: np.ndarray, lr: float | None, untrained: float) -> float:
-    """The metric at ``lr`` read off the grid (linear in log LR; outside the grid: the end
-    value, or the untrained model's beyond a diverged end)."""
-    if lr is None or not math.isfinite(lr) or lr <= 0:
-        return untrained
-    return float(np.interp(math.log10(lr), np.log10(x), y))
 
 
 def score_task(
@@ -102,9 +94,9 @@ def score_task(
             t = train.get(lr_key(lr)) if lr is not None else None
             achieved = untrained if lr is None else (t["final"] if t else math.nan)
             low, high = f.get("low"), f.get("high")
-            planned = statistics.median(
-                r["seconds"] for r in train.values() if not r.get("diverged")
-            ) if any(not r.get("diverged") for r in train.values()) else math.nan  # fmt: skip
+            # The planned run at the finder's LR ran right after the finder, in the same job:
+            # the same machine load for both (grid runs ran at other times).
+            planned = t["seconds"] if t else math.nan
             per_seed.append({
                 "seed": s, "lr": lr, "achieved": achieved,
                 "regret": regret(achieved, best[s], higher)

@@ -9,7 +9,6 @@ LR, whether ``[low, high]`` holds the best, cost in runs and time.
 
     .venv/bin/python benchmarks/find_quality.py --tasks dev                 # tune here
     .venv/bin/python benchmarks/find_quality.py --tasks all --update-md     # the published run
-    .venv/bin/python benchmarks/find_quality.py --rescore width=0.35        # dev only, no training
     .venv/bin/python benchmarks/find_quality.py --quick                     # smoke run
 
 Trainings and finder answers are cached per (task, seed) under ``--cache``; ``find_lr``'s
@@ -21,8 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ from typing import Any
 import _find_jobs
 import find_tasks
 from _common import OUT_DIR, provenance, provenance_line, publish, write_report
-from _find_scoring import half_summary, half_table, interpolated, score_task, task_table
+from _find_scoring import half_summary, half_table, score_task, task_table
 
 NAME = "find_quality"
 DEFAULT_CACHE = OUT_DIR / "find_quality_cache"
@@ -151,53 +148,6 @@ def markdown(rep: dict[str, Any], finders: list[str]) -> str:
     return "\n".join(parts)
 
 
-def rescore(args: argparse.Namespace, settings: dict[str, Any], overrides: dict[str, Any]) -> None:
-    """Re-choose from stored find_lr measurements with other choice settings (dev only)."""
-    from _find_scoring import grid_arrays, regret
-    from lrlab.finder import FindResult
-    from lrlab.finder.choose import choose
-
-    names = task_names(args.tasks)
-    held = [n for n in names if n in find_tasks.HELD_OUT]
-    if held:
-        sys.exit(f"--rescore tunes the rule: it refuses held-out tasks ({', '.join(held)}).")
-    key = find_key(args.tag, settings)
-    totals: dict[str, list[float]] = {"stored": [], "rescored": []}
-    for n, caches in load(args, names).items():
-        ft = find_tasks.get(n)
-        higher = ft.metric == "accuracy"
-        if not higher:
-            continue
-        row = []
-        for s, cache in caches.items():
-            f = cache["finders"].get(key)
-            if f is None:
-                continue
-            res = FindResult.from_dict(f["result"])
-            x, y = grid_arrays(cache, grid(n, args.quick))
-            best = float(y.max())
-            untrained = next(iter(cache["train"].values()))["untrained"]
-            lrs = sorted({c.lr for c in res.candidates})
-            table = [[math.nan] * len(lrs) for _ in res.horizons]
-            for c in res.candidates:
-                if c.score is not None:
-                    table[res.horizons.index(c.horizon)][lrs.index(c.lr)] = c.score
-            import numpy as np
-
-            params = {k: res.config[k] for k in ("width", "drift_gain", "max_drift")}
-            params.update(overrides)
-            c = choose(lrs, np.array(table), res.horizons, res.total_steps,
-                       floor=res.config["floor"], **params)  # fmt: skip
-            for label, lr in (("stored", res.lr), ("rescored", c.lr)):
-                r = regret(interpolated(x, y, lr, untrained), best, True)
-                totals[label].append(r)
-            row.append((s, res.lr, c.lr))
-        print(n, " ".join(f"s{s}:{a:.3g}->{b:.3g}" for s, a, b in row if a and b))
-    for label, values in totals.items():
-        print(f"{label}: mean interpolated regret {sum(values) / max(len(values), 1):.2f} pts "
-              f"over {len(values)} (task, seed) pairs")  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", default="all", help="dev, held-out, all or NAME,NAME")
@@ -209,19 +159,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tag", default="v1", help="find_lr code version (bump when it changes)")
     p.add_argument("--no-train", action="store_true", help="finders only, no planned runs")
     p.add_argument("--report-only", action="store_true")
-    p.add_argument("--rescore", nargs="*", default=None, help="choice settings KEY=VALUE (dev)")
-    p.add_argument("--quick", action="store_true", help="2 tasks, 1 seed, 5 grid points")
+    p.add_argument("--quick", action="store_true", help="1 task, 1 seed, 5 grid points")
     p.add_argument("--out", type=Path, default=OUT_DIR / f"{NAME}.json")
     p.add_argument("--update-md", action="store_true")
     args = p.parse_args(argv)
     settings = parse_sets(args.set)
     if args.quick:
-        args.tasks = args.tasks if args.tasks != "all" else ",".join(find_tasks.DEV[:2])
+        args.tasks = args.tasks if args.tasks != "all" else find_tasks.DEV[0]
         args.seeds = 1
         settings.setdefault("max_candidates", 5)
-    if args.rescore is not None:
-        rescore(args, settings, parse_sets(args.rescore))
-        return
     if not args.report_only:
         run_units(args, task_names(args.tasks), settings)
     rep = report(args, settings)

@@ -80,6 +80,17 @@ def test_overview_has_four_panels_and_says_what_is_missing():
     assert [t.get_text() for t in fig.axes[3].texts] == ["not recorded"]
 
 
+def test_the_lr_panel_shows_the_step_size_lr_free_optimizers_estimated():
+    records = RUNS["fast"][0]
+    prodigy = {0: [dict(r, lr=1.0, d_lr=1e-6 if r["epoch"] == 0 else 3e-3) for r in records]}
+    fig = plot_overview({"control": RUNS["control"], "prodigy": prodigy}, fig=Figure())
+    lines = {line.get_label(): line for line in fig.axes[2].get_lines()}
+    assert set(lines) == {"control (n=2)", "prodigy (n=1)", "prodigy d·lr (n=1)"}
+    assert lines["prodigy d·lr (n=1)"].get_ydata().tolist() == [1e-6, 3e-3, 3e-3]
+    assert lines["prodigy d·lr (n=1)"].get_linestyle() == ":"
+    assert fig.axes[2].get_yscale() == "log"
+
+
 def test_time_to_target_bars():
     c = compare(RUNS, target=0.55)
     fig = Figure()

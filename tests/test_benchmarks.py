@@ -27,10 +27,16 @@ SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_"
 # vary_pool (~11 s: two spawned workers importing torch) stays: it is the default suite's only
 # check that the comparison's process pool reproduces the sequential numbers.
 # executors: spawning two workers (torch import + first optimizer) takes ~15 s of wall time.
-SLOW = {"data_path", "cifar10_resnet9", "executors"}
+# overhead (~29 s: interleaved timing rounds) and lr_free (~21 s: 8 variants' trainings, and
+# its preset runs end to end in tests/test_lrfree_headtohead.py) keep the default suite short.
+SLOW = {"data_path", "cifar10_resnet9", "executors", "overhead", "lr_free"}
+# Scripts that need an optional extra: skipped without it (CI installs it: the Makefile's
+# TEST_EXTRAS).
+NEEDS: dict[str, tuple[str, ...]] = {"lr_free": ("schedulefree", "prodigyopt")}
 EXTRA_ARGS: dict[str, list[str]] = {
     # Lightning's import alone costs ~5 s of CPU: covered by the slow test below.
     "suggestion_quality": ["--no-lightning"],
+    "find_quality": ["--finders", "find_lr,curve"],
 }
 
 
@@ -75,6 +81,8 @@ def _run(script: str, tmp_path: Path, *extra: str) -> dict:
     [pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in SCRIPTS],
 )
 def test_every_benchmark_runs_quick(script: str, tmp_path: Path) -> None:
+    for package in NEEDS.get(script, ()):
+        pytest.importorskip(package, reason=f"benchmarks/{script}.py needs {package}")
     report = _run(script, tmp_path, *EXTRA_ARGS.get(script, []))
     assert report, f"{script} wrote an empty report"
     if script == "suggestion_quality":

@@ -70,9 +70,17 @@ def test_quiet_and_no_figures(tmp_path, capsys):
 
 
 def test_the_example_config_is_valid(capsys):
+    import importlib.util
+
+    from lrlab.errors import InvalidArgument
     from lrlab.experiment import load_experiment
 
+    lrfree = all(importlib.util.find_spec(p) for p in ("schedulefree", "prodigyopt"))
     for path in sorted(EXAMPLES.glob("*.yaml")):
+        if path.name == "lr_free.yaml" and not lrfree:  # refused in one line, naming the extra
+            with pytest.raises(InvalidArgument, match=r"pip install 'lrlab\[lrfree\]'"):
+                load_experiment(path)
+            continue
         exp = load_experiment(path)
         assert exp.variants and exp.seeds, path
 

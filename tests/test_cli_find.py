@@ -64,6 +64,7 @@ def test_find_on_a_user_factory_writes_json_and_png_and_prints_the_suggestion(
     out = tmp_path / "out"
     code, stdout, stderr = _run(
         capsys,
+        "--fast",
         "--model",
         f"{factory_module}:factory",
         "--num-iter",
@@ -96,6 +97,7 @@ def test_find_is_deterministic_and_honours_the_window(factory_module, tmp_path, 
     for run in ("a", "b"):
         code, _, err = _run(
             capsys,
+            "--fast",
             "--model",
             f"{factory_module}:no_eval",
             "--start-lr",
@@ -125,6 +127,7 @@ def test_ctrl_c_saves_what_was_measured_and_exits_130(factory_module, tmp_path, 
     out = tmp_path / "out"
     code, _, stderr = _run(
         capsys,
+        "--fast",
         "--model",
         f"{factory_module}:interrupting",
         "--num-iter",
@@ -152,7 +155,11 @@ def test_ctrl_c_saves_what_was_measured_and_exits_130(factory_module, tmp_path, 
         (("--model", "{mod}:factory", "--start-lr", "1", "--end-lr", "0.1"), "smaller than end_lr"),
         (("--model", "{mod}:factory", "--num-iter", "1"), "num_iter=1 must be an integer >= 2"),
         (("--model", "{mod}:factory", "--step-mode", "cos"), "step_mode='cos'"),
-        (("--model", "{mod}:no_eval", "--eval-every", "5"), "has no evaluation data"),
+        (("--fast", "--model", "{mod}:no_eval", "--eval-every", "5"), "has no evaluation data"),
+        (("--fast", "--model", "{mod}:factory", "--epochs", "3"), "which --fast does not look"),
+        (("--model", "{mod}:factory", "--epochs", "0"), "--epochs 0 must be >= 1"),
+        (("--model", "{mod}:factory", "--epochs", "2", "--iterations", "9"), "not both"),
+        (("--model", "{mod}:factory", "--schedule", "cyclic"), "cannot be planned"),
         (("--task", "no-such-task"), "Unknown task 'no-such-task'"),
     ],
 )
@@ -165,3 +172,36 @@ def test_user_mistakes_are_one_line_errors_with_exit_code_2(
     assert message in stderr
     assert "Traceback" not in stderr
     assert not (tmp_path / "out" / "range_test.json").exists()
+
+
+def test_find_lr_by_default_writes_find_json_beside_the_range_test(
+    factory_module, tmp_path, capsys
+):
+    from lrlab.finder import FindResult
+
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(
+        capsys, "--model", f"{factory_module}:factory", "--epochs", "3", "--num-iter", "30",
+        "--device", "cpu", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    found = FindResult.load(out / "find.json")
+    assert found.total_steps == 3 * 16 and found.schedule["name"] == "one-cycle"
+    assert found.lr is not None and found.low <= found.lr <= found.high
+    assert found.candidates and found.cost["runs"] > 0
+    assert found.config["task"] == f"{factory_module}:factory"
+    rt = RangeTestResult.load(out / "range_test.json")
+    assert rt.to_dict()["lrs"] == found.range_test.to_dict()["lrs"] and rt.lrs[0] == 1e-4
+    assert (out / "find.png").read_bytes().startswith(b"\x89PNG")
+    assert "max lr" in stdout and f"{found.lr:.3g}" in stdout and "48 steps of one-cycle" in stdout
+
+
+def test_ctrl_c_during_find_lr_never_replaces_a_complete_answer(factory_module, tmp_path, capsys):
+    out = tmp_path / "out"
+    common = ["--epochs", "3", "--num-iter", "30", "--quiet", "--out", str(out)]
+    assert _run(capsys, "--model", f"{factory_module}:factory", *common)[0] == 0
+    complete = (out / "find.json").read_bytes()
+    code, _, stderr = _run(capsys, "--model", f"{factory_module}:interrupting", *common)
+    assert code == 130 and "find.partial.json" in stderr and "untouched" in stderr
+    assert (out / "find.json").read_bytes() == complete
+    assert "interrupted" in (out / "find.partial.json").read_text()

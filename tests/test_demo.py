@@ -30,6 +30,7 @@ from lrlab.cli._demo_dir import (
 from lrlab.cli._demo_run import demo_epochs, plan_experiment, run_demo
 from lrlab.errors import InvalidArgument
 from lrlab.experiment.progress import ExperimentWatcher, LineProgress
+from lrlab.finder import FindResult
 
 EXPERIMENT_NAME = demo_config()["name"]
 
@@ -201,22 +202,28 @@ def small_demo(tmp_path_factory):
 
 def test_demo_runs_the_workflow_end_to_end(small_demo):
     out, result = small_demo
-    rt = result.range_test
-    assert rt.suggestion.lr is not None and rt.eval_lrs  # metric mode: accuracy vs LR
+    rt, found = result.range_test, result.found
+    assert rt is found.range_test and rt.eval_lrs  # metric mode: accuracy vs LR
+    assert found.lr is not None and found.low <= found.lr <= found.high
+    assert found.total_steps > 0 and found.cost["runs"] > 0
     exp = result.experiment
     assert [(t.variant, t.seed) for t in exp.trials] == [
         ("one-cycle", 0), ("constant", 0), ("step-decay", 0)
     ]  # fmt: skip
     assert all(t.status == "completed" for t in exp.trials)
-    # one-cycle peaks exactly at the range test's suggestion
+    # one-cycle peaks exactly at find_lr's answer, found for the trials' planned length
     cfg = yaml.safe_load((Path(exp.dir) / "one-cycle" / "seed-0" / "config.yaml").read_text())
-    assert cfg["schedule"]["params"]["max_lr"] == rt.suggestion.lr
+    assert cfg["schedule"]["params"]["max_lr"] == found.lr
+    assert cfg["budget"]["total_steps"] == found.total_steps
+    assert found.candidates and found.schedule["name"] == "one-cycle"
     assert result.report == out / "report.html" and result.report.is_file()
     marker = read_json(out / DEMO_JSON)
     assert marker["status"] == "completed" and marker["environment"]["torch version"]
     assert marker["command"] == f"lrlab demo --task digits-mlp --out {out} --seeds 1 --epochs 2"
     assert "lrlab demo — digits-mlp" in result.report.read_text(encoding="utf-8")
     assert (out / RANGE_TEST_DIR / "range_test.png").is_file()
+    assert (out / RANGE_TEST_DIR / "find.png").is_file()
+    assert FindResult.load(out / RANGE_TEST_DIR / "find.json").lr == found.lr
 
 
 def test_the_cli_reruns_it_reusing_everything_bit_for_bit(small_demo, capsys):
@@ -225,11 +232,12 @@ def test_the_cli_reruns_it_reusing_everything_bit_for_bit(small_demo, capsys):
     out, first = small_demo
     records = {p: p.read_bytes() for p in Path(first.experiment.dir).glob("*/seed-*/records.jsonl")}
     range_test = (out / RANGE_TEST_DIR / "range_test.json").read_bytes()
+    find = (out / RANGE_TEST_DIR / "find.json").read_bytes()
     args = ["demo", "--task", "digits-mlp", "--seeds", "1", "--epochs", "2",
             "--executor", "sequential", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     stdout, stderr = capsys.readouterr()
-    assert "Finished in" in stderr and "reused: range test, 3 trial(s)" in stderr
+    assert "Finished in" in stderr and "reused: find_lr, 3 trial(s)" in stderr
     assert stderr.count("(reused: finished in an earlier run)") == 3
     # the comparison table (whole, never squeezed) and the report's path on stdout
     for variant in ("one-cycle", "constant (control)", "step-decay"):
@@ -238,6 +246,7 @@ def test_the_cli_reruns_it_reusing_everything_bit_for_bit(small_demo, capsys):
     assert stdout.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
     assert {p: p.read_bytes() for p in records} == records
     assert (out / RANGE_TEST_DIR / "range_test.json").read_bytes() == range_test
+    assert (out / RANGE_TEST_DIR / "find.json").read_bytes() == find
 
 
 def test_rich_progress_draws_stages_bars_and_messages():
@@ -279,25 +288,22 @@ def test_sigint_stops_the_demo_cleanly_and_says_how_to_resume(tmp_path):
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("lrlab: Demo interrupted:") and "again to resume" in last
     assert read_json(out / DEMO_JSON)["status"] == "interrupted"
-    assert (out / RANGE_TEST_DIR / "range_test.json").is_file()  # kept
+    assert (out / RANGE_TEST_DIR / "find.json").is_file()  # kept
     # what the interrupted trial finished is kept (its checkpoint is there to resume from)
     assert (first.parent / "checkpoint.pt").is_file()
 
 
-def test_a_range_test_without_suggestion_keeps_its_curve_and_says_so(tmp_path, monkeypatch):
-    import lrlab.finder
-    from fixtures.runs import synthetic_range_test
-    from lrlab.suggest import Suggestion
+def test_find_lr_without_an_answer_keeps_its_runs_and_says_so(tmp_path, monkeypatch):
+    import lrlab.copies.driving as driving
 
-    def flat_curve(*args, **kwargs):  # the demo's handling is under test, not the sweep
-        result = synthetic_range_test(metric=False)
-        result.suggestion = Suggestion(lr=None, flags=["flat: the loss never dropped"])
-        return result
+    def nothing_trains(engine, train_data, eval_data, trace, **kwargs):  # type: ignore[no-untyped-def]
+        # every candidate's loss is non-finite: the demo's handling is under test
+        trace.status[:] = driving.DIVERGED
 
-    monkeypatch.setattr(lrlab.finder, "range_test", flat_curve)
-    with pytest.raises(InvalidArgument, match=r"suggests no max LR \(flat: the loss never"):
+    monkeypatch.setattr("lrlab.finder.search.run_schedule", nothing_trains)
+    with pytest.raises(InvalidArgument, match=r"find_lr found no max LR .*all-diverged"):
         run_demo(tmp_path, task="digits-mlp", seeds=(0,), epochs=1, quiet=True)
-    assert "flat: the loss never dropped" in (tmp_path / "report.html").read_text()
+    assert "all-diverged" in (tmp_path / "report.html").read_text()
     assert read_json(tmp_path / DEMO_JSON)["status"] == "failed"
-    assert len(read_json(tmp_path / RANGE_TEST_DIR / "range_test.json")["lrs"]) == 120
+    assert read_json(tmp_path / RANGE_TEST_DIR / "find.json")["candidates"]
     assert not (tmp_path / EXPERIMENT_NAME).exists()  # nothing trained without an LR

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 import lrlab.train
 from lrlab._io import read_json, read_jsonl
@@ -168,30 +169,43 @@ def test_a_different_experiment_in_the_same_directory_is_refused(reference, tmp_
         run(experiment(name="other"), tmp_path)
 
 
-def test_auto_lr_one_range_test_per_seed_shared_by_variants(tmp_path):
+def test_auto_lr_one_find_per_seed_and_planned_run_shared_by_variants(tmp_path):
+    """``auto`` is find_lr's answer for the variant's planned run: variants with the same
+    schedule and budget share one search per seed; another schedule gets its own."""
     exp = experiment(
         epochs=2,
         seeds=[0, 1],
         variants=[
             {"name": "oc-auto", "schedule": {"name": "one-cycle", "max_lr": "auto"}},
+            {"name": "oc-auto-again", "schedule": {"name": "one-cycle", "max_lr": "auto"}},
             {"name": "const-auto", "schedule": {"name": "constant", "lr": "auto"}},
         ],
         range_test={"num_iter": 40},
     )
     result = run(exp, tmp_path)
     caches = sorted((tmp_path / "tiny" / "auto-lr").glob("seed-*.json"))
-    assert [p.name.split("-")[1] for p in caches] == ["0", "1"]  # one per seed
-    for seed, path in zip([0, 1], caches, strict=True):
+    assert [p.name.split("-")[1] for p in caches] == ["0", "0", "1", "1"]  # 2 plans per seed
+    by_schedule = {}
+    for path in caches:
         cached = read_json(path)
-        assert cached["seed"] == seed and cached["lr"] > 0
-        assert len(cached["range_test"]["lrs"]) <= 40
-        for variant in ("oc-auto", "const-auto"):
+        assert cached["lr"] > 0 and cached["find"]["lr"] == cached["lr"]
+        assert len(cached["range_test"]["lrs"]) <= 40  # the range_test section's settings
+        by_schedule[(cached["seed"], cached["find"]["schedule"]["name"])] = cached
+        config = yaml.safe_load(
+            (tmp_path / "tiny" / "oc-auto" / "seed-0" / "config.yaml").read_text()
+        )
+        assert cached["find"]["total_steps"] == config["budget"]["total_steps"]
+    for seed in (0, 1):
+        oc = by_schedule[(seed, "one-cycle")]["lr"]
+        const = by_schedule[(seed, "constant")]["lr"]
+        for variant in ("oc-auto", "oc-auto-again"):
             t = result.trial(variant, seed)
-            assert t.auto_lr == cached["lr"]
+            assert t.auto_lr == oc
             config = (tmp_path / "tiny" / variant / f"seed-{seed}" / "config.yaml").read_text()
-            assert f"auto_lr: {cached['lr']}" in config
+            assert f"auto_lr: {oc}" in config
         trial = result.trial("const-auto", seed)
-        assert trial.records[1]["lr"] == pytest.approx(cached["lr"])  # the constant LR used
+        assert trial.auto_lr == const
+        assert trial.records[1]["lr"] == pytest.approx(const)  # the constant LR used
     # A rerun reads the cache: no range test again.
     stamps = [p.stat().st_mtime_ns for p in caches]
     run(exp, tmp_path)

@@ -311,10 +311,16 @@ def test_ctrl_c_during_find_never_replaces_a_complete_result(tmp_path, capsys):
     """Issue 13: Ctrl-C on `lrlab find` overwrote a complete range_test.json with the partial
     sweep, which claimed to be trustworthy."""
     out = str(tmp_path)
-    assert main(["find", "--model", "faults:small", "--num-iter", "60", "-q", "-o", out]) == 0
+    fast = [
+        "find",
+        "--fast",
+        "--num-iter",
+        "60",
+    ]  # the range test alone (find_lr: tests/test_cli_find)
+    assert main([*fast, "--model", "faults:small", "-q", "-o", out]) == 0
     complete = (tmp_path / "range_test.json").read_bytes()
     capsys.readouterr()
-    code = main(["find", "--model", "faults:ctrl_c_at_batch_30", "--num-iter", "60", "-o", out])
+    code = main([*fast, "--model", "faults:ctrl_c_at_batch_30", "-o", out])
     assert code == 130
     line = one_line(capsys.readouterr().err, "lrlab: Range test interrupted")
     assert "range_test.partial.json (a complete result there is kept)" in line

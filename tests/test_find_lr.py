@@ -114,7 +114,82 @@ def test_choice_when_everything_diverged():
     assert c.lr is None and "all-diverged" in c.flags
 
 
-# -- find_lr ---------------------------------------------------------------------------------
+def _one_cycle_final(model_fn, data, lr: float, steps: int, criterion, eval_data=None):  # type: ignore[no-untyped-def]
+    """The planned run: one-cycle at peak ``lr``; its final eval loss (or accuracy)."""
+    model = model_fn()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    epochs = steps // len(data)
+    res = lrlab.fit(model, opt, criterion, data, schedule=lrlab.one_cycle(lr, total_steps=steps),
+                    epochs=epochs, eval_data=eval_data or data, quiet=True,
+                    on_divergence="stop")  # fmt: skip
+    return res.final
+
+
+def test_a_known_cliff_finds_the_safe_side():
+    """Gradient descent on a least-squares problem whose Hessian's largest eigenvalue is 2: a
+    constant LR above 1 diverges along that direction, while the smallest eigenvalue (0.02)
+    wants the LR as large as possible. For the planned one-cycle run the best peak is just
+    below a cliff (1.3 trains best; 1.6 blows up). The answer must sit on the safe side."""
+    gen = torch.Generator().manual_seed(0)
+    scales = torch.logspace(-2, 0, 10)  # eigenvalues of X^T X / n
+    x = torch.randn(512, 10, generator=gen)
+    x = (x - x.mean(0)) / x.std(0) * scales.sqrt()
+    y = x @ torch.randn(10, 1, generator=gen)
+    data = [(x, y)]  # one full batch: gradient descent
+
+    def model() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Linear(10, 1, bias=False)
+
+    m = model()
+    res = find_lr(m, torch.optim.SGD(m.parameters(), lr=0.1), nn.MSELoss(), data,
+                  total_steps=200, eval_data=data)  # fmt: skip
+    assert res.lr is not None and 0.3 < res.lr < 1.3  # the safe side, not far from it
+    # Past the cliff the longest runs fail (a 20-step run may still survive 1.5: the
+    # short-horizon bias that the longer round is there to catch).
+    beyond = [c for c in res.candidates if c.lr > 1.4 and c.horizon == max(res.horizons)]
+    assert beyond and all(c.status in ("stopped", "diverged") for c in beyond)
+    start = nn.MSELoss()(model()(x), y).item()
+    assert _one_cycle_final(model, data, res.lr, 200, nn.MSELoss())["eval_loss"] < 0.01 * start
+    assert _one_cycle_final(model, data, 1.6, 200, nn.MSELoss())["eval_loss"] > start  # cliff
+
+
+def _spirals(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    t = gen.uniform(0.05, 1, n)
+    angle = 2 * np.pi * (y / 3 + t) + gen.normal(0, 0.15, n)
+    x = np.stack([t * np.cos(angle), t * np.sin(angle)], 1).astype(np.float32)
+    return torch.tensor(x), torch.tensor(y)
+
+
+def test_plain_sgd_on_a_tanh_net_finds_far_above_the_curve():
+    """Issue 12's third case: plain SGD on a tanh MLP, whose best one-cycle peak (~1.8 here,
+    collapsing at 3.2) is several times anything the range-test curve suggests."""
+    x, y = _spirals(1200, 0)
+    xt, yt = _spirals(1200, 1)
+    train = TensorLoader(x, y, 32, seed=0)
+    test = TensorLoader(xt, yt, 600, shuffle=False)
+    steps = 10 * len(train)
+
+    def model() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(),
+                             nn.Linear(32, 3))  # fmt: skip
+
+    m = model()
+    res = find_lr(m, torch.optim.SGD(m.parameters(), lr=0.01), nn.CrossEntropyLoss(), train,
+                  total_steps=steps)  # fmt: skip
+    curve_lr = res.range_test.suggestion.lr
+    assert res.lr is not None and res.lr > 2 * curve_lr
+
+    def accuracy(lr: float) -> float:
+        return _one_cycle_final(model, train, lr, steps, nn.CrossEntropyLoss(), test)[
+            "eval_accuracy"
+        ]
+
+    found, curve = accuracy(res.lr), accuracy(curve_lr)
+    assert found > curve + 0.1  # the curve's answer barely trains in this budget
 
 
 def test_find_lr_answers_with_evidence_and_restores_everything():
@@ -217,6 +292,35 @@ def test_eval_data_is_used_when_given_and_a_list_of_batches_is_split():
     assert res2.holdout.startswith("last") and "holdout-overlap" not in res2.flags
 
 
+def test_a_dataloader_is_split_exactly_and_its_generator_left_alone():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = _blobs()
+    gen = torch.Generator().manual_seed(5)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=gen)
+    state = gen.get_state()
+    model = _mlp()
+    res = find_lr(model, torch.optim.SGD(model.parameters(), lr=0.05), nn.CrossEntropyLoss(),
+                  loader, total_steps=120, **FAST)  # fmt: skip
+    assert "held out" in res.holdout and "holdout-overlap" not in res.flags
+    assert torch.equal(gen.get_state(), state)
+
+
+def test_a_scheduler_at_a_warm_up_from_zero_keeps_the_group_ratios():
+    """Lightning and transformers hand over optimizers whose scheduler has set LR 0 already:
+    the ratios come from torch's ``initial_lr``."""
+    model = _mlp()
+    opt = torch.optim.SGD(
+        [{"params": model[0].parameters(), "lr": 0.1}, {"params": model[2].parameters(),
+                                                        "lr": 0.05}], lr=0.1, momentum=0.9,
+    )  # fmt: skip
+    torch.optim.lr_scheduler.LambdaLR(opt, lambda step: step / 10)  # LR 0 at step 0
+    assert [g["lr"] for g in opt.param_groups] == [0.0, 0.0]
+    res = find_lr(model, opt, nn.CrossEntropyLoss(), _loader(), total_steps=120, **FAST)
+    assert res.lr is not None and res.range_test.config["group_ratios"] == [1.0, 0.5]
+    assert [g["lr"] for g in opt.param_groups] == [0.0, 0.0]  # left as it was
+
+
 def test_ctrl_c_returns_what_was_done_and_restores(monkeypatch):
     import lrlab.copies.driving as driving
 
@@ -232,7 +336,7 @@ def test_ctrl_c_returns_what_was_done_and_restores(monkeypatch):
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr("lrlab.finder.find.run_schedule", interrupt_second_horizon)
+    monkeypatch.setattr("lrlab.finder.search.run_schedule", interrupt_second_horizon)
     res = find_lr(model, opt, nn.CrossEntropyLoss(), _loader(), total_steps=200, **FAST)
     assert not res.complete and "interrupted" in res.flags
     assert res.lr is not None  # chosen from the first horizon's runs
@@ -247,7 +351,7 @@ def test_state_is_restored_when_find_lr_fails(monkeypatch):
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("lrlab.finder.find.run_schedule", boom)
+    monkeypatch.setattr("lrlab.finder.search.run_schedule", boom)
     with pytest.raises(RuntimeError, match="boom"):
         find_lr(model, opt, nn.CrossEntropyLoss(), _loader(), total_steps=200, method="sequential",
                 **FAST)  # fmt: skip
@@ -314,5 +418,29 @@ def test_plot_draws_both_panels():
     assert "<script" not in html
 
 
+def test_the_report_shows_a_saved_answer(tmp_path):
+    from lrlab.report import write_report
+
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    res = find_lr(model, opt, nn.CrossEntropyLoss(), _loader(), total_steps=120, **FAST)
+    res.save(tmp_path / "find" / "find.json")
+    html = write_report(tmp_path).read_text(encoding="utf-8")
+    assert 'id="find-lr"' in html and f"{res.lr:.3g}" in html
+    assert "120 steps of one-cycle" in html
+
+
 def test_top_level_exports():
     assert lrlab.find_lr is find_lr and lrlab.FindSettings is FindSettings
+
+
+def test_a_schedule_free_optimizer_in_eval_mode_is_searched_and_left_in_eval_mode():
+    schedulefree = pytest.importorskip("schedulefree")
+    model = _mlp()
+    opt = schedulefree.AdamWScheduleFree(model.parameters(), lr=1e-3)  # built in eval mode
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(UserWarning, match="sequentially"):  # no stacked Schedule-Free rule
+        res = find_lr(model, opt, nn.CrossEntropyLoss(), _loader(), total_steps=120, **FAST)
+    assert res.lr is not None and res.config["engine"] == "sequential"
+    assert opt.param_groups[0]["train_mode"] is False
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())

@@ -55,7 +55,12 @@ _IMPORT_EVERYTHING = textwrap.dedent(
         n for n, m in lrlab._EXPORTS.items()
         if n not in SHADOWED and getattr(lrlab, n) is not getattr(importlib.import_module(m), n)
     ]
-    modules = [m.name for m in pkgutil.walk_packages(lrlab.__path__, "lrlab.")]
+    # The integrations' submodules import their framework (an extra) by design; the package
+    # itself is walked (tests/test_integrations_lightning.py checks it imports no framework).
+    modules = [
+        m.name for m in pkgutil.walk_packages(lrlab.__path__, "lrlab.")
+        if not m.name.startswith("lrlab.integrations.")
+    ]
     for name in modules:
         importlib.import_module(name)
     extras = ("matplotlib", "ray", "tensorboard", "mnist1d", "sklearn", "torch_lr_finder")

@@ -29,10 +29,10 @@ def _grads(model: nn.Module, steps: int, seed: int) -> list[list[torch.Tensor]]:
 
 def _run_torch(model, optimizer_spec, kwargs, lr, grads):  # type: ignore[no-untyped-def]
     """Apply ``grads`` with a real torch optimizer; return the flat parameters after each step."""
-    plan = resolve_optimizer(optimizer_spec, model, kwargs=kwargs)
+    recipe = resolve_optimizer(optimizer_spec, model, kwargs=kwargs)
     clone = _model()
     clone.load_state_dict(model.state_dict())
-    opt = build_torch_optimizer(plan, dict(clone.named_parameters()), lr)
+    opt = build_torch_optimizer(recipe, dict(clone.named_parameters()), lr)
     out = []
     for step_grads in grads:
         for p, g in zip(clone.parameters(), step_grads, strict=True):
@@ -63,11 +63,11 @@ def test_stacked_rule_matches_torch_optim_for_every_copy(name, kwargs):
     model = _model()
     lrs = [1e-3, 3e-2, 0.5]
     grads = _grads(model, steps=5, seed=1)
-    plan = resolve_optimizer(name, model, kwargs=kwargs)
-    order = plan.trainable
+    recipe = resolve_optimizer(name, model, kwargs=kwargs)
+    order = recipe.trainable
     params = dict(model.named_parameters())
     sizes = {n: params[n].numel() for n in order}
-    rule = stacked_rule(plan, torch.tensor(lrs, dtype=torch.float64), sizes, order)
+    rule = stacked_rule(recipe, torch.tensor(lrs, dtype=torch.float64), sizes, order)
     flat0 = torch.cat([params[n].detach().reshape(-1) for n in order])
     flat = flat0.unsqueeze(0).repeat(len(lrs), 1)
     alive = torch.ones(len(lrs), 1, dtype=torch.bool)
@@ -99,18 +99,18 @@ def test_scheduled_hyper_parameters_match_a_driven_torch_optimizer(name, kwargs)
     lrs = [1e-3, 3e-2, 0.5]
     steps = 7
     grads = _grads(model, steps=steps, seed=4)
-    plan = resolve_optimizer(name, model, kwargs=kwargs)
-    order = plan.trainable
+    recipe = resolve_optimizer(name, model, kwargs=kwargs)
+    order = recipe.trainable
     params = dict(model.named_parameters())
     sizes = {n: params[n].numel() for n in order}
-    rule = stacked_rule(plan, torch.tensor(lrs, dtype=torch.float64), sizes, order)
+    rule = stacked_rule(recipe, torch.tensor(lrs, dtype=torch.float64), sizes, order)
     unit = one_cycle(1.0, total_steps=steps)
     flat = torch.cat([params[n].detach().reshape(-1) for n in order]).unsqueeze(0).repeat(3, 1)
     expected = []
     for lr in lrs:
         clone = _model()
         clone.load_state_dict(model.state_dict())
-        opt = build_torch_optimizer(plan, dict(clone.named_parameters()), lr)
+        opt = build_torch_optimizer(recipe, dict(clone.named_parameters()), lr)
         driver = ScheduleDriver(opt, one_cycle(lr, total_steps=steps))
         out = []
         for t, step_grads in enumerate(grads):
@@ -133,12 +133,12 @@ def test_scheduled_hyper_parameters_match_a_driven_torch_optimizer(name, kwargs)
 )
 def test_dead_copies_are_frozen_and_nan_never_reaches_the_others(name, kwargs):
     model = _model()
-    plan = resolve_optimizer(name, model, kwargs=kwargs)
-    order = plan.trainable
+    recipe = resolve_optimizer(name, model, kwargs=kwargs)
+    order = recipe.trainable
     params = dict(model.named_parameters())
     sizes = {n: params[n].numel() for n in order}
     lrs = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
-    rule = stacked_rule(plan, lrs, sizes, order)
+    rule = stacked_rule(recipe, lrs, sizes, order)
     flat = torch.cat([params[n].detach().reshape(-1) for n in order]).unsqueeze(0).repeat(3, 1)
     frozen_value = flat[1].clone()
     alive = torch.tensor([[True], [False], [True]])
@@ -163,20 +163,20 @@ def test_param_groups_keep_lr_ratios_and_per_group_weight_decay():
         momentum=0.9,
         weight_decay=1e-2,
     )
-    plan = resolve_optimizer(user, model)
-    assert plan.ratios == pytest.approx([1.0, 0.1])
-    built = build_torch_optimizer(plan, dict(model.named_parameters()), lr=2.0)
+    recipe = resolve_optimizer(user, model)
+    assert recipe.ratios == pytest.approx([1.0, 0.1])
+    built = build_torch_optimizer(recipe, dict(model.named_parameters()), lr=2.0)
     assert [g["lr"] for g in built.param_groups] == pytest.approx([2.0, 0.2])
     assert [g["weight_decay"] for g in built.param_groups] == [0.0, 1e-2]
     # The stacked rule applies the same per-group LR and decay.
-    order = plan.trainable
+    order = recipe.trainable
     params = dict(model.named_parameters())
     sizes = {n: params[n].numel() for n in order}
-    rule = stacked_rule(plan, torch.tensor([2.0], dtype=torch.float64), sizes, order)
+    rule = stacked_rule(recipe, torch.tensor([2.0], dtype=torch.float64), sizes, order)
     flat = torch.cat([params[n].detach().reshape(-1) for n in order]).unsqueeze(0).clone()
     grads = _grads(model, steps=3, seed=4)
     clone = _model()
-    opt = build_torch_optimizer(plan, dict(clone.named_parameters()), lr=2.0)
+    opt = build_torch_optimizer(recipe, dict(clone.named_parameters()), lr=2.0)
     for step_grads in grads:
         for p, g in zip(clone.parameters(), step_grads, strict=True):
             p.grad = g.clone()
@@ -196,15 +196,15 @@ def test_carried_state_continues_like_the_users_optimizer(cls):
         for p, g in zip(model.parameters(), step_grads, strict=True):
             p.grad = g
         user.step()
-    plan = resolve_optimizer(user, model, carry_state=True)
-    order = plan.trainable
+    recipe = resolve_optimizer(user, model, carry_state=True)
+    order = recipe.trainable
     params = dict(model.named_parameters())
     sizes = {n: params[n].numel() for n in order}
-    rule = stacked_rule(plan, torch.tensor([0.02], dtype=torch.float64), sizes, order)
+    rule = stacked_rule(recipe, torch.tensor([0.02], dtype=torch.float64), sizes, order)
     flat = torch.cat([params[n].detach().reshape(-1) for n in order]).unsqueeze(0).clone()
     clone = _model()
     clone.load_state_dict(model.state_dict())
-    opt = build_torch_optimizer(plan, dict(clone.named_parameters()), lr=0.02)
+    opt = build_torch_optimizer(recipe, dict(clone.named_parameters()), lr=0.02)
     for step_grads in _grads(model, steps=3, seed=6):
         for p, g in zip(clone.parameters(), step_grads, strict=True):
             p.grad = g.clone()
@@ -242,11 +242,11 @@ def test_resolve_optimizer_errors_are_clear():
 
 def test_optimizers_without_a_stacked_form_are_not_batchable():
     model = _model()
-    plan = resolve_optimizer(lambda p, lr: torch.optim.Adagrad(p, lr=lr), model)
+    recipe = resolve_optimizer(lambda p, lr: torch.optim.Adagrad(p, lr=lr), model)
     params = dict(model.named_parameters())
     sizes = {n: p.numel() for n, p in params.items()}
     with pytest.raises(NotBatchable, match="Adagrad"):
-        stacked_rule(plan, torch.tensor([0.1], dtype=torch.float64), sizes, plan.trainable)
+        stacked_rule(recipe, torch.tensor([0.1], dtype=torch.float64), sizes, recipe.trainable)
     # A factory is called per copy by the sequential path, with the copy's LR.
-    built = build_torch_optimizer(plan, params, lr=0.3)
+    built = build_torch_optimizer(recipe, params, lr=0.3)
     assert isinstance(built, torch.optim.Adagrad) and built.param_groups[0]["lr"] == 0.3

@@ -82,6 +82,11 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
     ),
     ("experiment", ("experiment",), "configs, trials, auto LR, run directories, the runner"),
     ("report", ("report",), "figures and the HTML page, from result files"),
+    (
+        "integrations",
+        ("integrations",),
+        "Lightning callback, transformers Trainer helper (optional extras; nothing imports them)",
+    ),
     ("cli", ("cli",), "thin commands; the demo's config and stages"),
 ]
 

@@ -28,10 +28,12 @@ Runs = Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]]
 PANELS: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
     "loss": ("Loss", ("train_loss", "eval_loss"), "loss", True),
     "accuracy": ("Accuracy", ("eval_accuracy", "train_accuracy"), "accuracy", False),
-    "lr": ("Learning rate (last of the epoch)", ("lr",), "learning rate", True),
+    # d_lr: the step size Prodigy / D-Adaptation estimated (d · lr), next to the schedule's lr.
+    "lr": ("Learning rate (last of the epoch)", ("lr", "d_lr"), "learning rate", True),
     "momentum": ("Momentum", ("momentum",), "momentum", False),
 }
-_LINESTYLES = {"eval": "-", "train": "--"}
+# How a key's prefix is drawn when a panel shows several keys: (line style, label suffix).
+_STYLES = {"eval": ("-", " eval"), "train": ("--", " train"), "d": (":", " d·lr")}
 _UNITS = {"epochs": "epochs_to_target", "iterations": "iterations_to_target"}
 _UNITS["seconds"] = "time_to_target"
 
@@ -119,14 +121,14 @@ def plot_overview(source: Any, *, x: str = "epoch", fig: Any = None) -> Any:
         present = [k for k in keys if has_key(runs, k)]
         for key in present:
             split = key.split("_", 1)
-            prefix = split[0] if len(split) == 2 and split[0] in _LINESTYLES else ""
+            style, suffix = _STYLES.get(split[0], ("-", "")) if len(split) == 2 else ("-", "")
             plot_curves(
                 runs,
                 key,
                 x=x,
                 ax=ax,
-                linestyle=_LINESTYLES.get(prefix, "-"),
-                label_suffix=f" {prefix}" if len(present) > 1 and prefix else "",
+                linestyle=style,
+                label_suffix=suffix if len(present) > 1 else "",
             )
         if log and present and _positive(ax):
             ax.set_yscale("log")
@@ -173,4 +175,27 @@ def plot_time_to_target(comparison: Comparison, *, unit: str = "epochs", ax: Any
     ax.set_title(f"Time to {comparison.metric}{target}")
     ax.set_ylabel(unit)
     ax.grid(True, axis="y", alpha=0.3)
+    return ax
+
+
+def plot_profile(profile: Any, *, ax: Any = None, tau_max: float = 4.0) -> Any:
+    """A :class:`lrlab.analysis.profiles.Profile` as steps: for every method the share of
+    tasks ``ρ(τ)`` on which it is within a factor ``τ`` of the fastest, ``τ`` from 1 to
+    ``tau_max``; the legend gives each method's score. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    colors = _colors(list(profile.methods))
+    for m in profile.methods:
+        taus, rho = profile.steps(m, tau_max)
+        label = f"{m} ({profile.score(m, tau_max):.2f})"
+        ax.step(taus, rho, where="post", color=colors[m], label=label)
+    ax.set_xlim(1.0, tau_max)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"τ: within this factor of the fastest ({profile.unit} to target)")
+    ax.set_ylabel(f"share of {len(profile.tasks)} tasks")
+    ax.set_title(f"Performance profile ({profile.unit}, finder included)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", title="variant (score)")
     return ax

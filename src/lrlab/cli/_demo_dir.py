@@ -116,7 +116,7 @@ def manifest(settings: DemoSettings) -> list[str]:
 
     exp = str(demo_config()["name"])
     files = [DEMO_JSON, REPORT_NAME]
-    for name in ("range_test.json", "range_test.png"):
+    for name in ("find.json", "find.png", "range_test.json", "range_test.png"):
         for complete in (True, False):
             files.append(result_path(RANGE_TEST_DIR, name, complete=complete).as_posix())
     files += [f"{exp}/{n}" for n in (EXPERIMENT_YAML, SUMMARY_JSON, "table.md", "table.csv")]

@@ -1,15 +1,15 @@
 """``lrlab demo``'s stages: the whole workflow of the seed notes on a CPU-sized task.
 
-1. **Find** — the range test behind ``max_lr: auto`` (:func:`lrlab.experiment.auto.
-   auto_range_test`, with ``demo.yaml``'s ``range_test`` settings: metric mode), once, from
-   the first seed's initial weights: a suggested max LR with its confidence range and a
-   diagnosis of the accuracy curve.
-2. **Prove** — ``demo.yaml``'s experiment with ``auto`` replaced by that suggestion
+1. **Find** — ``find_lr`` behind ``max_lr: auto`` (:func:`lrlab.experiment.auto.auto_find`:
+   a range test with ``demo.yaml``'s ``range_test`` settings — metric mode, on find_lr's
+   held-out batches — then short one-cycle runs that decide), once, from the first seed's
+   initial weights, for the trials' planned length: the peak LR with its interval and cost.
+2. **Prove** — ``demo.yaml``'s experiment with ``auto`` replaced by that LR
    (:func:`plan_experiment`), on the experiment's default executor (a process pool when
    there are several CPUs), followed through its files (:mod:`lrlab.experiment.progress`).
 3. **Report** — the comparison table and ``report.html`` (:mod:`lrlab.report`).
 
-Running the demo again into the same directory **reuses** what finished: the range test and
+Running the demo again into the same directory **reuses** what finished: the search and
 every finished trial (unfinished ones resume from their checkpoints), then rewrites the
 report — so Ctrl-C followed by the same command resumes. ``fresh=True`` deletes the demo's
 own files first (:mod:`lrlab.cli._demo_dir`).
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lrlab.stops as stops
 from lrlab._io import save_figure
 from lrlab.cli._demo_dir import (
     RANGE_TEST_DIR,
@@ -49,12 +48,14 @@ STEP_DECAY_AT = 0.5
 
 @dataclass
 class DemoResult:
-    """What :func:`run_demo` did: the settings, the range test, the experiment, the
-    report's path and the time it took (``reused``: parts taken from an earlier run)."""
+    """What :func:`run_demo` did: the settings, ``find_lr``'s answer (and its range test),
+    the experiment, the report's path and the time it took (``reused``: parts taken from an
+    earlier run)."""
 
     out: Path
     settings: DemoSettings
-    range_test: Any  # lrlab.finder.RangeTestResult
+    found: Any  # lrlab.finder.FindResult
+    range_test: Any  # lrlab.finder.RangeTestResult (found.range_test)
     experiment: Any  # lrlab.experiment.ExperimentResult
     report: Path
     elapsed: float
@@ -62,7 +63,7 @@ class DemoResult:
 
     @property
     def max_lr(self) -> float:
-        return float(self.range_test.suggestion.lr)
+        return float(self.found.lr)
 
 
 def demo_epochs(task_epochs: int, batches_per_epoch: int, max_updates: int = MAX_UPDATES) -> int:
@@ -114,45 +115,56 @@ def plan_experiment(
     )
 
 
-def _range_test(
-    settings: DemoSettings, path: Path, *, reuse: bool, progress: bool
-) -> tuple[Any, int, bool]:
-    """The demo's range test — loaded from ``path`` when an earlier complete one of the same
-    seed is there, else the experiment's ``auto`` range test from the first seed, saved —
-    the training batches per epoch, and whether it was reused."""
+def _find(
+    settings: DemoSettings, folder: Path, *, reuse: bool, progress: bool
+) -> tuple[Any, int, int, bool]:
+    """The demo's ``find_lr`` — loaded from ``folder/find.json`` when an earlier complete one of
+    the same seed and planned length is there, else the experiment's ``auto`` search from the
+    first seed, saved with its range test and figures — the trials' epochs, the training
+    batches per epoch, and whether it was reused."""
     from lrlab.devices import resolve_device
     from lrlab.experiment import Experiment
-    from lrlab.experiment.auto import auto_range_test
-    from lrlab.finder import RangeTestResult
+    from lrlab.experiment.auto import auto_find
+    from lrlab.finder import FindResult
     from lrlab.parallel.worker import torch_threads
     from lrlab.report.figures import range_test_figure
     from lrlab.tasks import get_task
 
     seed = settings.seeds[0]
+    task = get_task(settings.task)
+    batches = len(task.data(seed=seed, device=resolve_device(settings.device)).train)
+    epochs = settings.epochs or demo_epochs(task.epochs, batches)
+    path = folder / "find.json"
     if reuse and path.is_file():
         try:
-            old = RangeTestResult.load(path)
+            old = FindResult.load(path)
         except (OSError, ValueError, KeyError, TypeError):
             old = None
         same = old is not None and old.config.get("seed") == seed
-        if same and old.stop_reason in stops.COMPLETE_CURVE and old.suggestion is not None:
-            device = resolve_device(settings.device)
-            data = get_task(settings.task).data(seed=seed, device=device)
-            return old, len(data.train), True
+        if same and old.complete and old.lr is not None and old.total_steps == epochs * batches:
+            return old, epochs, batches, True
     config = demo_config()
     exp = Experiment(
-        **{**config, "task": settings.task, "seeds": [seed], "device": settings.device}
+        **{
+            **config,
+            "task": settings.task,
+            "seeds": [seed],
+            "device": settings.device,
+            "epochs": epochs,
+        }
     )
     auto = next(v["name"] for v in config["variants"] if "auto" in v["schedule"].values())
     # One thread, like the experiment's trials: the same numbers whatever the machine's
     # thread count, and no oversubscribed cores while the process pool starts.
     with torch_threads(1):
-        result, run = auto_range_test(exp, auto, seed, progress=progress)
-    complete = result.stop_reason != "interrupted"  # a partial sweep goes beside, never over
-    result.save(result_path(path.parent, path.name, complete=complete))
-    png = result_path(path.parent, path.with_suffix(".png").name, complete=complete)
-    save_figure(range_test_figure(result), png, dpi=110)
-    return result, len(run.data.train), False
+        found, _ = auto_find(exp, auto, seed, progress=progress)
+    found.save(result_path(folder, path.name, complete=found.complete))  # partial: beside
+    if found.complete:
+        save_figure(found.plot().fig, folder / "find.png", dpi=110)
+        if found.range_test is not None:
+            found.range_test.save(folder / "range_test.json")
+            save_figure(range_test_figure(found.range_test), folder / "range_test.png", dpi=110)
+    return found, epochs, batches, False
 
 
 def run_demo(
@@ -239,44 +251,39 @@ def _run_locked(
     write_marker(out, state)
     reused: list[str] = []
     try:
-        show.stage("Range test")
-        rt, batches, was_reused = _range_test(
+        show.stage("Find the max LR (range test, then short one-cycle runs)")
+        found, n_epochs, batches, was_reused = _find(
             settings,
-            out / RANGE_TEST_DIR / "range_test.json",
+            out / RANGE_TEST_DIR,
             reuse=reuse,
             progress=not quiet and progress is not None,
         )
         if was_reused:
-            reused.append("range test")
-        if rt.stop_reason == "interrupted":
+            reused.append("find_lr")
+        rt = found.range_test
+        if not found.complete:
             raise Interrupted(
-                f"Demo interrupted during the range test (step {rt.stop_step}); its partial "
-                f"curve is in {out / RANGE_TEST_DIR}.",
+                f"Demo interrupted during find_lr; what it measured is in {out / RANGE_TEST_DIR}.",
                 hint=f"Run `{state['command']}` again to start it over.",
             )
-        sug = rt.suggestion
-        if sug is None or sug.lr is None:
+        if found.lr is None:
             write_report(out)
-            flags = "; ".join(sug.flags) if sug is not None else "no curve"
             raise InvalidArgument(
-                f"The range test of {settings.task} suggests no max LR ({flags}); nothing to "
-                f"train with. Its curve is in {out / 'report.html'}.",
+                f"find_lr found no max LR for {settings.task} ({', '.join(found.flags)}); "
+                f"nothing to train with. Its runs are in {out / 'report.html'}.",
                 hint="Try another --task, or lrlab find with a wider --start-lr/--end-lr.",
             )
         show.message(
-            f"  suggested max LR {sug.lr:.3g} (range {sug.low:.3g} – {sug.high:.3g})"
-            + (f"; diagnosis: {rt.diagnosis.shape}" if rt.diagnosis is not None else "")
-            + (" (reused)" if was_reused else "")
+            f"  find_lr: max LR {found.lr:.3g} (interval {found.low:.3g} – {found.high:.3g}; "
+            f"cost {found.cost['runs']:.2f} training runs)" + (" (reused)" if was_reused else "")
         )
-
-        n_epochs = settings.epochs or demo_epochs(the_task.epochs, batches)
-        control_lr = float(the_task.optimizer.kwargs.get("lr", sug.lr / 10))
+        control_lr = float(the_task.optimizer.kwargs.get("lr", found.lr / 10))
         exp = plan_experiment(
             task=settings.task,
             seeds=settings.seeds,
             epochs=n_epochs,
             batches_per_epoch=batches,
-            max_lr=float(sug.lr),
+            max_lr=float(found.lr),
             control_lr=control_lr,
             device=settings.device,
         )
@@ -299,7 +306,7 @@ def _run_locked(
             status="completed",
             elapsed=elapsed,
             reused=reused,
-            summary=_summary(settings, rt, experiment, n_epochs, control_lr),
+            summary=_summary(settings, found, experiment, n_epochs, control_lr),
         )
         write_marker(out, state)
         report = write_report(out)
@@ -310,12 +317,12 @@ def _run_locked(
             raise
         what = exc.message.removeprefix("Interrupted: ")
         raise Interrupted(
-            f"Demo interrupted: {what} The range test is in {out / RANGE_TEST_DIR}.",
+            f"Demo interrupted: {what} find_lr's answer is in {out / RANGE_TEST_DIR}.",
             hint=f"Run `{state['command']}` again to resume (finished trials are reused); "
             f"`lrlab report {out}` makes a report of what finished.",
         ) from None
     except KeyboardInterrupt:
-        # Ctrl-C outside the range test and the trials (which handle it themselves): loading
+        # Ctrl-C outside find_lr and the trials (which handle it themselves): loading
         # data, writing the report. Everything finished before is on disk.
         state["status"] = "interrupted"
         write_marker(out, state)
@@ -332,6 +339,7 @@ def _run_locked(
     return DemoResult(
         out=out,
         settings=settings,
+        found=found,
         range_test=rt,
         experiment=experiment,
         report=report,
@@ -341,12 +349,12 @@ def _run_locked(
 
 
 def _summary(
-    settings: DemoSettings, rt: Any, experiment: Any, epochs: int, control_lr: float
+    settings: DemoSettings, found: Any, experiment: Any, epochs: int, control_lr: float
 ) -> str:
     """One sentence for the top of the report."""
-    sug = rt.suggestion
     return (
-        f"lrlab demo on {settings.task}: the range test suggested a max LR of {sug.lr:.3g}; "
+        f"lrlab demo on {settings.task}: find_lr chose a max LR of {found.lr:.3g} for the "
+        f"planned {found.total_steps}-step one-cycle run (cost {found.cost['runs']:.2f} runs); "
         f"one-cycle at that LR was compared with a constant LR and a step decay from "
         f"{control_lr:.3g} (the task's default), {epochs} epochs, seeds "
         f"{', '.join(str(s) for s in settings.seeds)}, identical initial weights per seed "

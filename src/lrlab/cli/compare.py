@@ -8,14 +8,18 @@ Examples::
     lrlab compare examples/experiments/digits_onecycle_vs_constant.yaml
     lrlab compare exp.yaml --seeds 5 --executor process --workers 4 --out runs
     lrlab compare exp.yaml --executor ray --address ray://head:10001
+    lrlab compare --preset lr-free --task digits-mlp,mnist1d-mlp --epochs 10
 
+``--preset`` runs a ready-made experiment per task instead of a config
+(:mod:`lrlab.experiment.presets`; ``lr-free``: today's schedules at the finder's peak LR,
+Schedule-Free AdamW and Prodigy against a constant LR) and prints its head-to-head.
 Re-running the same command skips finished trials and resumes unfinished ones.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,6 +31,7 @@ from lrlab.cli._common import (
     parse_seeds,
     print_whole,
 )
+from lrlab.errors import check
 
 ExecutorOpt = Annotated[
     str,
@@ -49,8 +54,26 @@ CompareOutOpt = Annotated[
 ]
 
 
+PresetOpt = Annotated[
+    str | None,
+    typer.Option("--preset", help="A ready-made experiment instead of CONFIG: lr-free."),
+]
+PresetTaskOpt = Annotated[
+    str | None,
+    typer.Option("--task", "-t", help="With --preset: the task(s), e.g. digits-mlp,mnist1d-mlp."),
+]
+EpochsOpt = Annotated[
+    int | None, typer.Option("--epochs", help="With --preset: epochs (default: the task's).")
+]
+
+
 def compare(
-    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).", metavar="CONFIG")],
+    config: Annotated[
+        Path | None, typer.Argument(help="Experiment config (YAML).", metavar="[CONFIG]")
+    ] = None,
+    preset: PresetOpt = None,
+    task: PresetTaskOpt = None,
+    epochs: EpochsOpt = None,
     executor: ExecutorOpt = "auto",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
@@ -75,27 +98,44 @@ def compare(
         # and reads the config: the pool made then forks workers that are ready at once.
         start_fork_server(TRIAL_MODULES)
 
-    from lrlab.analysis import to_rich
     from lrlab.experiment import run_experiment
 
     seed_list = parse_seeds(seeds, default=()) or None
-    result = run_experiment(
-        config,
-        executor=executor,
-        workers=workers,
-        address=address,
-        out=out,
-        seeds=seed_list,
-        quiet=quiet,
-        log=lambda message: err_console.print(message, markup=False, highlight=False),
-    )
+    run = dict(executor=executor, workers=workers, address=address, out=out, quiet=quiet)
+    run["log"] = lambda message: err_console.print(message, markup=False, highlight=False)
+    if preset is not None or config is None:
+        from lrlab.cli._preset import run_preset_command
+
+        check(config is None, "Give an experiment CONFIG or --preset, not both.")
+        check(preset is not None, "Give an experiment CONFIG, or --preset NAME --task TASK.")
+        run_preset_command(preset, task, epochs=epochs, seeds=seed_list, figures=not no_figures,
+                           **run)  # fmt: skip
+        return
+    check(task is None and epochs is None, "--task and --epochs go with --preset.",
+          hint="Set them in the CONFIG (task:, epochs:).")  # fmt: skip
+    result = run_experiment(config, seeds=seed_list, **run)
+    show_experiment(result, figures=not no_figures, quiet=quiet)
+
+
+def show_experiment(result: Any, *, figures: bool, quiet: bool) -> None:
+    """Figures into the experiment's directory, its table (and head-to-head) on stdout."""
+    from lrlab.analysis import to_rich
+
     written = [Path(result.dir) / "table.md", Path(result.dir) / "table.csv"]
-    if not no_figures and result.comparison is not None:
+    if figures and result.comparison is not None:
         from lrlab.report.experiment_figures import save_experiment_figures
 
         written += save_experiment_figures(result, Path(result.dir))
     if result.comparison is not None:
         print_whole(to_rich(result.comparison))
+    if result.config.get("analysis", {}).get("head_to_head"):
+        from lrlab.analysis.headtohead import to_rich as head_to_head_table
+        from lrlab.experiment.headtohead import load_head_to_head
+
+        h = load_head_to_head(result.dir)
+        if h is not None:
+            print_whole(head_to_head_table(h))
+            written.append(Path(result.dir) / "head_to_head.md")
     if not quiet:
         shown = ", ".join(p.name for p in written if p.exists())
         err_console.print(f"Wrote {shown} and summary.json to {result.dir}", highlight=False)

@@ -137,7 +137,7 @@ class BatchedEngine:
         self,
         model: nn.Module,
         step_fn: StepFn,
-        plan: CopyOptimizer,
+        recipe: CopyOptimizer,
         lrs: list[float],
         *,
         metrics: Mapping[str, Metric] | None = None,
@@ -149,7 +149,7 @@ class BatchedEngine:
         self.metric_fns = dict(metrics or {})
         self.swap = _TensorSwap(model)
         params = dict(model.named_parameters())
-        order = plan.trainable
+        order = recipe.trainable
         trained = [params[n] for n in order]
         dtypes = {p.dtype for p in trained}
         devices = {p.device for p in trained}
@@ -174,7 +174,7 @@ class BatchedEngine:
             n: b.detach().unsqueeze(0).expand(K, *b.shape).clone() for n, b in model.named_buffers()
         }
         lr_t = torch.tensor(lrs, dtype=self.dtype, device=self.device)
-        self.rule = stacked_rule(plan, lr_t, dict(zip(order, self.sizes, strict=True)), order)
+        self.rule = stacked_rule(recipe, lr_t, dict(zip(order, self.sizes, strict=True)), order)
         self.alive_t = torch.ones(K, 1, dtype=torch.bool, device=self.device)
         if feature_major is None:
             feature_major = self.device.type == "cpu"

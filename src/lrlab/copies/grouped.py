@@ -77,7 +77,7 @@ class GroupedEngine:
         model: nn.Module,
         stack: LinearStack,
         criterion: Callable[[Tensor, Any], Tensor],
-        plan: CopyOptimizer,
+        recipe: CopyOptimizer,
         lrs: list[float],
         *,
         unpack: Unpack | None = None,
@@ -85,7 +85,7 @@ class GroupedEngine:
         metrics: Mapping[str, Metric] | None = None,
     ) -> None:
         params = dict(model.named_parameters())
-        names = list(plan.trainable)
+        names = list(recipe.trainable)
         if sorted(names) != sorted(params):
             raise NotBatchable("the optimizer does not train exactly the stack's parameters.")
         dtypes = {params[n].dtype for n in names}
@@ -110,7 +110,7 @@ class GroupedEngine:
         flat = torch.cat([params[n].detach().reshape(-1) for n in names])
         self.flat = flat.unsqueeze(0).expand(K, -1).clone()
         lr_t = torch.tensor(lrs, dtype=self.dtype, device=self.device)
-        self.rule = stacked_rule(plan, lr_t, dict(zip(names, sizes, strict=True)), names)
+        self.rule = stacked_rule(recipe, lr_t, dict(zip(names, sizes, strict=True)), names)
         self.live = list(range(K))
         self.alive_t = torch.ones(K, 1, dtype=torch.bool, device=self.device)
         self.dead: list[int] = []

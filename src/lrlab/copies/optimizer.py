@@ -7,7 +7,7 @@ the ratio of each group's LR to the first group's (kept, as :mod:`lrlab.optim.dr
 group ``g`` of copy ``k`` gets ``lrs[k] * ratio[g]``), and, optionally, a state carried over
 from the user's optimizer.
 
-The sequential path builds a real ``torch.optim`` optimizer per copy from the plan
+The sequential path builds a real ``torch.optim`` optimizer per copy from the recipe
 (:func:`build_torch_optimizer`). The batched path runs the same update rules on one
 ``[K, P]`` tensor of all copies (:mod:`lrlab.copies.rules`).
 """
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from lrlab.errors import InvalidArgument, OptimizerMismatch
+from lrlab.optim.lrfree import ready_to_step
 from lrlab.optim.registry import OPTIMIZERS, optimizer_class
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -95,10 +96,10 @@ def resolve_optimizer(
                 "optimizer_kwargs cannot be combined with an optimizer instance.",
                 hint="Set the hyper-parameters on the optimizer itself.",
             )
-        plan = _plan_from_instance(spec, named, label=type(spec).__name__.lower())
+        recipe = _recipe_from_instance(spec, named, label=type(spec).__name__.lower())
         if carry_state:
-            plan.state = _carried_state(spec, named)
-        return plan
+            recipe.state = _carried_state(spec, named)
+        return recipe
     if carry_state:
         raise InvalidArgument(
             "carry_optimizer_state=True needs the optimizer instance whose state to carry.",
@@ -118,7 +119,7 @@ def resolve_optimizer(
                 f"optimizer={spec!r} rejected optimizer_kwargs={kwargs}: {exc}",
                 hint=f"See the arguments of {cls.__module__}.{cls.__name__}.",
             ) from exc
-        return _plan_from_instance(probe, named, label=spec.lower())
+        return _recipe_from_instance(probe, named, label=spec.lower())
     if callable(spec):
         if kwargs:
             raise InvalidArgument(
@@ -137,16 +138,16 @@ def resolve_optimizer(
                 f"The optimizer factory returned a {type(probe).__name__}, not an optimizer.",
                 hint="Return a torch.optim.Optimizer.",
             )
-        plan = _plan_from_instance(probe, named, label=getattr(spec, "__name__", "factory"))
-        plan.factory = spec
-        return plan
+        recipe = _recipe_from_instance(probe, named, label=getattr(spec, "__name__", "factory"))
+        recipe.factory = spec
+        return recipe
     raise InvalidArgument(
         f"optimizer={spec!r} is neither a name, a factory nor a torch optimizer.",
         hint=f"Use one of {sorted(OPTIMIZERS)}, a factory f(params, lr) or an instance.",
     )
 
 
-def _plan_from_instance(
+def _recipe_from_instance(
     opt: torch.optim.Optimizer, named: Mapping[str, torch.Tensor], *, label: str
 ) -> CopyOptimizer:
     name_of = {id(p): n for n, p in named.items()}
@@ -162,12 +163,14 @@ def _plan_from_instance(
             group_names.append(name_of[id(p)])
         groups.append({k: _plain(v) for k, v in g.items() if k != "params"})
         names.append(group_names)
-    lr0 = float(groups[0]["lr"])
-    if lr0 <= 0:
+    lrs = [float(g["lr"]) for g in groups]
+    if lrs[0] <= 0 and all(float(g.get("initial_lr", 0.0)) > 0 for g in groups):
+        lrs = [float(g["initial_lr"]) for g in groups]  # a scheduler's warm-up from 0
+    if lrs[0] <= 0:
         raise InvalidArgument(
-            f"The optimizer's first param group has lr={lr0}; LR ratios need a positive LR.",
+            f"The optimizer's first param group has lr={lrs[0]}; LR ratios need a positive LR.",
         )
-    ratios = [float(g["lr"]) / lr0 for g in groups]
+    ratios = [lr / lrs[0] for lr in lrs]
     return CopyOptimizer(cls=type(opt), groups=groups, names=names, ratios=ratios, label=label)
 
 
@@ -195,31 +198,32 @@ def _carried_state(
 
 
 def build_torch_optimizer(
-    plan: CopyOptimizer, params: Mapping[str, torch.Tensor], lr: float
+    recipe: CopyOptimizer, params: Mapping[str, torch.Tensor], lr: float
 ) -> torch.optim.Optimizer:
     """A real torch optimizer over ``params`` (name → tensor) for a copy with LR ``lr``.
 
-    Group ``g`` gets ``lr * ratios[g]`` and the plan's other hyper-parameters; a carried
+    Group ``g`` gets ``lr * ratios[g]`` and the recipe's other hyper-parameters; a carried
     state is loaded (moments, momentum buffers and step counts, copied).
     """
-    if plan.factory is not None:
-        opt = plan.factory([params[n] for n in plan.trainable], lr=lr)
-        if len(opt.param_groups) != len(plan.groups):
+    if recipe.factory is not None:
+        opt = recipe.factory([params[n] for n in recipe.trainable], lr=lr)
+        if len(opt.param_groups) != len(recipe.groups):
             raise InvalidArgument("The optimizer factory built a different number of groups.")
     else:
         groups = [
             {**hyper, "params": [params[n] for n in names]}
-            for hyper, names in zip(plan.groups, plan.names, strict=True)
+            for hyper, names in zip(recipe.groups, recipe.names, strict=True)
         ]
-        opt = plan.cls(groups)
-    for group, ratio in zip(opt.param_groups, plan.ratios, strict=True):
+        opt = recipe.cls(groups)
+    ready_to_step(opt)  # Schedule-Free optimizers refuse to step in eval mode
+    for group, ratio in zip(opt.param_groups, recipe.ratios, strict=True):
         group["lr"] = lr * ratio
-    if plan.state:
-        for names in plan.names:
+    if recipe.state:
+        for names in recipe.names:
             for n in names:
-                if n in plan.state:
+                if n in recipe.state:
                     opt.state[params[n]] = {
-                        k: _state_value(k, v, params[n]) for k, v in plan.state[n].items()
+                        k: _state_value(k, v, params[n]) for k, v in recipe.state[n].items()
                     }
     return opt
 

@@ -299,30 +299,30 @@ def _nonzero(value: float | torch.Tensor) -> bool:
 
 
 def stacked_rule(
-    plan: CopyOptimizer,
+    recipe: CopyOptimizer,
     lrs: torch.Tensor,
     sizes: Mapping[str, int],
     order: list[str],
 ) -> StackedRule:
-    """The stacked rule equivalent to ``plan`` for copies with learning rates ``lrs`` (``[K]``).
+    """The stacked rule equivalent to ``recipe`` for copies with learning rates ``lrs`` (``[K]``).
 
     ``order`` is the flat layout (parameter names, in order) and ``sizes`` their numels.
-    Raises :class:`NotBatchable` with the reason when the plan needs the sequential path.
+    Raises :class:`NotBatchable` with the reason when the recipe needs the sequential path.
     """
-    cls = plan.cls
+    cls = recipe.cls
     if cls not in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
         raise NotBatchable(
             f"{cls.__name__} has no stacked implementation (only SGD, Adam, AdamW and RMSprop)."
         )
-    first = plan.groups[0]
-    for g in plan.groups[1:]:
+    first = recipe.groups[0]
+    for g in recipe.groups[1:]:
         differing = {k for k in set(g) | set(first) if g.get(k) != first.get(k)} - _PER_GROUP_OK
         if differing:
             raise NotBatchable(
                 f"param groups differ in {sorted(differing)}; the batched path allows only "
                 "different lr and weight_decay per group."
             )
-    group_of = {n: gi for gi, names in enumerate(plan.names) for n in names}
+    group_of = {n: gi for gi, names in enumerate(recipe.names) for n in names}
     dtype, device = lrs.dtype, lrs.device
 
     def row(values_per_group: list[float]) -> float | torch.Tensor:
@@ -335,9 +335,9 @@ def stacked_rule(
         ]
         return torch.cat(parts).to(device).unsqueeze(0)
 
-    lr = lrs.unsqueeze(1) * row(plan.ratios)
-    weight_decay = row([float(g.get("weight_decay", 0.0)) for g in plan.groups])
-    state = plan.state or {}
+    lr = lrs.unsqueeze(1) * row(recipe.ratios)
+    weight_decay = row([float(g.get("weight_decay", 0.0)) for g in recipe.groups])
+    state = recipe.state or {}
     carried = [n for n in order if state.get(n)]
     if carried and len(carried) != len(order):
         raise NotBatchable("the carried optimizer state covers only some of the parameters.")

@@ -35,14 +35,14 @@ R = TypeVar("R")
 @dataclass
 class Copies:
     """The objects every engine is built from: the private working model (its tensors are
-    the start state), the step function, the optimizer plan and one LR per copy."""
+    the start state), the step function, the optimizer recipe and one LR per copy."""
 
     work: nn.Module
     step: StepFn
     criterion: Callable[[Any, Any], torch.Tensor] | None  # None when a step_fn was given
     unpack: Unpack | None
     device: torch.device
-    plan: CopyOptimizer
+    recipe: CopyOptimizer
     lrs: list[float]
     metrics: Mapping[str, Metric] = field(default_factory=dict)
 
@@ -57,13 +57,13 @@ class Copies:
         def grouped() -> Engine:
             assert stack is not None and self.criterion is not None
             return GroupedEngine(
-                self.work, stack, self.criterion, self.plan, self.lrs,
+                self.work, stack, self.criterion, self.recipe, self.lrs,
                 unpack=self.unpack, device=self.device, metrics=self.metrics,
             )  # fmt: skip
 
         def vmapped() -> Engine:
             self.work.train()
-            return BatchedEngine(self.work, self.step, self.plan, self.lrs, metrics=self.metrics)
+            return BatchedEngine(self.work, self.step, self.recipe, self.lrs, metrics=self.metrics)
 
         grouped.__name__, vmapped.__name__ = "grouped", "vmapped"
         return [grouped, vmapped] if stack is not None else [vmapped]
@@ -74,7 +74,7 @@ class Copies:
 
         def make(k: int) -> Callable[[], Engine]:
             return lambda: SequentialEngine(
-                self.work, start, self.step, self.plan, self.lrs[k], k, metrics=self.metrics
+                self.work, start, self.step, self.recipe, self.lrs[k], k, metrics=self.metrics
             )
 
         return [make(k) for k in range(len(self.lrs))]

@@ -3,7 +3,7 @@
 It handles every model and optimizer (in-place ops vmap rejects, custom optimizers, mixed
 dtypes, ...) and is the reference the batched engine is tested against: copy ``k`` starts
 from the scan's start state (parameters and every buffer restored), gets an optimizer from
-the plan with LR ``lrs[k]`` (fresh, or with the carried state), and runs the same shared
+the recipe with LR ``lrs[k]`` (fresh, or with the carried state), and runs the same shared
 loop (:func:`lrlab.scanning.loop.run_horizons`), so it sees the same batches, in the same
 order, with the same random numbers, as every other copy and as the batched engine.
 """
@@ -51,7 +51,7 @@ class SequentialEngine:
         model: nn.Module,
         start: Mapping[str, torch.Tensor],
         step_fn: StepFn,
-        plan: CopyOptimizer,
+        recipe: CopyOptimizer,
         lr: float,
         index: int,
         *,
@@ -62,8 +62,8 @@ class SequentialEngine:
         self.model = model
         self.step_fn = step_fn
         self.metrics = dict(metrics or {})
-        self.optimizer = build_torch_optimizer(plan, dict(model.named_parameters()), lr)
-        self.lrs = [lr * ratio for ratio in plan.ratios]
+        self.optimizer = build_torch_optimizer(recipe, dict(model.named_parameters()), lr)
+        self.lrs = [lr * ratio for ratio in recipe.ratios]
         self.live = [index]
         self._alive = True
 

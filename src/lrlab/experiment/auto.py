@@ -1,10 +1,13 @@
-"""``auto`` learning rates: the range test behind ``max_lr: auto`` / ``lr: auto``.
+"""``auto`` learning rates: :func:`lrlab.find_lr` behind ``max_lr: auto`` / ``lr: auto``.
 
-One range test per seed (and per optimizer setting), from that seed's initial weights — the
-objects of :func:`lrlab.tasks.build_run`, as every trial of the seed gets them — with the
-experiment's ``range_test`` section as its settings (``eval_every`` set: metric mode), cached
-as JSON under ``<experiment>/auto-lr/`` and reused by every variant that says ``auto``.
-:func:`auto_range_test` is that range test, without the cache (``lrlab demo`` shows it).
+One ``find_lr`` per seed, optimizer setting, schedule and budget, from that seed's initial
+weights — the objects of :func:`lrlab.tasks.build_run`, as every trial of the seed gets them —
+for the variant's planned run (its schedule, the experiment's number of updates), with the
+experiment's ``range_test`` section as its range test's settings (``eval_every`` set: metric
+mode on find_lr's held-out batches). Cached as JSON under ``<experiment>/auto-lr/`` (the
+answer, the whole :class:`~lrlab.finder.FindResult` and its range test) and reused by every
+variant with the same planned run. :func:`auto_find` is that search without the cache
+(``lrlab demo`` shows it).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrlab._io import jsonable, read_json, write_json
+from lrlab._io import jsonable, read_json, stable_hash, write_json
+from lrlab.batches import num_batches
 from lrlab.errors import InvalidArgument
 from lrlab.experiment.config import Experiment
-from lrlab.experiment.trials import seeded_start
+from lrlab.experiment.trials import seeded_start, total_steps
 from lrlab.optim.registry import OptimizerSpec
 from lrlab.parallel.worker import interruptible, torch_threads
 
@@ -35,9 +39,27 @@ class AutoSpec:
         return f"auto-lr/seed-{self.seed}"
 
 
-def auto_cache_path(root: str | Path, seed: int, choice: OptimizerSpec) -> Path:
-    """``<root>/auto-lr/seed-<n>-<optimizer hash>.json``."""
-    return Path(root) / "auto-lr" / f"seed-{int(seed)}-{choice.key()}.json"
+def auto_cache_path(
+    root: str | Path, seed: int, choice: OptimizerSpec, plan: dict[str, Any] | None = None
+) -> Path:
+    """``<root>/auto-lr/seed-<n>-<optimizer hash>[-<planned run hash>].json``."""
+    tail = "" if plan is None else f"-{stable_hash(plan)[:8]}"
+    return Path(root) / "auto-lr" / f"seed-{int(seed)}-{choice.key()}{tail}.json"
+
+
+def planned_run(exp: Experiment, variant: str) -> dict[str, Any]:
+    """What ``auto`` depends on besides the seed and the optimizer: the variant's schedule
+    (without the ``auto`` value) and the experiment's budget."""
+    sched = exp.variant(variant).schedule
+    params = {} if sched is None else {k: v for k, v in sched.params.items() if v != "auto"}
+    return {
+        "schedule": None if sched is None else sched.name,
+        "options": params,
+        "epochs": exp.epochs,
+        "iterations": exp.iterations,
+        "accumulation_steps": exp.accumulation_steps,
+        "batch_size": exp.batch_size,
+    }
 
 
 def read_auto_lr(path: str | Path) -> float | None:
@@ -52,73 +74,79 @@ def read_auto_lr(path: str | Path) -> float | None:
     return None if value is None else float(value)
 
 
-def auto_range_test(
+def auto_find(
     exp: Experiment, variant: str, seed: int, *, progress: bool = False
 ) -> tuple[Any, Any]:
-    """The range test behind ``auto`` for (``variant``'s optimizer, ``seed``): from the
-    seed's initial weights, over the task's window unless the ``range_test`` section says
-    otherwise, with the experiment's accumulation, clipping and precision. Returns the
-    :class:`~lrlab.finder.RangeTestResult` (``config`` names the task and seed) and the
-    run's objects. Runs in the calling thread's torch settings."""
-    from lrlab.finder import range_test
+    """``find_lr`` behind ``auto`` for (``variant``'s planned run, ``seed``): from the seed's
+    initial weights, the variant's schedule over the experiment's number of updates, the
+    range test over the task's window unless the ``range_test`` section says otherwise, with
+    the experiment's accumulation, clipping and precision. Returns the
+    :class:`~lrlab.finder.FindResult` (``config`` names the task and seed) and the run's
+    objects. Runs in the calling thread's torch settings."""
+    from lrlab.finder import find_lr
 
-    run = seeded_start(exp, exp.variant(variant), seed)
+    v = exp.variant(variant)
+    run = seeded_start(exp, v, seed)
     settings = exp.range_test.settings(
         run.task.lr_range,
         accumulation_steps=exp.accumulation_steps,
         grad_clip=exp.grad_clip,
         amp=run.amp,
     )
-    metric_mode = settings.eval_every is not None
-    if metric_mode and run.data.eval is None:
+    steps = total_steps(exp, run.task, num_batches(run.data.train))
+    if steps is None:
         raise InvalidArgument(
-            f"range_test.eval_every={settings.eval_every} asks for metric mode, but task "
-            f"{run.task.name!r} has no evaluation data.",
-            hint="Drop range_test.eval_every, or give the task an eval split.",
+            f"variant {variant!r}: 'auto' needs the run's number of updates, and the training "
+            "data has no length.",
+            hint="Set iterations: in the experiment, or give the data a __len__.",
         )
-    result = range_test(
+    sched = v.schedule
+    assert sched is not None  # only variants with an auto schedule get here
+    options = {k: val for k, val in sched.params.items() if val != "auto"}
+    result = find_lr(
         run.model,
         run.optimizer,
         run.criterion,
         run.data.train,
-        settings,
-        eval_data=run.data.eval if metric_mode else None,
-        metrics=run.metrics if metric_mode else None,
-        chance=run.data.chance_level,
+        total_steps=steps,
+        schedule=sched.name,
+        schedule_options=options,
+        metrics=run.metrics,
+        seed=int(seed),
         device=run.device,
         progress=progress,
+        range_test=settings,
     )
-    result.config.update({"task": run.task.name, "seed": int(seed)})
+    result.config.update({"task": run.task.name, "seed": int(seed), "variant": variant})
+    if result.range_test is not None:
+        result.range_test.config.update({"task": run.task.name, "seed": int(seed)})
     return result, run
 
 
 def find_auto_lr(spec: AutoSpec) -> dict[str, Any]:
-    """Run the range test of one seed (:func:`auto_range_test`) in the experiment's thread
-    setting; return what the cache file holds (``lr``: the suggestion), for the caller to
-    write (:func:`write_auto_lr`): the answer travels back from a worker on another machine.
-    Raises :class:`InvalidArgument` when the curve supports none, ``KeyboardInterrupt`` when
-    it was interrupted (a partial sweep is never an answer)."""
+    """Run ``find_lr`` for one seed (:func:`auto_find`) in the experiment's thread setting;
+    return what the cache file holds (``lr``: its answer), for the caller to write
+    (:func:`write_auto_lr`): the answer travels back from a worker on another machine.
+    Raises :class:`InvalidArgument` when it found none, ``KeyboardInterrupt`` when it was
+    interrupted (an answer from a partial search is never cached)."""
     exp = Experiment.from_dict(spec.experiment)
     if read_auto_lr(spec.cache) is not None:
         return read_json(spec.cache)
     with torch_threads(exp.threads), interruptible():
-        result, run = auto_range_test(exp, spec.variant, spec.seed)
-    if result.stop_reason == "interrupted":
+        result, run = auto_find(exp, spec.variant, spec.seed)
+    if not result.complete:
         raise KeyboardInterrupt
-    suggestion = result.suggestion
-    lr = None if suggestion is None else suggestion.lr
     record = {
         "seed": spec.seed,
-        "lr": lr,
+        "lr": result.lr,
         "optimizer": run.optimizer_spec.to_dict(),
-        "suggestion": jsonable(suggestion),
-        "range_test": result.to_dict(),
+        "find": result.to_dict(),
+        "range_test": None if result.range_test is None else result.range_test.to_dict(),
     }
-    if lr is None:
-        flags = "; ".join(getattr(suggestion, "flags", []) or []) or "no flags"
+    if result.lr is None:
         raise InvalidArgument(
-            f"The range test for seed {spec.seed} gave no learning rate to use for 'auto' "
-            f"({flags}).",
+            f"find_lr for seed {spec.seed} gave no learning rate to use for 'auto' "
+            f"(flags: {', '.join(result.flags) or 'none'}).",
             hint="Widen the window (range_test: start_lr/end_lr), or set max_lr/lr to a number.",
         )
     return jsonable(record)

@@ -37,11 +37,11 @@ from pydantic import Field, StrictInt, field_validator, model_validator
 from lrlab._io import stable_hash
 from lrlab._yaml import read_yaml
 from lrlab.errors import InvalidArgument, LrlabError
+from lrlab.experiment import peaks
 from lrlab.experiment.problems import format_errors, unknown_name
 from lrlab.experiment.sections import (
     AUTO_PARAMS,
     STEP_PARAMS,
-    AnalysisConfig,
     EvalConfig,
     Name,
     OptimizerConfig,
@@ -67,6 +67,23 @@ __all__ = [
 ]
 
 _FACTORY = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+
+class AnalysisConfig(_Model):
+    """How the comparison is measured (analysis only: changing it never re-runs a trial).
+
+    ``metric``: the metric compared (default: accuracy when recorded); ``spike_threshold``:
+    a loss spike is a rise above ``(1 + threshold) ×`` the running minimum;
+    ``plateau_tol``: the initial plateau ends when accuracy exceeds chance + tol;
+    ``head_to_head``: also write the head-to-head summary (95 % intervals, time to target
+    with the finder's cost charged, the LRs the LR-free optimizers estimated:
+    :mod:`lrlab.experiment.headtohead`).
+    """
+
+    metric: str | None = None
+    spike_threshold: float = Field(default=0.05, ge=0)
+    plateau_tol: float = Field(default=0.01, ge=0)
+    head_to_head: bool = False
 
 
 class Experiment(_Model):
@@ -147,6 +164,7 @@ class Experiment(_Model):
             raise ValueError(f"variants: duplicate names {dupes} (each names a directory)")
         if self.control is not None and self.control not in names:
             raise ValueError(f"control: {self.control!r} is not a variant (allowed: {names})")
+        peaks.references(self._schedule_params())
         for i, v in enumerate(self.variants):
             if v.schedule is None:
                 continue
@@ -181,6 +199,18 @@ class Experiment(_Model):
             f"No variant named {name!r} in experiment {self.name!r}.",
             hint=f"Known: {[v.name for v in self.variants]}.",
         )
+
+    def lr_source(self, name: str) -> str:
+        """The variant whose peak LR variant ``name`` takes: the one its schedule names with
+        ``{same_as: ...}``, else ``name`` itself (:mod:`lrlab.experiment.peaks`)."""
+        return peaks.references(self._schedule_params()).get(name, name)
+
+    def _schedule_params(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(v.name, {} if v.schedule is None else v.schedule.params) for v in self.variants]
+
+    def needs_auto(self, name: str) -> bool:
+        """Whether variant ``name``'s peak LR is an ``auto`` answer (its own or another's)."""
+        return self.variant(self.lr_source(name)).auto
 
     def with_seeds(self, seeds: Sequence[int]) -> Experiment:
         """The same experiment over other seeds (validated)."""

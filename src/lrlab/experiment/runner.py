@@ -34,6 +34,7 @@ from lrlab.experiment.auto import (
     AutoSpec,
     auto_cache_path,
     find_auto_lr,
+    planned_run,
     read_auto_lr,
     write_auto_lr,
 )
@@ -167,7 +168,7 @@ def _run_locked(
 
     def auto_done(spec: AutoSpec, record: Any) -> None:
         if isinstance(record, KeyboardInterrupt):
-            raise KeyboardInterrupt  # an interrupted range test is no answer: stop the run
+            raise KeyboardInterrupt  # an interrupted find_lr is no answer: stop the run
         if isinstance(record, BaseException):
             failures.append((spec.label, record))
             say(f"  {spec.label}: FAILED — {record}")
@@ -183,7 +184,7 @@ def _run_locked(
             auto_specs, auto_wanted = _auto_jobs(exp, task, root, todo)
             trials_left = [t for t in todo if not _needs_auto(exp, t[0]) or t in auto_wanted]
             if auto_specs:
-                say(f"{exp.name}: {len(auto_specs)} range test(s) for 'auto' on {runner.name}.")
+                say(f"{exp.name}: {len(auto_specs)} find_lr run(s) for 'auto' on {runner.name}.")
                 runner.run(find_auto_lr, auto_specs, auto_done)
             auto = _read_auto(auto_wanted)
             quiet_trials = quiet or runner.name != "sequential"
@@ -225,7 +226,7 @@ def _run_locked(
 
 
 def _needs_auto(exp: Experiment, variant: str) -> bool:
-    return exp.variant(variant).auto
+    return exp.needs_auto(variant)
 
 
 def _auto_jobs(
@@ -238,10 +239,12 @@ def _auto_jobs(
     for name, seed in todo:
         if not _needs_auto(exp, name):
             continue
-        path = auto_cache_path(root, seed, choose_optimizer(task, exp, exp.variant(name)))
+        source = exp.lr_source(name)  # {same_as: V}: V's answer, computed once
+        choice = choose_optimizer(task, exp, exp.variant(source))
+        path = auto_cache_path(root, seed, choice, planned_run(exp, source))
         wanted[(name, seed)] = path
         if read_auto_lr(path) is None and path not in specs:
-            specs[path] = AutoSpec(exp.to_dict(), name, seed, str(path))
+            specs[path] = AutoSpec(exp.to_dict(), source, seed, str(path))
     return list(specs.values()), wanted
 
 
@@ -305,6 +308,10 @@ def _finish(
         )
         write_text(root / "table.md", result.table("markdown"))
         write_text(root / "table.csv", result.table("csv"))
+        if exp.analysis.head_to_head:
+            from lrlab.experiment.headtohead import write_head_to_head
+
+            write_head_to_head(result)
     write_json(root / SUMMARY_JSON, result.to_dict(records=False))
     return result
 

@@ -1,5 +1,6 @@
 """The sections of an experiment config: optimizer, schedule, variant, evaluation, the range
-test behind ``auto``, analysis (pydantic models; docs/experiments.md is the reference).
+test behind ``auto`` (pydantic models; docs/experiments.md is the reference; the analysis
+section is :mod:`lrlab.experiment.config`'s).
 
 Every model is immutable and forbids unknown keys; a validation error is one
 :class:`lrlab.errors.InvalidArgument` naming the field (:mod:`lrlab.experiment.problems`).
@@ -24,11 +25,12 @@ from pydantic import (
 )
 
 from lrlab.errors import InvalidArgument, LrlabError
+from lrlab.experiment import peaks
 from lrlab.experiment.problems import did_you_mean, format_errors, unknown_name
 from lrlab.train.budget import LENGTH_PARAMS
 
-# Schedule parameters that may be "auto" (= the range test's suggestion).
-AUTO_PARAMS = ("max_lr", "lr")
+# Schedule parameters that may be "auto" (= the range test's suggestion) or {same_as: V}.
+AUTO_PARAMS = peaks.PEAK_PARAMS
 # Schedule parameters lrlab fills in when a variant leaves them out: the run's length.
 STEP_PARAMS = LENGTH_PARAMS
 
@@ -83,12 +85,16 @@ class _Model(_Checked):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class OptimizerConfig(_Model):
+class OptimizerConfig(_Checked):
     """The optimizer: a name and its hyper-parameters (``None`` = the task's default).
 
     ``momentum`` is SGD/RMSprop's momentum, or Adam's ``betas[0]`` when ``betas`` is not
-    given (one-cycle's cyclical momentum drives the same slot).
+    given (one-cycle's cyclical momentum drives the same slot). Any other key is a keyword
+    argument of the optimizer's class (``safeguard_warmup: true`` for Prodigy), checked
+    against it when the section names the optimizer.
     """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str | None = None
     lr: float | None = Field(default=None, gt=0)
@@ -103,6 +109,29 @@ class OptimizerConfig(_Model):
         if v is not None and v.lower() not in _optimizer_names():
             raise unknown_name("optimizer", v, _optimizer_names())
         return None if v is None else v.lower()
+
+    @model_validator(mode="after")
+    def _options(self) -> OptimizerConfig:
+        """An optimizer from an extra must be installed; other keys must be its arguments."""
+        if self.name is None:
+            return self
+        from lrlab.optim.registry import optimizer_class
+
+        # A missing extra raises MissingExtra straight through (not a config problem: one
+        # line naming the pip command).
+        accepted = list(inspect.signature(optimizer_class(self.name)).parameters)
+        for key in self.options:
+            if key not in accepted:
+                raise ValueError(
+                    f"{key!r} is not an argument of optimizer {self.name!r} "
+                    f"({did_you_mean(key, accepted)}allowed: {', '.join(accepted[1:])})"
+                )
+        return self
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The optimizer's other keyword arguments, as written."""
+        return dict(self.model_extra or {})
 
     @field_validator("betas")
     @classmethod
@@ -123,9 +152,12 @@ class ScheduleConfig(_Checked):
     """A schedule: a policy name (``lrlab.schedules.POLICIES``) and its parameters.
 
     Parameters are the policy constructor's keyword arguments, written next to ``name``
-    (``{name: one-cycle, max_lr: 0.1, pct_start: 0.25}``). ``max_lr``/``lr`` may be
-    ``"auto"``; ``total_steps`` is filled in from the budget when left out; a missing ``lr``
-    is the optimizer's ``lr``. A bare string is a policy without parameters.
+    (``{name: one-cycle, max_lr: 0.1, pct_start: 0.25}``), or ``peak_lr`` and the options of
+    :func:`lrlab.schedules.for_run` (the policy planned for the run: ``{name: wsd, peak_lr:
+    0.1, decay_fraction: 0.2}``). The peak may be ``"auto"`` or ``{same_as: VARIANT}``
+    (:mod:`lrlab.experiment.peaks`); ``total_steps`` is filled in from the budget when left
+    out; a missing ``lr`` is the optimizer's ``lr``. A bare string is a policy without
+    parameters.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -139,7 +171,7 @@ class ScheduleConfig(_Checked):
             return {"name": data}
         if isinstance(data, Mapping):
             # Numbers written as strings ("1e4": YAML 1.1 needs a dot) become numbers.
-            return {k: v if k == "name" else _number(v) for k, v in data.items()}
+            return {k: v if k == "name" else peaks.number(v) for k, v in data.items()}
         return data
 
     @field_validator("name")
@@ -161,20 +193,17 @@ class ScheduleConfig(_Checked):
         ]
         varkw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
         for key, value in self.params.items():
-            if key not in accepted and not varkw:
+            # The planned form's options (fractions, ratios) are checked by for_run below.
+            if key not in accepted and not varkw and not self.planned:
                 raise ValueError(
                     f"{key!r} is not a parameter of schedule {self.name!r} "
-                    f"({did_you_mean(key, accepted)}allowed: {', '.join(accepted)})"
-                )
-            if value == "auto" and key not in AUTO_PARAMS:
-                raise ValueError(
-                    f"{key}='auto' is not supported (only {' and '.join(AUTO_PARAMS)} may be auto)"
+                    f"({did_you_mean(key, accepted)}allowed: {', '.join(accepted)}, or "
+                    "peak_lr and for_run's options)"
                 )
             # A parameter with a text default (wsd's decay, cyclic's mode) takes text: the
             # policy checks its value when probed.
             text = isinstance(getattr(signature.parameters.get(key), "default", None), str)
-            if isinstance(value, str) and value != "auto" and not text:
-                raise ValueError(f"{key}={value!r} must be a number or 'auto'")
+            peaks.check_value(key, value, text=text)
         # lr may come from the optimizer (checked by Experiment); the rest must be here.
         missing = [p for p in self.required() if p != "lr" and p not in self.params]
         if missing:
@@ -189,9 +218,17 @@ class ScheduleConfig(_Checked):
     def _probe(self) -> None:
         """Build the schedule once with stand-ins (auto → 0.1, a long budget) so bad values
         (``pct_start: 2``) are reported now, with their field, not when a trial starts."""
-        from lrlab.schedules import build
+        from lrlab.schedules import build, for_run
 
-        params = {k: (0.1 if v == "auto" else v) for k, v in self.params.items()}
+        params = {
+            k: (0.1 if v == "auto" or peaks.same_as(v) else v) for k, v in self.params.items()
+        }
+        if self.planned:
+            try:
+                for_run(self.name, params.pop("peak_lr"), 100_000, **params)
+            except LrlabError as exc:
+                raise ValueError(str(exc)) from None
+            return
         if "lr" in self.required() and "lr" not in params:
             params["lr"] = 0.1
         for key in STEP_PARAMS:
@@ -208,12 +245,20 @@ class ScheduleConfig(_Checked):
         return dict(self.model_extra or {})
 
     @property
+    def planned(self) -> bool:
+        """The ``peak_lr`` form: :func:`lrlab.schedules.for_run` plans the policy for the run."""
+        return "peak_lr" in self.params
+
+    @property
     def auto(self) -> bool:
         """Whether a parameter asks for the range test's suggestion."""
         return any(v == "auto" for v in self.params.values())
 
     def required(self) -> list[str]:
-        """Constructor parameters without a default (total_steps excluded: lrlab fills it)."""
+        """Constructor parameters without a default (total_steps excluded: lrlab fills it;
+        nothing in the planned form)."""
+        if self.planned:
+            return []
         signature = inspect.signature(_policies()[self.name])
         return [
             p.name
@@ -228,16 +273,6 @@ class ScheduleConfig(_Checked):
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.params}
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, str) and value != "auto":
-        for kind in (int, float):
-            try:
-                return kind(value)
-            except ValueError:
-                continue
-    return value
 
 
 class Variant(_Model):
@@ -360,16 +395,3 @@ def _range_test_config() -> type[_RangeTestSection]:
 
 
 RangeTestConfig = _range_test_config()
-
-
-class AnalysisConfig(_Model):
-    """How the comparison is measured (analysis only: changing it never re-runs a trial).
-
-    ``metric``: the metric compared (default: accuracy when recorded); ``spike_threshold``:
-    a loss spike is a rise above ``(1 + threshold) ×`` the running minimum;
-    ``plateau_tol``: the initial plateau ends when accuracy exceeds chance + tol.
-    """
-
-    metric: str | None = None
-    spike_threshold: float = Field(default=0.05, ge=0)
-    plateau_tol: float = Field(default=0.01, ge=0)

@@ -25,7 +25,8 @@ import lrlab.stops as stops
 from lrlab._io import write_text
 from lrlab.batches import num_batches
 from lrlab.errors import InvalidArgument
-from lrlab.experiment.config import AUTO_PARAMS, Experiment, Variant
+from lrlab.experiment import peaks
+from lrlab.experiment.config import Experiment, Variant
 from lrlab.optim.registry import OptimizerSpec
 from lrlab.parallel.worker import STOP, torch_threads, warm_torch
 from lrlab.rundir import locked
@@ -66,6 +67,7 @@ def choose_optimizer(task: Any, exp: Experiment, variant: Variant) -> OptimizerS
         nesterov=cfg.nesterov,
         betas=None if cfg.betas is None else tuple(cfg.betas),
         momentum=cfg.momentum,
+        **cfg.options,
     )
     if "lr" not in spec.kwargs:  # replaced by the schedule at every step anyway
         spec = spec.replace(lr=1e-3)
@@ -88,22 +90,24 @@ def total_steps(exp: Experiment, task: Any, batches_per_epoch: int | None) -> in
     )
 
 
-def schedule_params(variant: Variant, *, lr: float | None, auto_lr: float | None) -> dict[str, Any]:
-    """The variant's schedule parameters with ``auto`` and a missing ``lr`` filled in
-    (``total_steps`` is the run's: :func:`lrlab.train.budget.bind_schedule`)."""
+def schedule_params(
+    variant: Variant,
+    *,
+    lr: float | None,
+    auto_lr: float | None,
+    source: Variant | None = None,
+) -> dict[str, Any]:
+    """The variant's schedule parameters with ``auto``, ``{same_as: ...}`` (``source``: the
+    variant named) and a missing ``lr`` filled in (``total_steps`` is the run's:
+    :func:`lrlab.train.budget.bind_schedule`)."""
     sched = variant.schedule
     if sched is None:
         return {}
-    params = sched.params
-    for key in AUTO_PARAMS:
-        if params.get(key) == "auto":
-            if auto_lr is None:
-                raise InvalidArgument(
-                    f"variant {variant.name!r}: {key}='auto' needs the range test's suggestion, "
-                    "which was not computed.",
-                    hint="Run it through run_experiment, which runs the range test first.",
-                )
-            params[key] = auto_lr
+    theirs = None if source is None or source.schedule is None else source.schedule.params
+    try:
+        params = peaks.resolve(sched.params, theirs, auto_lr)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"variant {variant.name!r}: {exc.message}", hint=exc.hint) from None
     if "lr" not in params and "lr" in sched.required():
         params["lr"] = lr
     return params
@@ -154,7 +158,8 @@ def build_trial(
     steps = total_steps(exp, run.task, num_batches(run.data.train))
     schedule = None
     if v.schedule is not None:
-        params = schedule_params(v, lr=choice.kwargs.get("lr"), auto_lr=auto_lr)
+        source = exp.variant(exp.lr_source(v.name))
+        params = schedule_params(v, lr=choice.kwargs.get("lr"), auto_lr=auto_lr, source=source)
         schedule = bind_schedule({"name": v.schedule.name, **params}, steps)
     config = {
         "experiment": exp.name,

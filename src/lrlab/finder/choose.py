@@ -1,7 +1,7 @@
 r"""``find_lr``'s pure maths: the window a range test proposes, the candidates, the choice.
 
 Nothing here touches torch or files; every function maps arrays to numbers, so the rule can
-be re-scored on stored measurements (``benchmarks/find_quality.py`` does) and tested on
+be re-scored on stored measurements (``benchmarks/find_quality.py --rescore``) and tested on
 synthetic responses with a known answer.
 
 **Window** (:func:`window`). On the range test's rule curve (the loss smoothed over log LR,
@@ -12,25 +12,31 @@ loss is back above :math:`L_0` (or where the sweep stopped). The candidates span
 :math:`[\max(\eta_{start}, \eta_*/b), \; \eta_{div} \cdot a]` — below *and beyond* the curve's
 minimum, because the best peak LR of a scheduled run can be several times the minimum of a
 range test (warm-up lets a run through LRs a 100-step sweep could not survive: BatchNorm
-nets, plain SGD on tanh nets, issue 12).
+nets, plain SGD on tanh nets, issue 12). A curve that falls by less than 5 % is *flat*: the
+window is anchored on where it rises instead.
 
-**Choice** (:func:`choose`). Each candidate's short run ends with a score :math:`y_k` on
-held-out batches (higher is better: accuracy, or minus the loss); a diverged run scores the
-untrained model's :math:`y_0`, and no score counts below it. The response over
-:math:`x = \log_{10}\eta` is smoothed with a Gaussian kernel (Nadaraya–Watson),
+**Rounds** (:func:`survivors`, :func:`learnt`, :func:`spread`). Every candidate runs the
+shortest horizon; the ``keep`` nearest (in log LR) to the smoothed peak run each longer one;
+a round that learnt nothing beyond the noise is run again twice as long.
+
+**Choice** (:func:`choose`). Each run ends with a score :math:`y_k` on held-out batches
+(higher is better: minus the loss, or a metric); a diverged or stopped run scores the
+untrained model's :math:`y_0`, and no score counts below it. The longest round's response
+over :math:`x = \log_{10}\eta` is smoothed with a Gaussian kernel (Nadaraya–Watson),
 
 .. math::  R(x) = \frac{\sum_k w_k(x)\, y_k}{\sum_k w_k(x)}, \qquad
            w_k(x) = \exp\!\big(-(x - x_k)^2 / 2s^2\big),
 
 which averages out the noise of single runs and is *risk-averse*: a cliff next to a peak
 pulls the peak's smoothed value down, so the argmax moves away from the cliff, while a gentle
-slope barely moves it (being 2× low costs little; 2× high can cost everything). With two
-horizons :math:`h_1 < h_2` the best LR drifts by :math:`d = (x^*_{h_2} - x^*_{h_1}) /
-\log_{10}(h_2/h_1)` per decade of training length; the answer for the planned length
-:math:`T` is :math:`x^*_{h_2} + \gamma\, d \log_{10}(T/h_2)` (:math:`\gamma` shrinks the
-extrapolation; clipped to ``max_drift`` decades). The interval holds the LRs whose smoothed
-score at :math:`h_2` is within ``tolerance`` of the best (the measured spread of the runs
-around the smoothed response), shifted with the drift.
+slope barely moves it (being 2× low costs little; 2× high can cost everything). The answer
+:math:`x^*` is shrunk toward the range test's curve-only suggestion :math:`x_c`:
+:math:`(1 - w)\,x^* + w\,x_c` (``prior_weight``). The best LR per round gives the drift
+:math:`d` (slope of :math:`x^*_h` against :math:`\log_{10} h`); :math:`d \log_{10}(T/h_{last})`
+(clipped to ``max_drift``) is where it would take the answer by the planned length :math:`T`:
+a fraction ``drift_gain`` of a downward drift is followed, and the interval — the first round's
+LRs whose smoothed score is within ``tolerance`` (the runs' spread) of its best, and at least
+``halfwidth`` decades either side of the answer — is stretched to include it.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 START_FRACTION = 0.1  # learning "starts" once 10 % of the curve's drop is done
+FLAT_DROP = 0.05  # a curve whose loss falls by less than 5 % of its start has no minimum
 
 
 @dataclass(frozen=True)
@@ -78,10 +85,17 @@ def window(
     flags: list[str] = []
     i_min = int(np.argmin(y))
     drop = y[0] - y[i_min]
-    if not drop > 1e-3 * max(abs(y[0]), 1e-12):
-        # The loss never fell: no landmark to anchor on; span the sweep's upper decades.
-        return Window(float(x[-1]) / 1e4, float(x[-1]) * above_divergence, None, None, None,
-                      ("flat-curve",))  # fmt: skip
+    if not drop > FLAT_DROP * max(abs(y[0]), 1e-12):
+        # The loss never fell beyond noise: no minimum to anchor on. Anchor on the divergence
+        # (where the curve rises above its start), or on the sweep's end.
+        rise = np.flatnonzero(y > y[0] + FLAT_DROP * max(abs(y[0]), 1e-12))
+        if rise.size:
+            top = float(x[rise[0]])
+        elif stopped:
+            top = float(x[-1])
+        else:
+            top, flags = float(x[-1]) * above_divergence, ["no-divergence"]
+        return Window(top / 300.0, top, None, None, None, ("flat-curve", *flags))
     i_start = int(np.argmax(y <= y[0] - START_FRACTION * drop))
     after = np.flatnonzero(y[i_min:] > y[0])
     if after.size:
@@ -183,6 +197,30 @@ def edge_of(
     return None
 
 
+def noise_of(lrs: Sequence[float], scores: Sequence[float], floor: float, width: float) -> float:
+    """The runs' spread around their smoothed response (RMS residual; 0 with < 3 runs)."""
+    x, y, _, _ = _fit(lrs, scores, floor, width, 2)
+    if x.size < 3:
+        return 0.0
+    return float(np.sqrt(np.mean((y - smooth(x, y, x, width)) ** 2)))
+
+
+def learnt(scores: Sequence[float], floor: float, noise: float) -> bool:
+    """Whether some run beat the untrained model by more than the noise: ``max y − y₀ >
+    max(3·noise, 1 % of |y₀|)``. When none did, the round cannot tell the LRs apart."""
+    y = clean_scores(np.asarray(scores, dtype=float), floor)
+    return bool(y.max() - floor > max(3.0 * noise, 0.01 * max(abs(floor), 1e-12)))
+
+
+def spread(pool: Sequence[float], count: int) -> list[float]:
+    """``count`` LRs of ``pool`` evenly spaced over its log range (both ends included)."""
+    ordered = sorted(pool)
+    if len(ordered) <= count:
+        return ordered
+    idx = np.unique(np.round(np.linspace(0, len(ordered) - 1, count)).astype(int))
+    return [ordered[i] for i in idx]
+
+
 def choose(
     rounds: Sequence[Round],
     horizons: Sequence[int],
@@ -192,6 +230,9 @@ def choose(
     width: float = 0.25,
     drift_gain: float = 0.5,
     max_drift: float = 0.5,
+    prior: float | None = None,
+    prior_weight: float = 0.0,
+    halfwidth: float = 0.0,
     tolerance: float | None = None,
     resolution: int = 400,
 ) -> Choice:
@@ -207,6 +248,10 @@ def choose(
         drift_gain, max_drift: the horizon extrapolation's shrinkage and its clip (decades);
             only a drift *down* (the best LR falls as training lengthens) is followed — the
             safe direction.
+        prior, prior_weight: an independent estimate of the LR (the range test's curve-only
+            suggestion) and its weight: the answer is ``(1 − w)·x + w·log10(prior)`` in log
+            LR — a shrinkage of the short runs' noisy answer toward it.
+        halfwidth: the interval reaches at least this many decades either side of the answer.
         tolerance: the score margin of the interval (default: the first round's spread around
             its smoothed response).
     """
@@ -223,7 +268,7 @@ def choose(
         flags.append("last-round-diverged")
     top = float(best_x[last])  # type: ignore[arg-type]
     lrs0, sc0 = rounds[0]
-    x0, y0, grid0, fit0 = _fit(lrs0, sc0, floor, width, resolution)
+    _, _, grid0, fit0 = _fit(lrs0, sc0, floor, width, resolution)
     if float(np.max(clean_scores(np.asarray(rounds[last][1], dtype=float), floor)) - floor) <= (
         1e-12 * max(1.0, abs(floor))
     ):
@@ -232,20 +277,24 @@ def choose(
     points = [(math.log10(h), b) for h, b in zip(horizons, best_x, strict=True) if b is not None]
     drift = None
     answer = top
+    extrapolated = 0.0  # where the measured drift would take the answer by the planned length
     if len(points) >= 2:
         hx = np.array([p[0] for p in points])
         bx = np.array([p[1] for p in points])
         drift = float(np.polyfit(hx, bx, 1)[0])
-        shift = drift_gain * min(drift, 0.0) * math.log10(max(total_steps, horizons[last]) /
-                                                          horizons[last])  # fmt: skip
-        answer = top + float(np.clip(shift, -max_drift, 0.0))
+        remaining = math.log10(max(total_steps, horizons[last]) / horizons[last])
+        extrapolated = float(np.clip(drift * remaining, -max_drift, max_drift))
+        answer = top + drift_gain * min(extrapolated, 0.0)
+    if prior is not None and prior > 0 and math.isfinite(prior) and prior_weight > 0:
+        answer = (1.0 - prior_weight) * answer + prior_weight * math.log10(prior)
     if tolerance is None:
-        residual = y0 - smooth(x0, y0, x0, width)
-        spread = float(np.sqrt(np.mean(residual**2))) if x0.size > 2 else 0.0
-        tolerance = max(spread, 1e-3 * max(float(np.abs(fit0).max()), 1e-12))
+        scale = 1e-3 * max(float(np.abs(fit0).max()), 1e-12)
+        tolerance = max(noise_of(lrs0, sc0, floor, width), scale)
     inside = grid0[fit0 >= fit0.max() - tolerance]
-    low_x = min(float(inside.min()), answer)
-    high_x = max(float(inside.max()), answer)
+    # The interval: the near-best LRs of the first round, at least ``halfwidth`` either side
+    # of the answer, and stretched toward where the drift points by the planned length.
+    low_x = min(float(inside.min()), answer - halfwidth, answer + min(extrapolated, 0.0))
+    high_x = max(float(inside.max()), answer + halfwidth, answer + max(extrapolated, 0.0))
     return Choice(
         lr=float(10**answer),
         low=float(10**low_x),

@@ -48,7 +48,8 @@ def plot_find(result: FindResult, *, axes: Any = None) -> FindFigure:
     else:
         left.set_axis_off()
     _plot_runs(result, right)
-    fig.tight_layout()
+    if axes is None:
+        fig.tight_layout()
     return FindFigure(fig, left, right)
 
 

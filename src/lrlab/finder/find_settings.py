@@ -42,14 +42,22 @@ class FindSettings:
             |initial|`` at a checkpoint is stopped there (it failed; it costs nothing more).
             ``None``: only non-finite losses stop a run.
         width: the smoothing kernel's sd over log10 LR (decades).
-        drift_gain, max_drift: shrinkage and clip (decades) of the horizon extrapolation.
+        prior_weight: the weight of the range test's curve-only suggestion in the answer (a
+            shrinkage in log LR of the short runs' answer toward it; 0: the short runs alone).
+        halfwidth: the interval reaches at least this many decades either side of the answer.
+        max_fraction: when the longest round cannot tell the LRs apart (nothing learnt beyond
+            the noise), it is run again twice as long, up to this fraction of the run.
+        drift_gain, max_drift: how much of the measured drift of the best LR between the
+            rounds is followed toward the planned length (only downward), and its clip in
+            decades. The development half did not support following it (BENCHMARKS.md), so
+            by default it is measured and widens the interval instead.
         range_test: the range test's settings (``None``: lrlab's defaults with
             ``num_iter = clip(total_steps // 8, 25, 100)``).
         method: ``"auto"`` (batched where the model allows, else sequential), ``"batched"``,
             ``"sequential"`` — same answer to float tolerance.
     """
 
-    fractions: tuple[float, ...] = (0.0625, 0.125, 0.25)
+    fractions: tuple[float, ...] = (0.0625, 0.25)
     keep: int = 3
     min_steps: int = 20
     per_decade: float = 3.0
@@ -64,7 +72,10 @@ class FindSettings:
     score: str = "auto"
     stop_factor: float | None = 2.0
     width: float = 0.25
-    drift_gain: float = 0.5
+    prior_weight: float = 0.25
+    halfwidth: float = 0.3
+    max_fraction: float = 0.5
+    drift_gain: float = 0.0
     max_drift: float = 0.5
     range_test: RangeTestSettings | None = None
     method: str = "auto"
@@ -89,6 +100,9 @@ class FindSettings:
             isinstance(self.extensions, int) and self.extensions >= 0,
             f"extensions={self.extensions!r} must be an integer >= 0.",
         )
+        check(0 <= self.prior_weight <= 1, f"prior_weight={self.prior_weight!r} must be in [0, 1].")
+        check(self.halfwidth >= 0, f"halfwidth={self.halfwidth!r} must be >= 0.")
+        check(0 < self.max_fraction <= 1, f"max_fraction={self.max_fraction!r} must be in (0, 1].")
         for name in ("per_decade", "below_min", "above_divergence", "width"):
             value = getattr(self, name)
             check(math.isfinite(value) and value > 0, f"{name}={value!r} must be > 0.")

@@ -156,11 +156,13 @@ def _carve_dataloader(
         "num_workers": loader.num_workers,
         "pin_memory": loader.pin_memory,
     }
+    # No generator of its own: the order is drawn from torch's global generator, which the
+    # short runs seed per epoch (every copy, batched or not, sees the same batches) and
+    # find_lr restores — the user's loader's own generator is never touched.
     train = DataLoader(
         Subset(dataset, keep.tolist()),
         shuffle=isinstance(loader.sampler, RandomSampler),
         drop_last=loader.drop_last and n - k >= batch_size,
-        generator=loader.generator,
         **common,
     )
     evl = DataLoader(Subset(dataset, held.tolist()), shuffle=False, **common)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+import lrlab.stops as stops
+
 if TYPE_CHECKING:
     from lrlab.finder.result import RangeTestResult
 
@@ -80,7 +82,7 @@ def plot_range_test(
     limits = _loss_limits(losses, smoothed)
     if limits is not None:
         ax.set_ylim(*limits)
-    if result.stop_reason in ("diverged", "non-finite loss") and lrs.size:
+    if result.stop_reason in stops.DIVERGENCE and lrs.size:
         ax.axvline(lrs[-1], color="tab:red", ls=":", lw=1, label=result.stop_reason)
 
     sug = result.suggestion

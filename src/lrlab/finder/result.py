@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import lrlab.stops as stops
 from lrlab._io import floats, read_json, write_json
 from lrlab.errors import DataError
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from lrlab.suggest import Diagnosis, Suggestion
 
 # Why a sweep ended (RangeTestResult.stop_reason).
-STOP_REASONS = ("completed", "diverged", "non-finite loss", "interrupted", "data exhausted")
+STOP_REASONS = stops.RANGE_TEST  # the names live in lrlab.stops
 _KIND = "lrlab.range_test"
 _VERSION = 1
 

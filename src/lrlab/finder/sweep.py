@@ -35,6 +35,7 @@ from lrlab.finder.result import RangeTestResult
 from lrlab.finder.settings import RangeTestSettings, settings_from
 from lrlab.metrics import HIGHER_IS_BETTER, Metric, default_metrics
 from lrlab.optim import groups
+from lrlab.optim.lrfree import ready_to_step
 from lrlab.precision import parse_amp
 from lrlab.smoothing import EMA
 from lrlab.snapshot import preserved
@@ -108,7 +109,7 @@ def range_test(
             UserWarning,
             stacklevel=2,
         )
-    lrs_plan = sweep_lrs(s.start_lr, s.end_lr, s.num_iter, s.step_mode)
+    schedule_lrs = sweep_lrs(s.start_lr, s.end_lr, s.num_iter, s.step_mode)
     smoother, monitor = EMA(s.smooth_beta), DivergenceMonitor(s.diverge_th)
     ratios = groups.current_ratios(optimizer)
     batch_device = _batch_device(model, device)
@@ -137,6 +138,9 @@ def range_test(
     epoch_data = _Epochs(train_data)
     started = time.perf_counter()
     with preserved(model, optimizer, rng=True):
+        # A Schedule-Free optimizer built by the user starts in eval mode, where it refuses to
+        # step; the sweep puts it in train mode (the snapshot puts it back).
+        ready_to_step(optimizer)
         try:
             fixed_eval = (
                 None
@@ -149,7 +153,7 @@ def range_test(
                 optimizer=optimizer,
                 step=step,
                 batches=cycle(epoch_data, name="train_data"),
-                lrs_plan=lrs_plan,
+                schedule_lrs=schedule_lrs,
                 ratios=ratios,
                 smoother=smoother,
                 monitor=monitor,
@@ -187,7 +191,7 @@ def _sweep(
     optimizer: torch.optim.Optimizer,
     step: StepFn,
     batches: Iterator[Batch],
-    lrs_plan: list[float],
+    schedule_lrs: list[float],
     ratios: list[float],
     smoother: EMA,
     monitor: DivergenceMonitor,
@@ -205,8 +209,8 @@ def _sweep(
     # so this is only a guard): per step it cost ~1 % of a small CNN's step for nothing.
     model.train()
     with StageBar(progress) as bar:
-        bar.start("range test", total=len(lrs_plan))
-        for i, lr in enumerate(lrs_plan):
+        bar.start("range test", total=len(schedule_lrs))
+        for i, lr in enumerate(schedule_lrs):
             groups.set_lr(optimizer, lr, ratios)
             optimizer.zero_grad()
             try:

@@ -141,8 +141,17 @@ def lr_ratios(lrs: Sequence[float]) -> list[float]:
 
 
 def current_ratios(optimizer: Any) -> list[float]:
-    """:func:`lr_ratios` of the groups' LRs now (the range test's convention)."""
-    return lr_ratios([float(g["lr"]) for g in param_groups(optimizer)])
+    """:func:`lr_ratios` of the groups' LRs now (the range test's convention) — or, when group
+    0's LR is 0 now and every group has torch's ``initial_lr`` (a scheduler attached at a
+    warm-up from 0, as Lightning and transformers hand optimizers over), of those. Reads
+    only: the groups are left as they are."""
+    groups = param_groups(optimizer)
+    lrs = [float(g["lr"]) for g in groups]
+    if lrs[0] == 0.0 and all("initial_lr" in g for g in groups):
+        initial = [float(g["initial_lr"]) for g in groups]
+        if initial[0] > 0.0:
+            return lr_ratios(initial)
+    return lr_ratios(lrs)
 
 
 def initial_ratios(optimizer: Any) -> list[float]:

@@ -3,7 +3,9 @@
 :data:`OPTIMIZERS` is the one registry: configs (``optimizer: {name: adam}``), the CLI
 (``--optimizer adam``), tasks and the scan all look names up here. Each entry says where
 the class lives (imported on first use, so optional extras cost nothing until asked for)
-and which pip extra provides it.
+and which pip extra provides it. The learning-rate-free optimizers come from the ``lrfree``
+extra (``pip install 'lrlab[lrfree]'``); what ``fit`` does for them is
+:mod:`lrlab.train.lrfree`'s, what it reads from them :mod:`lrlab.optim.lrfree`'s.
 
 :class:`OptimizerSpec` is a plain, picklable description (``"sgd"`` + ``{"lr": 0.1,
 "momentum": 0.9}``) that builds a torch optimizer on demand, and knows how one setting is
@@ -50,6 +52,10 @@ def _torch(attr: str, momentum: str | None) -> OptimizerInfo:
     return OptimizerInfo("torch.optim", attr, momentum)
 
 
+def _lrfree(module: str, attr: str, momentum: str) -> OptimizerInfo:
+    return OptimizerInfo(module, attr, momentum, extra="lrfree")
+
+
 OPTIMIZERS: dict[str, OptimizerInfo] = {
     "sgd": _torch("SGD", "momentum"),
     "adam": _torch("Adam", "betas"),
@@ -58,6 +64,14 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
     "adagrad": _torch("Adagrad", None),
     "nadam": _torch("NAdam", "betas"),
     "radam": _torch("RAdam", "betas"),
+    # Learning-rate-free (the lrfree extra). Schedule-Free's "momentum" is its interpolation
+    # β (y = (1 − β) z + β x); Prodigy and D-Adaptation take lr as a multiplier of their
+    # estimate d (1 by default: docs/lrfree.md).
+    "schedulefree-adamw": _lrfree("schedulefree", "AdamWScheduleFree", "betas"),
+    "schedulefree-sgd": _lrfree("schedulefree", "SGDScheduleFree", "momentum"),
+    "prodigy": _lrfree("prodigyopt", "Prodigy", "betas"),
+    "dadapt-adam": _lrfree("dadaptation", "DAdaptAdam", "betas"),
+    "dadapt-sgd": _lrfree("dadaptation", "DAdaptSGD", "momentum"),
 }
 """Optimizer name -> :class:`OptimizerInfo`. Names are lower case."""
 
@@ -79,13 +93,18 @@ def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
 
 
 def build_optimizer(name: str, params: Iterable[Any], **kwargs: Any) -> torch.optim.Optimizer:
-    """``optimizer_class(name)(params, **kwargs)``; a bad keyword is the optimizer's own
-    message in one line."""
+    """``optimizer_class(name)(params, **kwargs)``, ready to step (a Schedule-Free one in
+    train mode: :func:`lrlab.optim.lrfree.ready_to_step`); a bad keyword is the optimizer's
+    own message in one line."""
+    from lrlab.optim.lrfree import ready_to_step
+
     cls = optimizer_class(name)
     try:
-        return cls(params, **kwargs)
+        optimizer = cls(params, **kwargs)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"optimizer {name!r} with {kwargs}: {exc}") from exc
+    ready_to_step(optimizer)
+    return optimizer
 
 
 _DEFAULT_BETAS = (0.9, 0.999)

@@ -6,11 +6,18 @@ The figures themselves are drawn by :mod:`lrlab.analysis.plot` (``plot_overview`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lrlab._io import save_figure
-from lrlab.analysis.plot import as_runs, has_key, plot_overview, plot_time_to_target
+from lrlab.analysis.plot import (
+    as_runs,
+    has_key,
+    plot_overview,
+    plot_profile,
+    plot_time_to_target,
+)
 
 
 def save_experiment_figures(result: Any, directory: str | Path) -> list[Path]:
@@ -40,3 +47,15 @@ def save_experiment_figures(result: Any, directory: str | Path) -> list[Path]:
         fig.tight_layout()
         paths.append(save_figure(fig, out / "time_to_target.png", dpi=110))
     return paths
+
+
+def save_profile_figure(by_unit: Mapping[str, Any], path: str | Path) -> Path:
+    """Write the performance profiles (one panel per unit: seconds, updates) to ``path``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6 * max(len(by_unit), 1), 4.5))
+    axes = fig.subplots(1, max(len(by_unit), 1), squeeze=False)[0]
+    for ax, profile in zip(axes, by_unit.values(), strict=False):
+        plot_profile(profile, ax=ax)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=110)

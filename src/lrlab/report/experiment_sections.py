@@ -1,4 +1,4 @@
-"""The sections of one experiment directory: its ``auto`` range tests, schedules, training
+"""The sections of one experiment directory: its ``auto`` searches, schedules, training
 curves (mean ± std over seeds), the comparison table and every trial; and the headline at the
 top of the report."""
 
@@ -18,7 +18,7 @@ from lrlab.report.pieces import (
     lr_text,
     pm_text,
 )
-from lrlab.report.sections import range_test_block, schedules_block
+from lrlab.report.sections import find_block, range_test_block, schedules_block
 from lrlab.report.sources import ExperimentSource, Found
 
 
@@ -49,6 +49,36 @@ def auto_range_tests(label: str, tests: Sequence[tuple[int, Any]]) -> str:
         h3(f"Range tests behind 'auto' — {label}")
         + table
         + range_test_block(f"{label}, seed {seed}", first, heading=False)
+    )
+
+
+def auto_finds(label: str, finds: Sequence[tuple[int, Any]]) -> str:
+    """The ``find_lr`` searches behind ``auto``: every seed's answer, the first one's figure."""
+    if not finds:
+        return ""
+    rows = [
+        (
+            s,
+            f.schedule.get("name", "—"),
+            f.total_steps,
+            lr_text(f.lr),
+            "—" if f.lr is None else f"{lr_text(f.low)} – {lr_text(f.high)}",
+            f"{f.cost.get('runs', 0):.2f}",
+            ", ".join(f.flags) or "—",
+        )
+        for s, f in finds
+    ]
+    table = m.table(
+        ["seed", "schedule", "steps", "max LR", "interval", "cost (runs)", "flags"],
+        rows,
+        caption=f"find_lr behind 'auto' in {label} (one per seed and planned run)",
+        numeric=(0, 2, 3, 5),
+    )
+    seed, first = finds[0]
+    return (
+        h3(f"find_lr behind 'auto' — {label}")
+        + table
+        + find_block(f"{label}, seed {seed}", first, heading=False)
     )
 
 
@@ -129,7 +159,9 @@ def experiment_sections(found: Found) -> list[Section]:
         sched_body = schedules_block(schedules, auto_text)
     except FIGURE_ERRORS as exc:
         sched_body = m.note(f"Schedules not shown: {exc}", kind="warn")
-    body = sched_body + auto_range_tests(label, source.range_tests)
+    body = (
+        sched_body + auto_finds(label, source.finds) + auto_range_tests(label, source.range_tests)
+    )
     if body:
         sections.append(Section(f"schedules-{anchor}", f"Schedules — {label}", body))
     records = result.records()

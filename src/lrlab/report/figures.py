@@ -51,6 +51,13 @@ def _metric_name(result: Any) -> str | None:
     return "loss" if "loss" in result.eval else None
 
 
+def find_figure(result: Any) -> Any:
+    """``find_lr``'s two panels (:func:`lrlab.finder.find_plot.plot_find`) on a new figure."""
+    fig = new_figure(12.0, 4.6)
+    result.plot(axes=fig.subplots(1, 2))
+    return fig
+
+
 def range_test_figure(result: Any, *, title: str | None = None) -> Any:
     """Loss (raw and smoothed) against LR with the suggestion and its range; in metric mode
     a second panel below, on the same LR axis: the evaluated metric, the baseline (chance)

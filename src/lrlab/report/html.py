@@ -21,9 +21,11 @@ from lrlab import __version__
 from lrlab._io import atomic_file
 from lrlab.report import markup as m
 from lrlab.report.experiment_sections import experiment_sections, headline
+from lrlab.report.headtohead_sections import head_to_head_section, profile_section
 from lrlab.report.pieces import Section
 from lrlab.report.sections import (
     config_section,
+    finds_section,
     problems_section,
     range_tests_section,
     run_section,
@@ -98,9 +100,12 @@ def build_sections(
     curves, comparison), single runs, scans, hyper-parameter comparisons, configuration
     and environment, problems."""
     sections: list[Section | None] = [overview_section(sources)]
+    sections.append(finds_section(sources.finds))
     sections.append(range_tests_section(sources.range_tests))
     for f in sources.experiments:
         sections.extend(experiment_sections(f))
+        sections.append(head_to_head_section(f))
+    sections.extend(profile_section(f) for f in sources.profiles)
     sections.extend(run_section(f) for f in sources.runs)
     sections.extend(scan_section(f) for f in sources.scans)
     sections.extend(vary_section(f) for f in sources.comparisons)
@@ -162,6 +167,7 @@ def build_report(
     sections = build_sections(sources, env, env_note)
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     kinds = [
+        (len(sources.finds), "find_lr"),
         (len(sources.range_tests), "range test"),
         (len(sources.experiments), "experiment"),
         (len(sources.runs), "training run"),

@@ -97,6 +97,63 @@ def range_test_block(label: str, result: Any, *, heading: bool = True) -> str:
     return "".join(parts)
 
 
+def find_rows(result: Any) -> list[tuple[str, str]]:
+    """The numbers of one ``find_lr`` answer, as key/value rows."""
+    cost = result.cost
+    best = ", ".join(
+        f"{h} steps: {lr_text(b)}"
+        for h, b in zip(result.horizons, result.best_per_horizon, strict=False)
+    )
+    return [
+        ("max LR", lr_text(result.lr)),
+        (
+            "interval",
+            "—" if result.lr is None else f"{lr_text(result.low)} – {lr_text(result.high)}",
+        ),
+        ("planned run", f"{result.total_steps} steps of {result.schedule.get('name')}"),
+        ("judged by", f"held-out {result.score}: {result.holdout}"),
+        ("best LR per short-run length", best or "—"),
+        ("cost", f"{cost.get('runs', 0):.2f} training runs ({cost.get('seconds', 0):.1f} s)"),
+        ("engine", str(result.config.get("engine", "—"))),
+    ]
+
+
+def find_block(label: str, result: Any, *, heading: bool = True) -> str:
+    """Figure, answer table and flags of one ``find_lr``."""
+    parts = [h3(f"find_lr — {label}")] if heading else []
+    parts.append(
+        figure_or_note(
+            lambda: figures.find_figure(result),
+            alt=f"find_lr for {label}: the range test and the short runs",
+            caption="Left: the range test with the window of candidate peak LRs (shaded) and "
+            "the answer (black). Right: each short run's held-out score against its peak LR, "
+            "one colour per run length (crosses: runs that diverged or stopped), the smoothed "
+            "response the choice read, the answer and its interval.",
+        )
+    )
+    parts.append(m.key_values(find_rows(result)))
+    if result.flags:
+        parts.extend(m.note(flag, kind="warn") for flag in result.flags)
+    else:
+        parts.append(m.note("No flag.", kind="ok"))
+    return "".join(parts)
+
+
+def finds_section(found: Sequence[Found]) -> Section | None:
+    """Every ``find_lr`` answer found (``None`` when none)."""
+    if not found:
+        return None
+    intro = m.para(
+        'find_lr answers "which max LR for this planned run?": a range test proposes a '
+        "window of candidate peak LRs, and short runs of the planned schedule, compressed to "
+        "a fraction of the run and judged on held-out batches, decide. The interval is meant "
+        "to contain the best peak LR; the cost counts every optimizer step spent, in planned "
+        "runs."
+    )
+    body = intro + "".join(find_block(f.label, f.value) for f in found)
+    return Section("find-lr", "find_lr: the max LR", body)
+
+
 def range_tests_section(found: Sequence[Found]) -> Section | None:
     """Every range test found, with an introduction to reading them (``None`` when none)."""
     if not found:

@@ -6,6 +6,7 @@ their files and loads them with their own ``load``/``from_dict``:
 ==========================  ============================================================
 file                        result
 ==========================  ============================================================
+``find.json``               :class:`lrlab.finder.FindResult` (``lrlab find``, the demo)
 ``range_test.json``         :class:`lrlab.finder.RangeTestResult` (``lrlab find``)
 ``scan.json``               :class:`lrlab.scanning.ScanResult` (``lrlab scan``)
 ``vary.json``               :class:`lrlab.compare.ComparisonResult` (``lrlab find --vary``)
@@ -13,7 +14,11 @@ file                        result
                             its ``auto-lr/`` range tests belong to it
 ``records.jsonl``           a single training run (``lrlab train``, ``lrlab.fit``)
 ``demo.json``               what ``lrlab demo`` did (settings, environment)
+``profile.json``            performance profiles across tasks (``lrlab compare --preset``)
 ==========================  ============================================================
+
+An experiment directory's ``head_to_head.json`` (``analysis: {head_to_head: true}``) is
+loaded with it.
 
 The directory itself and its sub-directories (up to :data:`MAX_DEPTH` levels) are searched,
 so a directory holding several results (the demo's range test and experiment) gives one
@@ -37,11 +42,13 @@ from lrlab.errors import InvalidArgument, LrlabError
 from lrlab.train.records import read_records
 
 RANGE_TEST_JSON = "range_test.json"
+FIND_JSON = "find.json"
 SCAN_JSON = "scan.json"
 VARY_JSON = "vary.json"
 EXPERIMENT_YAML = "experiment.yaml"
 RECORDS_JSONL = "records.jsonl"
 DEMO_JSON = "demo.json"
+PROFILE_JSON = "profile.json"
 MAX_DEPTH = 3
 # Directories that never hold results of their own.
 _SKIP_DIRS = {"tensorboard", "auto-lr", "__pycache__"}
@@ -77,8 +84,10 @@ class ExperimentSource:
 
     result: Any  # lrlab.experiment.ExperimentResult
     range_tests: list[tuple[int, Any]] = field(default_factory=list)
+    finds: list[tuple[int, Any]] = field(default_factory=list)
     trial_configs: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     yaml_text: str = ""
+    head_to_head: Any = None  # lrlab.analysis.headtohead.HeadToHead
 
 
 @dataclass
@@ -87,22 +96,30 @@ class ReportSources:
 
     root: Path
     demo: dict[str, Any] | None = None
+    finds: list[Found] = field(default_factory=list)
     range_tests: list[Found] = field(default_factory=list)
     scans: list[Found] = field(default_factory=list)
     comparisons: list[Found] = field(default_factory=list)
     experiments: list[Found] = field(default_factory=list)
     runs: list[Found] = field(default_factory=list)
+    profiles: list[Found] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         """No result at all (problems aside)."""
-        return not (
-            self.range_tests or self.scans or self.comparisons or self.experiments or self.runs
-        )
+        found = (self.finds, self.range_tests, self.scans, self.comparisons, self.experiments)
+        return not (any(found) or self.runs or self.profiles)
 
 
 # --------------------------------------------------------------------------- loaders
+
+
+def load_find(path: Path) -> Any:
+    """A ``find.json`` as a :class:`lrlab.finder.FindResult`."""
+    from lrlab.finder import FindResult
+
+    return FindResult.load(path)
 
 
 def load_range_test(path: Path) -> Any:
@@ -124,6 +141,16 @@ def load_vary(path: Path) -> Any:
     from lrlab.compare import ComparisonResult
 
     return ComparisonResult.load(path)
+
+
+def load_profiles(path: Path) -> dict[str, Any]:
+    """A ``profile.json`` as ``{unit: lrlab.analysis.profiles.Profile}``."""
+    from lrlab.analysis.profiles import Profile
+
+    data = read_json(path)
+    if data.get("kind") != "lrlab.performance_profile":
+        raise ValueError(f"kind={data.get('kind')!r} is not lrlab.performance_profile")
+    return {unit: Profile.from_dict(p) for unit, p in data["profiles"].items()}
 
 
 def load_single_run(directory: Path) -> SingleRun:
@@ -153,14 +180,19 @@ def load_experiment_dir(directory: Path) -> ExperimentSource:
     result = ExperimentResult.load(directory)
     source = ExperimentSource(result=result)
     source.yaml_text = read_text(directory / EXPERIMENT_YAML, what=EXPERIMENT_YAML)
+    from lrlab.experiment.headtohead import load_head_to_head
+
+    source.head_to_head = load_head_to_head(directory)
     for path in sorted((directory / "auto-lr").glob("*.json")):
         try:
             cached = read_json(path)
-            from lrlab.finder import RangeTestResult
+            from lrlab.finder import FindResult, RangeTestResult
 
-            source.range_tests.append(
-                (int(cached.get("seed", 0)), RangeTestResult.from_dict(cached["range_test"]))
-            )
+            seed = int(cached.get("seed", 0))
+            if cached.get("find"):
+                source.finds.append((seed, FindResult.from_dict(cached["find"])))
+            elif cached.get("range_test"):  # an experiment from before find_lr
+                source.range_tests.append((seed, RangeTestResult.from_dict(cached["range_test"])))
         except _LOAD_ERRORS:
             continue  # a cache file is a convenience; the trials' auto_lr is what counts
     for trial in result.trials:
@@ -257,9 +289,11 @@ def _load_directory(sources: ReportSources, root: Path, directory: Path, names: 
             "a complete one"
         )
     for name, kind, loader in (
+        (FIND_JSON, sources.finds, load_find),
         (RANGE_TEST_JSON, sources.range_tests, load_range_test),
         (SCAN_JSON, sources.scans, load_scan),
         (VARY_JSON, sources.comparisons, load_vary),
+        (PROFILE_JSON, sources.profiles, load_profiles),
     ):
         if name in names:
             value = _try(sources, f"{label}/{name}", loader, directory / name)
@@ -279,13 +313,19 @@ def _load_file(path: Path) -> ReportSources:
     if name == RECORDS_JSONL:
         _load_directory(sources, path.parent, path.parent, {RECORDS_JSONL})
         return sources
-    kinds = {RANGE_TEST_JSON: "lrlab.range_test", VARY_JSON: "lrlab.compare", SCAN_JSON: "scan"}
+    kinds = {
+        FIND_JSON: "lrlab.find_lr",
+        RANGE_TEST_JSON: "lrlab.range_test",
+        VARY_JSON: "lrlab.compare",
+        SCAN_JSON: "scan",
+    }
     kind = kinds.get(name)
     if kind is None and name.endswith(".json"):
         data = _try(sources, name, read_json, path)
         if isinstance(data, dict):
             kind = data.get("kind") or ("scan" if {"lrs", "horizons"} <= set(data) else None)
     loaders = {
+        "lrlab.find_lr": (sources.finds, load_find),
         "lrlab.range_test": (sources.range_tests, load_range_test),
         "lrlab.compare": (sources.comparisons, load_vary),
         "scan": (sources.scans, load_scan),
@@ -293,7 +333,7 @@ def _load_file(path: Path) -> ReportSources:
     if kind not in loaders:
         raise InvalidArgument(
             f"{str(path)!r} is not an lrlab result file.",
-            hint="Pass a run directory, or range_test.json / scan.json / vary.json / "
+            hint="Pass a run directory, or find.json / range_test.json / scan.json / vary.json / "
             "records.jsonl.",
         )
     target, loader = loaders[kind]

@@ -198,8 +198,8 @@ def scan(
             f"The model could not be copied (copy.deepcopy failed: {exc}).",
             hint="The scan trains copies and never touches your model; make it deep-copyable.",
         ) from exc
-    # The optimizer plan names the parameters of `model`; `work` has the same names.
-    plan = resolve_optimizer(
+    # The optimizer recipe names the parameters of `model`; `work` has the same names.
+    recipe = resolve_optimizer(
         optimizer, model, kwargs=optimizer_kwargs, carry_state=carry_optimizer_state
     )
     rng_devices = [target.index or 0] if target.type == "cuda" else []
@@ -217,7 +217,7 @@ def scan(
             criterion=criterion if step_fn is None else None,
             unpack=unpack,
             device=target,
-            plan=plan,
+            recipe=recipe,
             lrs=lr_list,
             metrics=metric_fns,
         )
@@ -251,7 +251,7 @@ def scan(
         complete=outcome.complete,
         elapsed=time.perf_counter() - started,
         config={
-            "optimizer": plan.describe(),
+            "optimizer": recipe.describe(),
             "seed": seed,
             "mask_stopped": mask_stopped,
             "eval_data": "train_data" if eval_data is None else "eval_data",

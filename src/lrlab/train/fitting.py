@@ -31,6 +31,7 @@ from lrlab.train.budget import Budget, bind_schedule
 from lrlab.train.callbacks import CallbackList, TensorBoardLogger
 from lrlab.train.checkpoint import prior_checkpoint, restore_run
 from lrlab.train.loop import DIVERGED_HINT, EpochLoop
+from lrlab.train.lrfree import lrfree_hooks
 from lrlab.train.options import build_step, check_options, default_metrics, place_model
 from lrlab.train.records import RecordWriter
 from lrlab.train.result import FitResult
@@ -232,6 +233,14 @@ def fit(
         fingerprint=fingerprint,
         elapsed_before=elapsed_before,
         on_divergence=on_divergence,
+        lrfree=lrfree_hooks(
+            optimizer,
+            model,
+            step=step,
+            train_data=train_data,
+            amp_dtype=amp_dtype,
+            total_updates=budget.iterations,
+        ),
     )
     loop.run(rng_state=payload["rng"] if payload is not None else None)
     result = _result(run, run.stop_reason or "completed", run.message, settings, loop.elapsed())

@@ -15,6 +15,9 @@ One epoch, read top to bottom (``k = accumulation_steps``)::
     record = {train means, evaluate(eval_data)}; on_epoch_end(run); append to records.jsonl
     checkpoint every ``checkpoint_every`` epochs
 
+An LR-free optimizer's needs (Schedule-Free's train/eval switch around evaluation and
+checkpoints, Prodigy's ``d`` in the records) are :mod:`lrlab.train.lrfree`'s hooks.
+
 Budgets: ``epochs=N`` runs N full epochs; ``iterations=T`` runs until T optimizer updates,
 so the last epoch may stop part-way (its record has ``"partial": true``; its train values
 are means over the batches it ran; evaluation still follows it).
@@ -40,10 +43,11 @@ from lrlab.optim.groups import first_group_hyper
 from lrlab.train.budget import Budget
 from lrlab.train.callbacks import CallbackList
 from lrlab.train.checkpoint import checkpoint_path, save_checkpoint
+from lrlab.train.lrfree import LrFreeHooks
 from lrlab.train.records import RecordWriter
 from lrlab.train.runstate import RunState, StepLog
 from lrlab.train.tally import Tally
-from lrlab.train.update import Update
+from lrlab.train.update import Update, micro_batch_groups
 
 # Losses are read from the device in batches: after this many updates or this many seconds,
 # whichever comes first (and at every epoch end). Bounds how late divergence is noticed.
@@ -76,6 +80,7 @@ class EpochLoop:
     fingerprint: dict[str, Any]
     elapsed_before: float
     on_divergence: str
+    lrfree: LrFreeHooks
     t_start: float = field(default_factory=time.perf_counter)
     diverged_at: StepLog | None = None
 
@@ -93,6 +98,7 @@ class EpochLoop:
         run = self.run_state
         try:
             self.hooks.call("on_fit_start", run)
+            self.lrfree.start()
             if not run.records and self.eval_data is not None:
                 self._epoch_zero()
             if rng_state is not None:
@@ -114,8 +120,11 @@ class EpochLoop:
             run.stop_reason = "error"  # only callbacks' on_fit_end see it; the error propagates
             run.message = f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):
+                self.lrfree.finish()
+            with contextlib.suppress(Exception):
                 self.hooks.call("on_fit_end", run)
             raise
+        self.lrfree.finish()
         self.hooks.call("on_fit_end", run)
 
     def _epoch_zero(self) -> None:
@@ -126,6 +135,7 @@ class EpochLoop:
         record: dict[str, Any] = {"epoch": 0, "iteration": 0, "lr": lr, "momentum": momentum}
         record.update(dict.fromkeys(["train_loss", *(f"train_{m}" for m in self.metric_fns)]))
         self._evaluate_into(record)
+        self.lrfree.annotate(record, run.records)
         record["epoch_time"] = 0.0
         record["elapsed"] = self.elapsed()
         run.record = record
@@ -140,6 +150,7 @@ class EpochLoop:
         run.record = {}
         run.running = {}
         set_epoch(self.train_data, run.epoch - 1)
+        self.lrfree.training()
         self.hooks.call("on_epoch_start", run)
 
         tally = Tally(list(self.metric_fns))
@@ -150,7 +161,7 @@ class EpochLoop:
         t0 = time.perf_counter()
         last_flush = t0
         run.optimizer.zero_grad(set_to_none=True)
-        for group in _groups(self.train_data, k):
+        for group in micro_batch_groups(self.train_data, k):
             if self.driver is not None:
                 self.driver.apply(run.iteration)
             losses = self._update(group, tally)
@@ -193,6 +204,7 @@ class EpochLoop:
             run.message = self._diverged_message()
         else:
             self._evaluate_into(record)
+        self.lrfree.annotate(record, run.records)
         record["elapsed"] = self.elapsed()
         run.record = record
         if self.hooks.call("on_epoch_end", run) and stopped_by is None:
@@ -285,6 +297,7 @@ class EpochLoop:
     def _evaluate_into(self, record: dict[str, Any]) -> None:
         if self.eval_data is None:
             return
+        self.lrfree.averaged()
         t0 = time.perf_counter()
         values = evaluate(
             self.run_state.model,
@@ -319,6 +332,7 @@ class EpochLoop:
             return
         from lrlab.snapshot import capture_rng
 
+        self.lrfree.averaged()  # Schedule-Free: save x (its authors' rule), resume from it
         save_checkpoint(
             checkpoint_path(self.writer.out_dir),
             {
@@ -367,27 +381,3 @@ class EpochLoop:
         elif self.writer is not None:
             msg += " No checkpoint was written yet (checkpoint_every), so a resume starts over."
         return msg
-
-
-# ---- helpers -------------------------------------------------------------------------------
-
-
-def _groups(data: Iterable[Batch], k: int) -> Iterable[Sequence[Batch]]:
-    """Micro-batch groups of ``k`` (the last one of an epoch may be shorter).
-
-    The group is collected before its first forward pass so that every loss of the group is
-    divided by the group's true size (the mean gradient, also for a short last group); this
-    holds ``k`` batches in memory at once.
-    """
-    if k == 1:
-        for batch in data:
-            yield (batch,)
-        return
-    group: list[Batch] = []
-    for batch in data:
-        group.append(batch)
-        if len(group) == k:
-            yield group
-            group = []
-    if group:
-        yield group

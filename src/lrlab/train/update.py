@@ -15,6 +15,7 @@ the true gradients. Nothing here reads a value back from the device (the hot pat
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -79,3 +80,24 @@ class Update:
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         if self.scaler is not None and state is not None:
             self.scaler.load_state_dict(state)
+
+
+def micro_batch_groups(data: Iterable[Batch], k: int) -> Iterable[Sequence[Batch]]:
+    """Micro-batch groups of ``k`` (the last one of an epoch may be shorter).
+
+    The group is collected before its first forward pass so that every loss of the group is
+    divided by the group's true size (the mean gradient, also for a short last group); this
+    holds ``k`` batches in memory at once.
+    """
+    if k == 1:
+        for batch in data:
+            yield (batch,)
+        return
+    group: list[Batch] = []
+    for batch in data:
+        group.append(batch)
+        if len(group) == k:
+            yield group
+            group = []
+    if group:
+        yield group

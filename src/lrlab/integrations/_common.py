@@ -1,0 +1,129 @@
+"""What both integrations share: the batches of one optimizer update, an optimizer whose
+scheduler is already built, and what is logged.
+
+**Gradient accumulation.** A trainer that accumulates ``k`` micro-batches per optimizer update
+trains, per update, on ``k`` times its loader's batch size. ``find_lr`` counts updates (the
+planned length is the trainers' number of optimizer steps), so its steps must see the same
+batches: :func:`update_loader` rebuilds the trainer's loader as a plain ``DataLoader`` over
+the same dataset and collation, with ``k ×`` the batch size. (Averaging the loss over one
+batch of ``k · B`` samples gives the gradient the trainer's accumulation gives; BatchNorm
+statistics see the larger batch.) Memory grows with ``k``, as for a run without accumulation.
+
+The rebuilt loader has a fresh sampler, so reading it never advances a sampler the trainer
+will use (accelerate's seedable samplers count epochs as they are iterated), and it is a
+plain ``DataLoader`` over a map-style dataset, from which ``find_lr`` carves an exact
+held-out split when no validation data is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from torch.utils.data import BatchSampler, DataLoader, IterableDataset, SequentialSampler
+
+from lrlab.errors import DataError, InvalidArgument
+from lrlab.optim import groups
+
+
+def _layout(loader: DataLoader) -> tuple[int, Any, bool] | None:
+    """``(batch_size, sampler, drop_last)`` of a loader that batches with a plain batch size
+    (set directly, or through a torch ``BatchSampler`` as accelerate's loaders do)."""
+    if loader.batch_size is not None:
+        return int(loader.batch_size), loader.sampler, bool(loader.drop_last)
+    batches = getattr(loader, "batch_sampler", None)
+    if type(batches) is BatchSampler and batches.batch_size is not None:
+        return int(batches.batch_size), batches.sampler, bool(batches.drop_last)
+    return None
+
+
+def update_loader(loader: Any, accumulation: int = 1, *, rebuild: bool = False) -> Iterable[Any]:
+    """The batches of one optimizer update: ``loader`` rebuilt with ``accumulation ×`` its
+    batch size (see the module docstring).
+
+    Args:
+        loader: the trainer's loader (a ``DataLoader``, or accelerate's subclass).
+        accumulation: micro-batches per optimizer update.
+        rebuild: rebuild even when ``accumulation == 1`` (a loader whose iteration has side
+            effects on the trainer, such as accelerate's).
+
+    The order is random unless the loader reads in order (a ``SequentialSampler``, or a
+    ``DistributedSampler`` with ``shuffle=False``); a custom sampler (weights, length groups)
+    is replaced by a uniform random one; an ``IterableDataset`` is batched in its own order.
+    A loader without a plain batch size (a custom batch sampler) is returned as is when
+    nothing needs to change, else refused.
+    """
+    if not isinstance(accumulation, int) or accumulation < 1:
+        raise InvalidArgument(f"accumulation={accumulation!r} must be an integer >= 1.")
+    if accumulation == 1 and not rebuild:
+        return loader
+    layout = _layout(loader) if isinstance(loader, DataLoader) else None
+    if layout is None:
+        raise DataError(
+            f"Cannot rebuild the {type(loader).__name__} with {accumulation}× its batch size "
+            "for find_lr: it has no plain batch size (a custom batch sampler?).",
+            hint="Use a DataLoader with batch_size=..., or train without gradient accumulation.",
+        )
+    batch_size, sampler, drop_last = layout
+    common: dict[str, Any] = {
+        "batch_size": batch_size * accumulation,
+        "collate_fn": loader.collate_fn,
+        "num_workers": loader.num_workers,
+        "pin_memory": loader.pin_memory,
+        "worker_init_fn": loader.worker_init_fn,
+    }
+    if isinstance(loader.dataset, IterableDataset):
+        return DataLoader(loader.dataset, **common)
+    # A DistributedSampler says whether it shuffles; other samplers (a custom one too) are
+    # read in a random order unless they are sequential.
+    shuffle = bool(getattr(sampler, "shuffle", not isinstance(sampler, SequentialSampler)))
+    return DataLoader(loader.dataset, shuffle=shuffle, drop_last=drop_last, **common)
+
+
+# find_lr's arguments the integrations take from the trainer; the rest are settings.
+SUPPLIED = ("model", "optimizer", "criterion", "train_data", "total_steps", "eval_data")
+SUPPLIED += ("unpack", "step_fn")
+
+
+def check_settings(options: Iterable[str], source: str) -> None:
+    """Refuse find_lr arguments that the integration reads from ``source`` itself."""
+    given = sorted(set(SUPPLIED) & set(options))
+    if given:
+        raise InvalidArgument(
+            f"{', '.join(given)}: read from {source}, not given.",
+            hint="Pass only find_lr's settings (seed, progress, metrics, FindSettings fields).",
+        )
+
+
+@contextmanager
+def at_initial_lr(optimizer: Any) -> Iterator[None]:
+    """Every param group at its ``initial_lr`` while ``find_lr`` reads the optimizer, and back.
+
+    The trainers build their schedulers before the find runs, and a warm-up sets the LR of
+    update 0 to 0 — from which ``find_lr`` cannot read the groups' LR ratios (it reads them
+    from ``lr``). ``initial_lr`` is the scheduler's own record of the LR it scales.
+    """
+    pgs = groups.param_groups(optimizer)
+    saved = [group["lr"] for group in pgs]
+    for group in pgs:
+        if "initial_lr" in group:
+            groups.write(group, "lr", float(groups.read(group, "initial_lr")))
+    try:
+        yield
+    finally:
+        for group, lr in zip(pgs, saved, strict=True):
+            groups.write(group, "lr", lr)
+
+
+def logged_values(result: Any) -> dict[str, float]:
+    """What the integrations log of a :class:`~lrlab.FindResult`: the peak LR, the interval
+    and the cost (in planned runs and seconds); values that are ``None`` are left out."""
+    values = {
+        "lr": result.lr,
+        "low": result.low,
+        "high": result.high,
+        "cost_runs": result.cost.get("runs"),
+        "cost_seconds": result.cost.get("seconds"),
+    }
+    return {f"find_lr/{k}": float(v) for k, v in values.items() if v is not None}
