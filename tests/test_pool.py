@@ -4,7 +4,6 @@ and workers die with their parent, SIGKILL included (issue 13)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,24 +14,10 @@ from pathlib import Path
 import pytest
 
 import pool_jobs
+from faults import running
 from lrlab.parallel.pool import WorkerDied, WorkerPool
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a container without init may not reap them)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
 
 
 def test_jobs_run_once_each_and_come_back_as_they_finish():
@@ -114,11 +99,11 @@ def test_workers_die_with_a_parent_killed_by_sigkill():
     )
     try:
         workers = [int(p) for p in parent.stdout.readline().split()]  # type: ignore[union-attr]
-        assert workers and all(_running(p) for p in workers)
+        assert workers and all(running(p) for p in workers)
     finally:
         parent.send_signal(signal.SIGKILL)
         parent.wait()
     deadline = time.monotonic() + 30
-    while any(_running(p) for p in workers) and time.monotonic() < deadline:
+    while any(running(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_running(p) for p in workers)
+    assert not any(running(p) for p in workers)

@@ -152,12 +152,20 @@ def _run_locked(
     count = [len(results)]
     total = len(exp.seeds) * len(exp.variants)
 
-    def trial_done(spec: TrialSpec, outcome: Any) -> None:
+    def failed(spec: TrialSpec | AutoSpec, outcome: Any) -> bool:
+        """Whether a job's outcome is an error (recorded and said). An interrupt, which
+        came back before the job could record it (or from an incomplete find_lr, which is
+        no answer), stops the whole run."""
         if isinstance(outcome, KeyboardInterrupt):
-            raise KeyboardInterrupt  # stopped before fit could record it: stop the run
+            raise KeyboardInterrupt
         if isinstance(outcome, BaseException):
             failures.append((spec.label, outcome))
             say(f"  {spec.label}: FAILED — {outcome}")
+            return True
+        return False
+
+    def trial_done(spec: TrialSpec, outcome: Any) -> None:
+        if failed(spec, outcome):
             return
         result = save_outcome(Path(spec.out_dir), outcome, fingerprint)
         results[(spec.variant, spec.seed)] = result
@@ -167,12 +175,7 @@ def _run_locked(
             raise KeyboardInterrupt  # Ctrl-C reached the trial first: stop the whole run
 
     def auto_done(spec: AutoSpec, record: Any) -> None:
-        if isinstance(record, KeyboardInterrupt):
-            raise KeyboardInterrupt  # an interrupted find_lr is no answer: stop the run
-        if isinstance(record, BaseException):
-            failures.append((spec.label, record))
-            say(f"  {spec.label}: FAILED — {record}")
-        else:
+        if not failed(spec, record):
             say(f"  {spec.label}: suggested lr {write_auto_lr(spec.cache, record):.4g}")
 
     try:
