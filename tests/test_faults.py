@@ -155,6 +155,17 @@ def test_config_files_that_mean_something_else(text, expected, tmp_path, capsys)
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_pixel_csv_that_is_not_utf8(tmp_path, capsys):
+    csv = tmp_path / "faces.csv"
+    csv.write_bytes(
+        "emotion,pixels,Usage\n0,1 2 3 4,Training\n1,4 3 2 1,PublicTest # é\n".encode("latin-1")
+    )
+    line = _fails(
+        capsys, ["find", "--fast", "--task", f"csv-pixels:path={csv}", "-o", str(tmp_path / "o")]
+    )
+    assert "pixel CSV" in line and "is not UTF-8 text" in line and "line 3" in line
+
+
 def test_a_config_path_that_is_a_directory(tmp_path, capsys):
     (tmp_path / "exp.yaml").mkdir()
     line = _fails(capsys, ["compare", str(tmp_path / "exp.yaml")])

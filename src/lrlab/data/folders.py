@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lrlab._io import read_text
 from lrlab.data.base import DatasetSplits
 from lrlab.data.digits import stratified_split
 from lrlab.errors import DataError, DataNotFound, check
@@ -201,16 +203,16 @@ def _read_csv(
     mtime: float,
 ) -> DatasetSplits:
     del mtime  # part of the cache key only: an edited file is read again
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        for col in (label_column, pixels_column):
-            if col not in header:
-                raise DataError(
-                    f"{path} has no column {col!r} (columns: {header}).",
-                    hint="Name the columns with label_column= / pixels_column=.",
-                )
-        rows = list(reader)
+    # Not UTF-8: one line naming the file and the line, not a UnicodeDecodeError.
+    reader = csv.DictReader(io.StringIO(read_text(path, what="pixel CSV"), newline=""))
+    header = reader.fieldnames or []
+    for col in (label_column, pixels_column):
+        if col not in header:
+            raise DataError(
+                f"{path} has no column {col!r} (columns: {header}).",
+                hint="Name the columns with label_column= / pixels_column=.",
+            )
+    rows = list(reader)
     if not rows:
         raise DataError(f"{path} has a header but no rows.")
     try:
