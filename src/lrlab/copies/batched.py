@@ -42,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 from lrlab.batches import StepFn, run_step
 from lrlab.copies.optimizer import CopyOptimizer, NotBatchable
 from lrlab.copies.rules import stacked_rule
+from lrlab.copies.stacked import StackedCopies
 from lrlab.errors import DataError
 from lrlab.metrics import Metric
 
@@ -126,7 +127,7 @@ class _FeatureMajorLinear(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-class BatchedEngine:
+class BatchedEngine(StackedCopies):
     """Trains the copies ``live`` (indices into the scan's LR list) of ``model`` at once.
 
     ``model`` is lrlab's private working copy (its tensors are never updated, only used as
@@ -233,17 +234,7 @@ class BatchedEngine:
         self.rule.step(self.flat, grad, None if everyone else self.alive_t)
         self.steps_done += 1
         if self.compact_eagerly and not everyone:
-            mask = self.alive()
-            self.dead.extend(c for c, m in zip(self.live, mask, strict=True) if not m)
-            self.keep(mask)
-
-    def set_hyper(self, scale: float, momentum: float | None = None) -> None:
-        """The next update's hyper-parameters: LR ``lrs[k] · scale``, ``momentum`` (see
-        :meth:`lrlab.copies.rules.StackedRule.set_hyper`)."""
-        self.rule.set_hyper(scale, momentum)
-
-    def alive(self) -> np.ndarray:
-        return self.alive_t.squeeze(1).cpu().numpy().copy()
+            self.drop_dead()
 
     @torch.no_grad()
     def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:
@@ -272,10 +263,6 @@ class BatchedEngine:
                 "Evaluation data yielded no batches.", hint="Check the eval dataset is not empty."
             )
         return {name: (t / count).cpu().numpy() for name, t in zip(names, totals, strict=True)}
-
-    def take_dead(self) -> list[int]:
-        dead, self.dead = self.dead, []
-        return dead
 
     def keep(self, mask: np.ndarray) -> None:
         if mask.all():

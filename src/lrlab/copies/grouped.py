@@ -55,6 +55,7 @@ from lrlab.copies.heads import loss_head
 from lrlab.copies.linear_stack import Activation, Dropout, Linear, LinearStack
 from lrlab.copies.optimizer import CopyOptimizer, NotBatchable
 from lrlab.copies.rules import stacked_rule
+from lrlab.copies.stacked import StackedCopies
 from lrlab.errors import DataError
 from lrlab.metrics import Metric
 
@@ -65,7 +66,7 @@ Tensor = torch.Tensor
 _CHECK_RTOL = {torch.float32: 1e-3, torch.float64: 1e-9}
 
 
-class GroupedEngine:
+class GroupedEngine(StackedCopies):
     """Trains the copies ``live`` (indices into the scan's LR list) of a linear stack.
 
     ``model`` is lrlab's private working copy: its tensors are only read (the start state,
@@ -330,18 +331,7 @@ class GroupedEngine:
             self.alive_t = finite.unsqueeze(1)
         self.rule.step(self.flat, grad, None if everyone else self.alive_t)
         if not everyone:
-            mask = self.alive()
-            self.dead.extend(c for c, m in zip(self.live, mask, strict=True) if not m)
-            self.keep(mask)
-
-    def set_hyper(self, scale: float, momentum: float | None = None) -> None:
-        """The next update's hyper-parameters: LR ``lrs[k] · scale``, ``momentum`` (see
-        :meth:`lrlab.copies.rules.StackedRule.set_hyper`)."""
-        self.rule.set_hyper(scale, momentum)
-
-    def alive(self) -> np.ndarray:
-        """Per live copy: no non-finite training loss so far."""
-        return self.alive_t.squeeze(1).cpu().numpy().copy()
+            self.drop_dead()
 
     @torch.no_grad()
     def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:
@@ -367,11 +357,6 @@ class GroupedEngine:
                 "Evaluation data yielded no batches.", hint="Check the eval dataset is not empty."
             )
         return {name: (t / count).cpu().numpy() for name, t in zip(names, totals, strict=True)}
-
-    def take_dead(self) -> list[int]:
-        """Global indices of the copies dropped since the last call (non-finite loss)."""
-        dead, self.dead = self.dead, []
-        return dead
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the live copies where ``mask`` is False (their parameters and optimizer
