@@ -70,8 +70,8 @@ def run_find_lr(
     epochs: :func:`lrlab.train.budget.planned_updates`); no printing, no files. ``settings``
     / ``options``: the range test's (the window defaults to the task's ``lr_range``)."""
     from lrlab.batches import num_batches
-    from lrlab.compare.task import task_settings
     from lrlab.finder import find_lr
+    from lrlab.finder.settings import task_settings
     from lrlab.tasks.run import build_run
     from lrlab.train.budget import planned_updates
 
@@ -159,11 +159,11 @@ def run_find(
     printing, no files.
 
     ``settings`` / ``options``: the range test's settings, the window defaulting to the
-    task's ``lr_range`` (:func:`lrlab.compare.task.task_settings`); metric mode runs when
+    task's ``lr_range`` (:func:`lrlab.finder.settings.task_settings`); metric mode runs when
     ``eval_every`` is given and the task has evaluation data.
     """
-    from lrlab.compare.task import task_settings
     from lrlab.finder import range_test
+    from lrlab.finder.settings import task_settings
     from lrlab.tasks.run import build_run
 
     run = build_run(task, seed, device=device, batch_size=batch_size)

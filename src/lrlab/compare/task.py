@@ -7,23 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lrlab.compare.result import ComparisonResult
-from lrlab.finder.settings import FIELDS, RangeTestSettings, settings_from
-
-
-def task_settings(
-    run: Any, settings: RangeTestSettings | None = None, **fields: Any
-) -> RangeTestSettings:
-    """The range-test settings of a run of a task (:class:`lrlab.tasks.RunObjects`):
-    ``settings`` (default: the defaults over the task's ``lr_range``) with ``fields`` by
-    name. A window edge given as ``None`` (a command-line option left out) is the task's;
-    ``amp`` is the run's (the task's on CUDA) unless given."""
-    given = {k: v for k, v in fields.items() if not (k in ("start_lr", "end_lr") and v is None)}
-    if settings is None:
-        low, high = run.task.lr_range
-        given = {"start_lr": low, "end_lr": high, **given}
-    if "amp" not in given and (settings is None or settings.amp is False):
-        given["amp"] = run.amp
-    return settings_from(settings, **given)
+from lrlab.finder.settings import FIELDS, RangeTestSettings, task_settings
 
 
 def compare_range_tests_on_task(
@@ -42,7 +26,7 @@ def compare_range_tests_on_task(
     The objects come from :func:`lrlab.tasks.build_run` (so the weights and the order of
     the samples are the same for every candidate and every run with this seed), the
     optimizer is the task's, and the LR window defaults to the task's ``lr_range``
-    (:func:`task_settings`). ``kwargs`` are the range test's settings by name
+    (:func:`lrlab.finder.settings.task_settings`). ``kwargs`` are the range test's settings by name
     (``num_iter``, ``eval_every``, ...) and ``compare_range_tests``' own options
     (``workers``, ``confirm_with_one_cycle``, ``budget``, ``rank_by``...). Metric mode runs
     when ``eval_every`` is given (or the confirmation or ``rank_by="metric"`` needs it).

@@ -33,17 +33,6 @@ SAME_AS = "same_as"
 PEAK_PARAMS = ("peak_lr", "max_lr", "lr")
 
 
-def number(value: Any) -> Any:
-    """A number written as a string (``"1e4"``: YAML 1.1 wants a dot) as the number."""
-    if isinstance(value, str) and value != AUTO:
-        for kind in (int, float):
-            try:
-                return kind(value)
-            except ValueError:
-                continue
-    return value
-
-
 def same_as(value: Any) -> str | None:
     """The variant a ``{same_as: VARIANT}`` value names (``None`` for other values)."""
     if isinstance(value, Mapping) and set(value) == {SAME_AS}:

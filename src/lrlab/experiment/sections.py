@@ -27,6 +27,7 @@ from pydantic import (
 from lrlab.errors import InvalidArgument, LrlabError
 from lrlab.experiment import peaks
 from lrlab.experiment.problems import did_you_mean, format_errors, unknown_name
+from lrlab.schedules.registry import coerce
 from lrlab.train.budget import LENGTH_PARAMS
 
 # Schedule parameters that may be "auto" (= the range test's suggestion) or {same_as: V}.
@@ -171,7 +172,7 @@ class ScheduleConfig(_Checked):
             return {"name": data}
         if isinstance(data, Mapping):
             # Numbers written as strings ("1e4": YAML 1.1 needs a dot) become numbers.
-            return {k: v if k == "name" else peaks.number(v) for k, v in data.items()}
+            return {k: v if k == "name" else coerce(v) for k, v in data.items()}
         return data
 
     @field_validator("name")

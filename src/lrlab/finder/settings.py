@@ -166,3 +166,19 @@ def override(cls: type[T], settings: T | None, options: dict[str, Any], *, what:
 def settings_from(settings: RangeTestSettings | None = None, **options: Any) -> RangeTestSettings:
     """``settings`` (default: the defaults) with ``options`` replacing fields by name."""
     return override(RangeTestSettings, settings, options, what="range-test")
+
+
+def task_settings(
+    run: Any, settings: RangeTestSettings | None = None, **fields: Any
+) -> RangeTestSettings:
+    """The range-test settings of a run of a task (:class:`lrlab.tasks.RunObjects`):
+    ``settings`` (default: the defaults over the task's ``lr_range``) with ``fields`` by
+    name. A window edge given as ``None`` (a command-line option left out) is the task's;
+    ``amp`` is the run's (the task's on CUDA) unless given."""
+    given = {k: v for k, v in fields.items() if not (k in ("start_lr", "end_lr") and v is None)}
+    if settings is None:
+        low, high = run.task.lr_range
+        given = {"start_lr": low, "end_lr": high, **given}
+    if "amp" not in given and (settings is None or settings.amp is False):
+        given["amp"] = run.amp
+    return settings_from(settings, **given)

@@ -50,8 +50,10 @@ def policy_params(name: str) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(POLICIES[policy_name(name)]).parameters)
 
 
-def _coerce(value: Any) -> Any:
-    """Numbers and booleans written as strings (PyYAML reads ``1e4`` as a string) are parsed."""
+def coerce(value: Any) -> Any:
+    """Numbers and booleans written as strings (PyYAML 1.1 reads ``1e4``, without a dot, as a
+    string) are parsed; any other value is returned as it is. The one parser of schedule
+    parameters, for configs, the CLI and experiments alike."""
     if isinstance(value, str):
         if value.strip().lower() in ("true", "false"):
             return value.strip().lower() == "true"
@@ -65,7 +67,7 @@ def _coerce(value: Any) -> Any:
 
 def normalised(params: Mapping[str, Any]) -> dict[str, Any]:
     """Keys with dashes as underscores (``max-lr`` → ``max_lr``), numbers in strings parsed."""
-    return {str(k).strip().replace("-", "_"): _coerce(v) for k, v in params.items()}
+    return {str(k).strip().replace("-", "_"): coerce(v) for k, v in params.items()}
 
 
 def build(name: str, **params: Any) -> HyperSchedule:
