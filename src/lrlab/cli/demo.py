@@ -1,4 +1,4 @@
-"""``lrlab demo`` (what ``make demo`` runs): range test → one-cycle vs controls → report.
+"""``lrlab demo`` (what ``make demo`` runs): find_lr → one-cycle vs controls → report.
 
 The demo is an experiment config (``lrlab/cli/demo.yaml``) run in stages by
 :func:`lrlab.cli._demo_run.run_demo`; this command draws its progress with rich (stderr),
@@ -8,7 +8,7 @@ prints the comparison table (stdout) and the path of the report. Examples::
     lrlab demo --task digits-mlp --seeds 5 --out runs/demo-digits
     lrlab demo --fresh                           # start over instead of reusing
 
-Running it again reuses the range test and the finished trials (after Ctrl-C it resumes);
+Running it again reuses the search and the finished trials (after Ctrl-C it resumes);
 ``--fresh`` starts over.
 """
 

@@ -143,8 +143,10 @@ class BatchedEngine(StackedCopies):
         *,
         metrics: Mapping[str, Metric] | None = None,
         feature_major: bool | None = None,
+        grad_clip: float | None = None,
     ) -> None:
         self.model = model
+        self.grad_clip = grad_clip
         self.live = list(range(len(lrs)))
         self.step_fn = step_fn
         self.metric_fns = dict(metrics or {})
@@ -212,9 +214,11 @@ class BatchedEngine(StackedCopies):
 
     # -- the engine protocol ---------------------------------------------------------------
 
-    def train_step(self, batch: Any) -> None:
+    def gradient(self, batch: Any, divisor: int) -> torch.Tensor:
         views = self._views()
         losses = self._vmapped(batch, False, [])({**views, **self.buffers})
+        if divisor != 1:  # x / 1 == x: skipped, as Update skips it
+            losses = losses / divisor
         alive = self.alive_t.squeeze(1)
         alive.logical_and_(torch.isfinite(losses.detach()))
         # Dead copies contribute 0 (not NaN·0) to the sum: the others' gradients stay exact.
@@ -229,12 +233,7 @@ class BatchedEngine(StackedCopies):
             grad = torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
         else:
             (grad,) = torch.autograd.grad(total, self.flat)
-        # On the CPU, knowing that every copy is alive (the usual case) spares the masking.
-        everyone = self.compact_eagerly and bool(self.alive_t.all())
-        self.rule.step(self.flat, grad, None if everyone else self.alive_t)
-        self.steps_done += 1
-        if self.compact_eagerly and not everyone:
-            self.drop_dead()
+        return grad
 
     @torch.no_grad()
     def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:

@@ -25,6 +25,7 @@ import torch
 from lrlab.batches import set_epoch
 from lrlab.errors import DataError
 from lrlab.seeding import derive_seed
+from lrlab.train.update import micro_batch_groups
 
 # A copy's status in a scheduled run.
 OK = "ok"
@@ -39,6 +40,10 @@ class Engine(Protocol):
     live: list[int]  # global indices of the copies still trained
 
     def train_step(self, batch: Any) -> None: ...
+
+    def train_group(self, batches: Sequence[Any]) -> None:
+        """One update from ``len(batches)`` micro-batches: the gradient of their mean loss."""
+        ...
 
     def set_hyper(self, scale: float, momentum: float | None = None) -> None:
         """The next update's LR multiplier (copy ``k``: ``lrs[k] · scale``) and momentum."""
@@ -117,9 +122,14 @@ def run_schedule(
     threshold: float | None = None,
     rng_devices: Sequence[int] = (),
     tick: Callable[[int], None] | None = None,
+    accumulation: int = 1,
 ) -> None:
     """Train ``engine`` for ``trace.checkpoints[-1]`` updates; update ``t`` uses
     ``engine.set_hyper(*hyper(t))``; evaluate on ``eval_data`` after each checkpoint's update.
+
+    An update is one batch, or ``accumulation`` consecutive micro-batches (the planned run's
+    gradient accumulation, grouped as ``fit`` groups them:
+    :func:`lrlab.train.update.micro_batch_groups`).
 
     ``trace`` is filled in place (what was measured survives a ``KeyboardInterrupt``). A copy
     whose training or evaluation loss is non-finite is *diverged*, one whose evaluation loss
@@ -133,11 +143,12 @@ def run_schedule(
     epoch = 0
     while step < total and engine.live:
         produced = False
-        for batch in epoch_batches(train_data, epoch, seed, rng_devices):
+        data = epoch_batches(train_data, epoch, seed, rng_devices)
+        for group in micro_batch_groups(data, accumulation):
             produced = True
             engine.set_hyper(*hyper(step))
             trace.copy_steps += len(engine.live)
-            engine.train_step(batch)
+            engine.train_group(group)
             step += 1
             trace.steps = step
             if tick is not None:

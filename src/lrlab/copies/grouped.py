@@ -84,7 +84,9 @@ class GroupedEngine(StackedCopies):
         unpack: Unpack | None = None,
         device: torch.device | None = None,
         metrics: Mapping[str, Metric] | None = None,
+        grad_clip: float | None = None,
     ) -> None:
+        self.grad_clip = grad_clip
         params = dict(model.named_parameters())
         names = list(recipe.trainable)
         if sorted(names) != sorted(params):
@@ -311,9 +313,9 @@ class GroupedEngine(StackedCopies):
 
     # -- the engine protocol ---------------------------------------------------------------
 
-    def train_step(self, batch: Any) -> None:
-        """One update of every live copy on ``batch`` (the engine protocol of
-        :mod:`.loop`); a copy whose loss is not finite is skipped and dropped."""
+    def gradient(self, batch: Any, divisor: int) -> Tensor:
+        """Every live copy's gradient on ``batch`` (÷ ``divisor``), by hand through the
+        stack; a copy whose loss is not finite is marked in ``alive_t``."""
         x, targets, _ = self._batch(batch)
         expected = None if self.checked else self._expected(x)
         outputs, tape = self._forward(self._views, x, training=True)
@@ -323,15 +325,10 @@ class GroupedEngine(StackedCopies):
         if losses.shape != (outputs.shape[0],):
             raise NotBatchable("the criterion does not return one scalar loss per copy.")
         # Dead copies leave the stack at once (on the CPU a host sync is free), so every
-        # copy here is alive so far; the mask is needed only when one blows up now.
-        finite = torch.isfinite(losses)
-        everyone = bool(finite.all())
-        grad = self._backward(grad.mT, tape)
-        if not everyone:
-            self.alive_t = finite.unsqueeze(1)
-        self.rule.step(self.flat, grad, None if everyone else self.alive_t)
-        if not everyone:
-            self.drop_dead()
+        # copy here was alive before this group of micro-batches.
+        self.alive_t = self.alive_t & torch.isfinite(losses).unsqueeze(1)
+        upstream = grad.mT if divisor == 1 else grad.mT / divisor
+        return self._backward(upstream, tape)
 
     @torch.no_grad()
     def evaluate(self, data: Iterable[Any]) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ from lrlab.copies.optimizer import CopyOptimizer, NotBatchable
 from lrlab.copies.sequential import SequentialEngine, capture_tensors
 from lrlab.errors import InvalidArgument, LrlabError
 from lrlab.metrics import Metric
+from lrlab.precision import FULL, Precision
 
 METHODS = ("auto", "batched", "sequential")
 R = TypeVar("R")
@@ -35,7 +36,12 @@ R = TypeVar("R")
 @dataclass
 class Copies:
     """The objects every engine is built from: the private working model (its tensors are
-    the start state), the step function, the optimizer recipe and one LR per copy."""
+    the start state), the step function, the optimizer recipe and one LR per copy.
+
+    ``precision``, ``grad_clip`` and ``accumulation`` are the planned run's update
+    (:class:`lrlab.train.update.Update`). The batched engines accumulate and clip (per copy)
+    but run in full precision, so a run under autocast trains its copies sequentially
+    (:meth:`plain_update` says why)."""
 
     work: nn.Module
     step: StepFn
@@ -45,9 +51,27 @@ class Copies:
     recipe: CopyOptimizer
     lrs: list[float]
     metrics: Mapping[str, Metric] = field(default_factory=dict)
+    precision: Precision = FULL
+    grad_clip: float | None = None
+    accumulation: int = 1
+
+    def plain_update(self) -> str:
+        """Why the batched engines cannot make this update (``""``: they can)."""
+        if self.precision.enabled:
+            name = self.precision.name
+            return f"the batched engines train in full precision; this run has {name} autocast."
+        return ""
 
     def batched(self) -> list[Callable[[], Engine]]:
         """Constructors of the batched engines to try, fastest first."""
+        reason = self.plain_update()
+        if reason:
+
+            def refused() -> Engine:
+                raise NotBatchable(reason)
+
+            refused.__name__ = "refused"
+            return [refused]
         stack = None
         # Measured faster on the CPU only; on a GPU the vmapped engine's kernels are the
         # ones the scan was designed around (and the grouped engine syncs every step).
@@ -59,11 +83,15 @@ class Copies:
             return GroupedEngine(
                 self.work, stack, self.criterion, self.recipe, self.lrs,
                 unpack=self.unpack, device=self.device, metrics=self.metrics,
+                grad_clip=self.grad_clip,
             )  # fmt: skip
 
         def vmapped() -> Engine:
             self.work.train()
-            return BatchedEngine(self.work, self.step, self.recipe, self.lrs, metrics=self.metrics)
+            return BatchedEngine(
+                self.work, self.step, self.recipe, self.lrs, metrics=self.metrics,
+                grad_clip=self.grad_clip,
+            )  # fmt: skip
 
         grouped.__name__, vmapped.__name__ = "grouped", "vmapped"
         return [grouped, vmapped] if stack is not None else [vmapped]
@@ -74,8 +102,9 @@ class Copies:
 
         def make(k: int) -> Callable[[], Engine]:
             return lambda: SequentialEngine(
-                self.work, start, self.step, self.recipe, self.lrs[k], k, metrics=self.metrics
-            )
+                self.work, start, self.step, self.recipe, self.lrs[k], k, metrics=self.metrics,
+                precision=self.precision, grad_clip=self.grad_clip,
+            )  # fmt: skip
 
         return [make(k) for k in range(len(self.lrs))]
 

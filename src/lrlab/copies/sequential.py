@@ -10,18 +10,20 @@ order, with the same random numbers, as every other copy and as the batched engi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from lrlab.batches import StepFn, run_step
+from lrlab.batches import StepFn
 from lrlab.copies.optimizer import CopyOptimizer, build_torch_optimizer
 from lrlab.evaluate import evaluate
 from lrlab.metrics import Metric
 from lrlab.optim import groups
+from lrlab.precision import FULL, Precision
+from lrlab.train.update import Update
 
 
 def capture_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -43,7 +45,10 @@ def restore_tensors(model: nn.Module, saved: Mapping[str, torch.Tensor]) -> None
 class SequentialEngine:
     """Trains one copy (global index ``index``, learning rate ``lr``) of ``model``.
 
-    ``model`` is lrlab's working copy; it is reset to ``start`` here.
+    ``model`` is lrlab's working copy; it is reset to ``start`` here. Each update is
+    :class:`lrlab.train.update.Update`'s — the one ``fit`` and the range test make — at
+    ``precision`` (autocast; fp16 with a fresh ``GradScaler`` per copy) with ``grad_clip``;
+    :meth:`train_group` accumulates micro-batches into one update.
     """
 
     def __init__(
@@ -56,6 +61,8 @@ class SequentialEngine:
         index: int,
         *,
         metrics: Mapping[str, Metric] | None = None,
+        precision: Precision = FULL,
+        grad_clip: float | None = None,
     ) -> None:
         restore_tensors(model, start)
         model.train()
@@ -63,20 +70,29 @@ class SequentialEngine:
         self.step_fn = step_fn
         self.metrics = dict(metrics or {})
         self.optimizer = build_torch_optimizer(recipe, dict(model.named_parameters()), lr)
+        self.update = Update(self.optimizer, precision, grad_clip)
         self.lrs = [lr * ratio for ratio in recipe.ratios]
         self.live = [index]
         self._alive = True
 
     def train_step(self, batch: Any) -> None:
+        self.train_group((batch,))
+
+    def train_group(self, batches: Sequence[Any]) -> None:
+        """One update from ``len(batches)`` micro-batches (their mean gradient). A
+        non-finite loss skips the update and marks the copy diverged, like the batched
+        engine's mask."""
         if not self._alive:
             return
         self.optimizer.zero_grad(set_to_none=True)
-        loss = run_step(self.step_fn, self.model, batch).loss
-        if not bool(torch.isfinite(loss.detach())):
-            self._alive = False  # skip this update, like the batched engine's mask
+        total: torch.Tensor | None = None
+        for batch in batches:
+            _, part = self.update.backward(self.step_fn, self.model, batch, divisor=len(batches))
+            total = part if total is None else total + part
+        if total is None or not bool(torch.isfinite(total)):
+            self._alive = False
             return
-        loss.backward()
-        self.optimizer.step()
+        self.update.step()
 
     def set_hyper(self, scale: float, momentum: float | None = None) -> None:
         """The next update's hyper-parameters, written into the param groups as

@@ -7,11 +7,15 @@
    planned schedule compressed to a fraction of ``total_steps``, all from the same start
    state, on the same batches, judged on held-out batches (:mod:`lrlab.finder.holdout`).
    The candidates train at once in lrlab's batched engines where the model allows, else one
-   after the other, with the same answer (:mod:`lrlab.copies`). Two horizons measure how the
+   after the other, with the same answer (:mod:`lrlab.copies`). Each update is the planned
+   run's, as in the range test: its ``amp``, ``grad_clip`` and ``accumulation_steps``
+   (``settings.range_test``); the batched engines make plain updates, so a run with any of
+   those trains its copies one after the other. Two horizons measure how the
    best LR drifts with training length; when the best candidate sits at the window's edge,
    the window grows there.
 3. **Choose** (:func:`lrlab.finder.choose.choose`): a smoothed, risk-averse response over
-   log LR, extrapolated to the planned length, with an interval.
+   log LR, shrunk toward the range test's curve-only suggestion, with an interval that the
+   measured drift widens.
 
 Everything runs inside :func:`lrlab.snapshot.preserved`: the model, the optimizer and every RNG
 stream are as they were afterwards (also on error and Ctrl-C; Ctrl-C returns what was done).
@@ -50,6 +54,7 @@ from lrlab.finder.search import Search
 from lrlab.finder.sweep import range_test
 from lrlab.metrics import HIGHER_IS_BETTER, default_metrics
 from lrlab.optim import ScheduleDriver, groups
+from lrlab.precision import parse_amp
 from lrlab.seeding import derive_seed, seed_everything
 from lrlab.snapshot import preserved
 
@@ -149,6 +154,11 @@ def find_lr(
         work = copy.deepcopy(model).to(dev)
         recipe = resolve_optimizer(optimizer, model)
         search.prepare(work, recipe, step, hold, metric_fns, criterion, unpack, dev, seed)
+        # The short runs make the planned run's update, as the range test does: its
+        # precision, clipping and gradient accumulation.
+        search.precision = parse_amp(rt_settings.amp, dev)
+        search.grad_clip = rt_settings.grad_clip
+        search.accumulation = rt_settings.accumulation_steps
         search.drive_momentum = _drives_momentum(recipe, work, schedule, horizons[0], opts)
         try:
             search.rounds(stages)

@@ -29,6 +29,7 @@ from lrlab.finder.find_result import Candidate, FindResult
 from lrlab.finder.find_settings import FindSettings
 from lrlab.finder.holdout import Holdout
 from lrlab.finder.planned import unit_schedule
+from lrlab.precision import FULL, Precision
 
 
 class Search:
@@ -63,6 +64,10 @@ class Search:
         self.schedule: dict[str, Any] = {}
         self.schedule_spec: Any = None
         self.escalated = 0
+        # The planned run's update (the range test's settings): the short runs make it too.
+        self.precision: Precision = FULL
+        self.grad_clip: float | None = None
+        self.accumulation = 1
 
     def prepare(
         self, work: nn.Module, recipe: Any, step: StepFn, hold: Holdout, metric_fns: dict,
@@ -165,6 +170,9 @@ class Search:
             recipe=self.recipe,
             lrs=list(lrs),
             metrics=self.metric_fns,
+            precision=self.precision,
+            grad_clip=self.grad_clip,
+            accumulation=self.accumulation,
         )
         unit = self.units[h]
         momentum = self.drive_momentum
@@ -180,6 +188,7 @@ class Search:
             run_schedule(
                 engine, self.hold.train, self.hold.eval, trace, hyper=hyper, seed=self.seed,
                 threshold=self.threshold, rng_devices=self.rng_devices, tick=stages.advance,
+                accumulation=self.accumulation,
             )  # fmt: skip
 
         outcome = train_copies(
@@ -250,7 +259,7 @@ class Search:
 
     def result(self, started: float, flags: list[str], *, complete: bool) -> FindResult:
         rt = self.range_test
-        rt_steps = 0 if rt is None else rt.num_steps * int(rt.config.get("accumulation_steps", 1))
+        rt_steps = 0 if rt is None else rt.num_steps  # LR steps: one update each, like the runs
         choice = self.choice() if self.candidates else None
         all_flags = list(flags)
         if self.window is not None:
