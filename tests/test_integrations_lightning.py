@@ -206,3 +206,22 @@ def test_without_lightning_the_import_names_the_extra():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "MissingExtra" in done.stdout and "lrlab[lightning]" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(("clip", "expected"), [({}, None), ({"gradient_clip_val": 0.5}, 0.5)])
+def test_the_short_runs_clip_as_the_trainer_clips(clip, expected):
+    """Lightning clips the gradient norm to ``gradient_clip_val``: the range test and every
+    short run clip to it too (the user's other range-test settings are kept)."""
+    module = Net()
+    result = find_lr(trainer(max_steps=10, **clip), module, train_dataloaders=loader(), **FAST)
+    rt = result.config["range_test"]
+    assert rt["grad_clip"] == expected and rt["num_iter"] == 12 and rt["end_lr"] == 1.0
+    assert result.range_test.config["grad_clip"] == expected
+
+
+def test_clipping_by_value_is_not_reproduced_and_says_so():
+    module = Net()
+    fit = trainer(max_steps=10, gradient_clip_val=0.5, gradient_clip_algorithm="value")
+    with pytest.warns(UserWarning, match="clip by norm only"):
+        result = find_lr(fit, module, train_dataloaders=loader(), **FAST)
+    assert result.config["range_test"]["grad_clip"] is None

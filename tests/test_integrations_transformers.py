@@ -276,3 +276,14 @@ def test_without_transformers_the_import_names_the_extra():
     env = {**os.environ}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "MissingExtra" in done.stdout and "lrlab[transformers]" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(("norm", "expected"), [(1.0, 1.0), (0.25, 0.25), (0.0, None)])
+def test_the_short_runs_clip_as_the_trainer_clips(tmp_path, norm, expected):
+    """The Trainer clips the gradient norm to ``max_grad_norm`` (1.0 unless told otherwise; 0:
+    no clipping): the range test and every short run clip to it too."""
+    t = trainer(tmp_path, max_grad_norm=norm)
+    result = find_lr(t, **FAST)
+    assert result.config["range_test"]["grad_clip"] == expected
+    assert result.range_test.config["grad_clip"] == expected
+    assert result.config["range_test"]["num_iter"] == 12  # the user's settings are kept

@@ -17,13 +17,15 @@ held-out split when no validation data is given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset, SequentialSampler
 
 from lrlab.errors import DataError, InvalidArgument
+from lrlab.finder.find_settings import FindSettings, find_settings_from
 from lrlab.optim import groups
 
 
@@ -94,6 +96,26 @@ def check_settings(options: Iterable[str], source: str) -> None:
             f"{', '.join(given)}: read from {source}, not given.",
             hint="Pass only find_lr's settings (seed, progress, metrics, FindSettings fields).",
         )
+
+
+def with_clipping(
+    options: Mapping[str, Any], total_steps: int, grad_clip: float | None
+) -> dict[str, Any]:
+    """find_lr's ``options`` with the trainer's gradient-norm clipping in the range test's
+    settings, which the short runs follow too (docs/find_lr.md): ``settings`` (a
+    :class:`~lrlab.FindSettings`) whole, the other options as they were. ``grad_clip``
+    ``None`` or ``<= 0`` (no clipping) changes nothing; a ``grad_clip`` the options' range-test
+    settings already give is kept."""
+    if grad_clip is None or grad_clip <= 0:
+        return dict(options)
+    names = {f.name for f in dataclasses.fields(FindSettings)}
+    fields = {k: v for k, v in options.items() if k in names}
+    rest = {k: v for k, v in options.items() if k not in names and k != "settings"}
+    settings = find_settings_from(options.get("settings"), **fields)
+    rt = settings.range_test_settings(total_steps)
+    if rt.grad_clip is None:
+        rt = dataclasses.replace(rt, grad_clip=float(grad_clip))
+    return {**rest, "settings": dataclasses.replace(settings, range_test=rt)}
 
 
 @contextmanager

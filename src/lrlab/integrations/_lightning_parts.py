@@ -25,6 +25,7 @@ from lightning.pytorch.trainer.connectors.data_connector import _request_dataloa
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.parsing import lightning_hasattr
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 from torch.utils.data.distributed import DistributedSampler
@@ -169,6 +170,24 @@ class ModuleStep:
                 hint="Return the loss (or {'loss': loss}) from training_step.",
             )
         return loss
+
+
+def gradient_clip(trainer: Trainer) -> float | None:
+    """The norm the trainer clips gradients to (``gradient_clip_val`` with the ``"norm"``
+    algorithm, Lightning's default); ``None`` without clipping. Clipping by value has no
+    counterpart in find_lr's update: a warning, and the short runs do not clip."""
+    value = trainer.gradient_clip_val
+    if not value:
+        return None
+    algorithm = trainer.gradient_clip_algorithm
+    name = str(getattr(algorithm, "value", algorithm) or "norm")
+    if name != "norm":
+        rank_zero_warn(
+            f"FindLR: gradient_clip_algorithm={name!r} is not reproduced in find_lr's short "
+            "runs (they clip by norm only); they run without clipping."
+        )
+        return None
+    return float(value)
 
 
 def step_function(trainer: Trainer, module: LightningModule) -> ModuleStep:

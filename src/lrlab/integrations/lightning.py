@@ -44,7 +44,12 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from lrlab.finder import FindResult
 from lrlab.finder import find_lr as lrlab_find_lr
 from lrlab.integrations import _lightning_parts as parts
-from lrlab.integrations._common import at_initial_lr, check_settings, logged_values
+from lrlab.integrations._common import (
+    at_initial_lr,
+    check_settings,
+    logged_values,
+    with_clipping,
+)
 
 
 class FindLR(pl.Callback):
@@ -149,7 +154,7 @@ class FindLR(pl.Callback):
                 schedule=policy,
                 schedule_options=self.schedule_options,
                 step_fn=step,
-                **self.options,
+                **with_clipping(self.options, total_steps, parts.gradient_clip(trainer)),
             )
 
     def _apply(

@@ -50,7 +50,12 @@ from lrlab.batches import to_device
 from lrlab.finder import FindResult
 from lrlab.finder import find_lr as lrlab_find_lr
 from lrlab.finder.planned import as_fractions, planned_schedule
-from lrlab.integrations._common import at_initial_lr, check_settings, update_loader
+from lrlab.integrations._common import (
+    at_initial_lr,
+    check_settings,
+    update_loader,
+    with_clipping,
+)
 from lrlab.integrations._hf_schedules import args_for, planned_from_args, scheduler_type
 from lrlab.optim import groups
 
@@ -169,7 +174,7 @@ def _search(
             schedule=policy,
             schedule_options=schedule_options,
             step_fn=step,
-            **options,
+            **with_clipping(options, total_steps, args.max_grad_norm),
         )
     result.config["transformers"] = {
         "lr_scheduler_type": scheduler_type(args),
