@@ -205,3 +205,44 @@ def test_ctrl_c_during_find_lr_never_replaces_a_complete_answer(factory_module, 
     assert code == 130 and "find.partial.json" in stderr and "untouched" in stderr
     assert (out / "find.json").read_bytes() == complete
     assert "interrupted" in (out / "find.partial.json").read_text()
+
+
+def test_the_planned_update_options_reach_the_range_test_and_the_short_runs(
+    factory_module, tmp_path, capsys
+):
+    """--accumulation-steps k: the planned run makes ceil(16 / k) updates an epoch, and the
+    range test and the short runs accumulate k micro-batches; --grad-clip: they clip."""
+    from lrlab.finder import FindResult
+
+    out = tmp_path / "out"
+    code, _, stderr = _run(
+        capsys, "--model", f"{factory_module}:factory", "--epochs", "3", "--num-iter", "30",
+        "--accumulation-steps", "3", "--grad-clip", "0.5", "--device", "cpu", "--quiet",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    found = FindResult.load(out / "find.json")
+    assert found.total_steps == 3 * 6  # ceil(16 / 3) updates per epoch
+    rt = found.config["range_test"]
+    assert (rt["accumulation_steps"], rt["grad_clip"]) == (3, 0.5)
+    assert found.range_test.config["accumulation_steps"] == 3
+    assert found.config["engine"] in ("grouped", "vmapped")  # both accumulate and clip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--accumulation-steps", "0"), "--accumulation-steps"),
+        (("--grad-clip", "-1"), "--grad-clip"),
+        (("--amp", "fp8"), "amp='fp8' is not a precision"),
+        (("--grad-clip", "1", "--vary", "momentum=0.9,0.8"), "--vary does not take them"),
+    ],
+)
+def test_bad_planned_update_options_are_one_line_errors(
+    factory_module, tmp_path, capsys, args, message
+):
+    code, _, stderr = _run(
+        capsys, "--model", f"{factory_module}:factory", *args, "--quiet", "--out",
+        str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 2 and message in stderr and "Traceback" not in stderr

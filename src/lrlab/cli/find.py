@@ -20,7 +20,6 @@ never replaced by a partial one. Examples::
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,18 +34,18 @@ from lrlab.cli._common import (
     QuietOpt,
     SeedOpt,
     check_counts,
+    check_rates,
     console,
     err_console,
     load_task_or_factory,
 )
+from lrlab.cli._range_test import fmt_lr, run_find, summary_table, write_outputs
 from lrlab.errors import Interrupted, InvalidArgument
-from lrlab.rundir import check_out_dir, drop_stale_partial, locked, result_path, save_or_rescue
+from lrlab.rundir import check_out_dir, locked, save_or_rescue
 
 if TYPE_CHECKING:  # lrlab.finder imports torch: only when the command runs, not for --help
-    from lrlab.finder import FindResult, RangeTestResult, RangeTestSettings
+    from lrlab.finder import FindResult, RangeTestSettings
 
-JSON_NAME = "range_test.json"
-PNG_NAME = "range_test.png"
 FIND_JSON = "find.json"
 FIND_PARTIAL = "find.partial.json"
 FIND_PNG = "find.png"
@@ -82,6 +81,7 @@ def run_find_lr(
         num_batches(run.data.train),
         epochs=None if iterations is not None else planned_epochs,
         iterations=iterations,
+        accumulation_steps=s.accumulation_steps,
     )
     if steps is None:
         raise InvalidArgument(
@@ -125,122 +125,23 @@ def find_table(result: FindResult) -> Table:
     if result.lr is None:
         table.add_row("max lr", "[bold red]none[/]")
     else:
-        table.add_row("max lr", f"[bold green]{_fmt(result.lr)}[/]")
-        table.add_row("interval", f"{_fmt(result.low)} – {_fmt(result.high)}")
+        table.add_row("max lr", f"[bold green]{fmt_lr(result.lr)}[/]")
+        table.add_row("interval", f"{fmt_lr(result.low)} – {fmt_lr(result.high)}")
     table.add_row("planned run", f"{result.total_steps} steps of {result.schedule.get('name')}")
     best = ", ".join(
-        f"{h}: {_fmt(b)}" for h, b in zip(result.horizons, result.best_per_horizon, strict=False)
+        f"{h}: {fmt_lr(b)}" for h, b in zip(result.horizons, result.best_per_horizon, strict=False)
     )
     table.add_row("best lr per short run (steps)", best or "—")
     table.add_row("judged by", f"held-out {result.score} ({result.holdout})")
     rt = result.range_test
     if rt is not None and rt.suggestion is not None and rt.suggestion.lr is not None:
-        table.add_row("range test's curve-only lr", _fmt(rt.suggestion.lr))
+        table.add_row("range test's curve-only lr", fmt_lr(rt.suggestion.lr))
     cost = result.cost
     table.add_row(
         "cost", f"{cost.get('runs', 0):.2f} training runs, {cost.get('seconds', 0):.1f} s"
     )
     for flag in result.flags:
         table.add_row("flag", flag)
-    return table
-
-
-def run_find(
-    task: Any,
-    settings: RangeTestSettings | None = None,
-    *,
-    batch_size: int | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    progress: bool = False,
-    **options: Any,
-) -> RangeTestResult:
-    """Build the task's objects (:func:`lrlab.tasks.build_run`) and run the range test; no
-    printing, no files.
-
-    ``settings`` / ``options``: the range test's settings, the window defaulting to the
-    task's ``lr_range`` (:func:`lrlab.finder.settings.task_settings`); metric mode runs when
-    ``eval_every`` is given and the task has evaluation data.
-    """
-    from lrlab.finder import range_test
-    from lrlab.finder.settings import task_settings
-    from lrlab.tasks.run import build_run
-
-    run = build_run(task, seed, device=device, batch_size=batch_size)
-    s = task_settings(run, settings, **options)
-    data = run.data
-    metric_mode = s.eval_every is not None
-    if metric_mode and data.eval is None:
-        raise InvalidArgument(
-            f"--eval-every {s.eval_every} was given but task {task.name!r} has no evaluation data.",
-            hint="Drop --eval-every, or give the task an eval split.",
-        )
-    result = range_test(
-        run.model,
-        run.optimizer,
-        run.criterion,
-        data.train,
-        s,
-        eval_data=data.eval if metric_mode else None,
-        metrics=task.metrics if metric_mode else None,
-        chance=data.chance_level,
-        progress=progress,
-    )
-    result.config.update({"task": task.name, "seed": seed})
-    return result
-
-
-def write_outputs(result: RangeTestResult, out: Path) -> tuple[Path, Path]:
-    """``range_test.json`` and ``range_test.png`` in ``out`` (no pyplot, no global backend);
-    an interrupted sweep as ``range_test.partial.*``, beside a complete one, never over it."""
-    from matplotlib.figure import Figure
-
-    complete = result.stop_reason != "interrupted"
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = result.save(result_path(out, JSON_NAME, complete=complete))
-    fig = Figure(figsize=(7, 4.5))
-    result.plot(ax=fig.add_subplot())
-    fig.tight_layout()
-    png_path = save_figure(fig, result_path(out, PNG_NAME, complete=complete), dpi=120)
-    if complete:
-        drop_stale_partial(out, JSON_NAME)
-        drop_stale_partial(out, PNG_NAME)
-    return json_path, png_path
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
-
-
-def summary_table(result: RangeTestResult) -> Table:
-    """The suggestion, its range, the individual rules and the min-LR rules."""
-    table = Table(title=f"LR range test — {result.config.get('task', '')}".rstrip(" —"))
-    table.add_column("", style="bold")
-    table.add_column("value")
-    sug = result.suggestion
-    where = "" if result.stop_step is None else f" at step {result.stop_step}"
-    table.add_row("sweep", f"{_fmt(result.config.get('start_lr'))} → "
-                  f"{_fmt(result.config.get('end_lr'))}, {result.num_steps} steps "
-                  f"({result.stop_reason}{where})")  # fmt: skip
-    if sug is None or sug.lr is None:
-        table.add_row("suggested max lr", "none")
-    else:
-        table.add_row("suggested max lr", f"[bold green]{_fmt(sug.lr)}[/]")
-        table.add_row("range", f"{_fmt(sug.low)} – {_fmt(sug.high)}")
-        for name, value in sug.rules.items():
-            table.add_row(f"  rule {name}", _fmt(value))
-        if sug.min_lr.one_cycle is not None:
-            lo, hi = sug.min_lr.one_cycle
-            table.add_row("one-cycle start lr", f"{_fmt(lo)} – {_fmt(hi)}")
-        if sug.min_lr.cyclic is not None:
-            lo, hi = sug.min_lr.cyclic
-            table.add_row("cyclic base lr", f"{_fmt(lo)} – {_fmt(hi)}")
-        if sug.min_lr.onset is not None:
-            table.add_row("learning onset", _fmt(sug.min_lr.onset))
-    if sug is not None:
-        table.add_row("trustworthy", "yes" if sug.trustworthy else "[bold red]no[/]")
-        for flag in sug.flags:
-            table.add_row("flag", flag)
     return table
 
 
@@ -285,6 +186,16 @@ def find(
     schedule: Annotated[
         str, typer.Option("--schedule", help="The planned schedule (any plannable policy).")
     ] = "one-cycle",
+    grad_clip: Annotated[
+        float | None, typer.Option("--grad-clip", help="The planned run's max grad norm.")
+    ] = None,
+    accumulation_steps: Annotated[
+        int,
+        typer.Option("--accumulation-steps", help="The planned run's micro-batches per update."),
+    ] = 1,
+    amp: Annotated[
+        str | None, typer.Option("--amp", help="bf16 | fp16 (CUDA) | off (task default).")
+    ] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
@@ -311,8 +222,23 @@ def find(
     """Find the max LR for a planned run (--fast: the range test alone); save JSON and PNG."""
     check_out_dir(out)  # before any work: a bad --out never costs a sweep
     check_counts(batch_size=batch_size, eval_every=eval_every, eval_batches=eval_batches,
-                 workers=workers, repeats=repeats, confirm_epochs=confirm_epochs)  # fmt: skip
+                 workers=workers, repeats=repeats, confirm_epochs=confirm_epochs,
+                 accumulation_steps=accumulation_steps)  # fmt: skip
+    check_rates(grad_clip=grad_clip)
+    if amp is not None:
+        from lrlab.precision import amp_name
+
+        amp_name(amp)  # a one-line error before anything is built
     spec = load_task_or_factory(task, model)
+    update = {"grad_clip": grad_clip, "accumulation_steps": accumulation_steps}
+    if amp is not None:
+        update["amp"] = amp  # else the task's (on CUDA)
+    if vary is not None and (grad_clip, accumulation_steps, amp) != (None, 1, None):
+        raise InvalidArgument(
+            "--grad-clip, --accumulation-steps and --amp describe the planned run's update; "
+            "--vary does not take them.",
+            hint="Drop them, or drop --vary to find the LR for that run.",
+        )
     if vary is not None:  # `lrlab find --vary`: lrlab/cli/_vary.py
         from lrlab.cli._vary import run_vary_command
 
@@ -336,6 +262,7 @@ def find(
         "step_mode": step_mode,
         "eval_every": eval_every,
         "eval_batches": eval_batches,
+        **update,
     }
     if not fast:
         with locked(out):
