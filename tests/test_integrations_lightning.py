@@ -98,20 +98,22 @@ def test_nothing_else_changes_the_run_is_the_one_with_that_lr_set_by_hand(own_or
 
 
 @pytest.mark.parametrize(
-    ("limits", "planned", "batch"),
+    ("limits", "planned", "accumulation"),
     [
-        ({"max_steps": 10}, 10, 16),
-        ({"max_epochs": 2, "accumulate_grad_batches": 2}, 16, 32),
-        ({"max_epochs": 2, "limit_train_batches": 0.5}, 16, 16),
+        ({"max_steps": 10}, 10, 1),
+        ({"max_epochs": 2, "accumulate_grad_batches": 2}, 16, 2),
+        ({"max_epochs": 2, "limit_train_batches": 0.5}, 16, 1),
     ],
 )
-def test_the_planned_length_and_the_update_batch_come_from_the_trainer(limits, planned, batch):
+def test_the_planned_length_and_the_update_come_from_the_trainer(limits, planned, accumulation):
     module = Net()
     result = find_lr(trainer(**limits), module, train_dataloaders=loader(), **FAST)
     assert result.total_steps == planned
-    # With accumulation, each find_lr update sees the batches of one update at once (a last,
-    # partial batch may be smaller).
-    assert max(size for size, _ in module.find_calls) == batch
+    # With accumulation, each find_lr update accumulates the trainer's micro-batches (of 16;
+    # a last, partial batch may be smaller), as Lightning does.
+    assert result.config["range_test"]["accumulation_steps"] == accumulation
+    assert max(size for size, _ in module.find_calls) == 16
+    assert result.range_test.config["accumulation_steps"] == accumulation
 
 
 def test_find_lr_function_sets_hparams_and_the_next_fit_trains_at_it():

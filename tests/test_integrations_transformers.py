@@ -256,8 +256,9 @@ def test_the_callback_moves_the_built_optimizer_and_scheduler_to_the_found_peak(
     assert t.args.learning_rate == result.lr != 5e-5
     # The training ran the Trainer's warm-up + cosine at the found peak, update by update.
     assert seen.lrs == pytest.approx([result.schedule_for().lr(s) for s in range(6)], rel=1e-12)
-    # Two micro-batches of 8 per update (the training's batches): find_lr's saw 16 at once.
-    assert max(t.data_collator.sizes) == 16 and t.data_collator.sizes[-1] == 8
+    # Two micro-batches of 8 per update, in the training and in find_lr's updates alike.
+    assert max(t.data_collator.sizes) == 8
+    assert result.config["range_test"]["accumulation_steps"] == 2
     assert result.config["transformers"]["compute_loss"] is bound
     training_calls = 6 * 2  # compute_loss per micro-batch of the real run
     if bound:

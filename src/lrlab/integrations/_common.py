@@ -1,18 +1,19 @@
-"""What both integrations share: the batches of one optimizer update, an optimizer whose
-scheduler is already built, and what is logged.
+"""What both integrations share: the trainer's loader rebuilt for find_lr, the trainer's
+update in find_lr's settings, an optimizer whose scheduler is already built, and what is
+logged.
 
-**Gradient accumulation.** A trainer that accumulates ``k`` micro-batches per optimizer update
-trains, per update, on ``k`` times its loader's batch size. ``find_lr`` counts updates (the
-planned length is the trainers' number of optimizer steps), so its steps must see the same
-batches: :func:`update_loader` rebuilds the trainer's loader as a plain ``DataLoader`` over
-the same dataset and collation, with ``k ×`` the batch size. (Averaging the loss over one
-batch of ``k · B`` samples gives the gradient the trainer's accumulation gives; BatchNorm
-statistics see the larger batch.) Memory grows with ``k``, as for a run without accumulation.
+**The trainer's update** (:func:`with_update`). A trainer that accumulates ``k``
+micro-batches per optimizer update and clips the gradient norm: ``find_lr``'s range test and
+short runs do the same (the range test's ``accumulation_steps`` and ``grad_clip``, which the
+short runs follow). ``find_lr`` counts updates, as the trainers plan their length, and each
+update reads the trainer's own micro-batches: BatchNorm statistics per micro-batch, and the
+memory of one micro-batch.
 
-The rebuilt loader has a fresh sampler, so reading it never advances a sampler the trainer
-will use (accelerate's seedable samplers count epochs as they are iterated), and it is a
-plain ``DataLoader`` over a map-style dataset, from which ``find_lr`` carves an exact
-held-out split when no validation data is given.
+**The loader** (:func:`plain_loader`). Rebuilt where reading it would touch the trainer: the
+rebuilt loader has a fresh sampler, so reading it never advances a sampler the trainer will
+use (accelerate's seedable samplers count epochs as they are iterated), and it is a plain
+``DataLoader`` over a map-style dataset, from which ``find_lr`` carves an exact held-out split
+when no validation data is given.
 """
 
 from __future__ import annotations
@@ -40,36 +41,32 @@ def _layout(loader: DataLoader) -> tuple[int, Any, bool] | None:
     return None
 
 
-def update_loader(loader: Any, accumulation: int = 1, *, rebuild: bool = False) -> Iterable[Any]:
-    """The batches of one optimizer update: ``loader`` rebuilt with ``accumulation ×`` its
-    batch size (see the module docstring).
+def plain_loader(loader: Any, *, rebuild: bool = False) -> Iterable[Any]:
+    """The trainer's batches for find_lr: ``loader`` itself, or (``rebuild``) a plain
+    ``DataLoader`` with its dataset, batch size and collation (see the module docstring).
 
     Args:
         loader: the trainer's loader (a ``DataLoader``, or accelerate's subclass).
-        accumulation: micro-batches per optimizer update.
-        rebuild: rebuild even when ``accumulation == 1`` (a loader whose iteration has side
-            effects on the trainer, such as accelerate's).
+        rebuild: rebuild it (a loader whose iteration has side effects on the trainer, such
+            as accelerate's, or one reading one rank's shard or with its own generator).
 
     The order is random unless the loader reads in order (a ``SequentialSampler``, or a
     ``DistributedSampler`` with ``shuffle=False``); a custom sampler (weights, length groups)
     is replaced by a uniform random one; an ``IterableDataset`` is batched in its own order.
-    A loader without a plain batch size (a custom batch sampler) is returned as is when
-    nothing needs to change, else refused.
+    A loader without a plain batch size (a custom batch sampler) cannot be rebuilt: refused.
     """
-    if not isinstance(accumulation, int) or accumulation < 1:
-        raise InvalidArgument(f"accumulation={accumulation!r} must be an integer >= 1.")
-    if accumulation == 1 and not rebuild:
+    if not rebuild:
         return loader
     layout = _layout(loader) if isinstance(loader, DataLoader) else None
     if layout is None:
         raise DataError(
-            f"Cannot rebuild the {type(loader).__name__} with {accumulation}× its batch size "
-            "for find_lr: it has no plain batch size (a custom batch sampler?).",
-            hint="Use a DataLoader with batch_size=..., or train without gradient accumulation.",
+            f"Cannot rebuild the {type(loader).__name__} for find_lr: it has no plain batch "
+            "size (a custom batch sampler?).",
+            hint="Use a DataLoader with batch_size=... (or a DistributedSampler under DDP).",
         )
     batch_size, sampler, drop_last = layout
     common: dict[str, Any] = {
-        "batch_size": batch_size * accumulation,
+        "batch_size": batch_size,
         "collate_fn": loader.collate_fn,
         "num_workers": loader.num_workers,
         "pin_memory": loader.pin_memory,
@@ -98,23 +95,27 @@ def check_settings(options: Iterable[str], source: str) -> None:
         )
 
 
-def with_clipping(
-    options: Mapping[str, Any], total_steps: int, grad_clip: float | None
+def with_update(
+    options: Mapping[str, Any], total_steps: int, *, accumulation: int, grad_clip: float | None
 ) -> dict[str, Any]:
-    """find_lr's ``options`` with the trainer's gradient-norm clipping in the range test's
-    settings, which the short runs follow too (docs/find_lr.md): ``settings`` (a
-    :class:`~lrlab.FindSettings`) whole, the other options as they were. ``grad_clip``
-    ``None`` or ``<= 0`` (no clipping) changes nothing; a ``grad_clip`` the options' range-test
-    settings already give is kept."""
-    if grad_clip is None or grad_clip <= 0:
-        return dict(options)
+    """find_lr's ``options`` with the trainer's update in the range test's settings, which the
+    short runs follow too (docs/find_lr.md): ``settings`` (a :class:`~lrlab.FindSettings`)
+    whole, the other options as they were.
+
+    ``accumulation``: the trainer's micro-batches per update (it plans the run's length in
+    updates of that many). ``grad_clip``: the norm it clips to (``None`` or ``<= 0``: none); a
+    ``grad_clip`` the options' range-test settings already give is kept."""
+    if not isinstance(accumulation, int) or accumulation < 1:
+        raise InvalidArgument(f"accumulation={accumulation!r} must be an integer >= 1.")
     names = {f.name for f in dataclasses.fields(FindSettings)}
     fields = {k: v for k, v in options.items() if k in names}
     rest = {k: v for k, v in options.items() if k not in names and k != "settings"}
     settings = find_settings_from(options.get("settings"), **fields)
     rt = settings.range_test_settings(total_steps)
-    if rt.grad_clip is None:
-        rt = dataclasses.replace(rt, grad_clip=float(grad_clip))
+    change: dict[str, Any] = {"accumulation_steps": accumulation}
+    if grad_clip is not None and grad_clip > 0 and rt.grad_clip is None:
+        change["grad_clip"] = float(grad_clip)
+    rt = dataclasses.replace(rt, **change)
     return {**rest, "settings": dataclasses.replace(settings, range_test=rt)}
 
 

@@ -31,7 +31,7 @@ from lightning.pytorch.utilities.types import LRSchedulerConfig
 from torch.utils.data.distributed import DistributedSampler
 
 from lrlab.errors import DataError, InvalidArgument, LrlabError
-from lrlab.integrations._common import update_loader
+from lrlab.integrations._common import plain_loader
 from lrlab.optim import LrlabScheduler, groups
 
 LR_ATTRIBUTES = ("lr", "learning_rate")  # what Lightning's own LR finder looks for
@@ -75,7 +75,7 @@ def planned_steps(trainer: Trainer) -> int:
 
 
 def training_batches(trainer: Trainer) -> Iterable[Any]:
-    """The batches of one optimizer update (:func:`lrlab.integrations._common.update_loader`).
+    """The trainer's training batches (:func:`lrlab.integrations._common.plain_loader`).
 
     Under DDP the loader reads this rank's shard; rank 0 finds on the whole dataset instead.
     """
@@ -89,9 +89,7 @@ def training_batches(trainer: Trainer) -> Iterable[Any]:
     # A loader with its own generator is rebuilt without it: find_lr restores the global
     # random streams, not a loader's, and reading it would change the fit's data order.
     own_generator = getattr(loader, "generator", None) is not None
-    return update_loader(
-        loader, int(trainer.accumulate_grad_batches), rebuild=shard or own_generator
-    )
+    return plain_loader(loader, rebuild=shard or own_generator)
 
 
 def validation_batches(trainer: Trainer, module: LightningModule) -> Iterable[Any] | None:

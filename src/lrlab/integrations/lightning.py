@@ -12,8 +12,8 @@ At fit start the callback runs :func:`lrlab.find_lr` on the module as Lightning 
 it: its ``training_step`` (``self.log`` inside is harmless) under the precision plugin, its
 ``validation_step`` on the validation loader (a held-out part of the training data when there
 is none), the optimizer ``configure_optimizers`` returned and the trainer's training batches
-— ``accumulate_grad_batches`` of them per update — for the length Lightning plans
-(``trainer.estimated_stepping_batches``). find_lr restores the module, the optimizer and every
+— ``accumulate_grad_batches`` micro-batches per update, the gradient norm clipped to
+``gradient_clip_val`` — for the length Lightning plans (``trainer.estimated_stepping_batches``). find_lr restores the module, the optimizer and every
 random stream; the callback then sets the module's LR attribute (``lr`` / ``learning_rate``,
 on the module or in ``hparams``, as Lightning's ``update_attr``), rebuilds the optimizers from
 ``configure_optimizers`` and, with ``schedule=``, installs the planned schedule at the found
@@ -48,7 +48,7 @@ from lrlab.integrations._common import (
     at_initial_lr,
     check_settings,
     logged_values,
-    with_clipping,
+    with_update,
 )
 
 
@@ -154,7 +154,12 @@ class FindLR(pl.Callback):
                 schedule=policy,
                 schedule_options=self.schedule_options,
                 step_fn=step,
-                **with_clipping(self.options, total_steps, parts.gradient_clip(trainer)),
+                **with_update(
+                    self.options,
+                    total_steps,
+                    accumulation=int(trainer.accumulate_grad_batches),
+                    grad_clip=parts.gradient_clip(trainer),
+                ),
             )
 
     def _apply(

@@ -11,7 +11,8 @@
 :func:`find_lr` runs :func:`lrlab.find_lr` on what the Trainer will train with: its model; its
 optimizer (``trainer.create_optimizer()``: ``optim``, ``weight_decay`` groups, ``adam_beta1/2``,
 ``adam_epsilon``, or the one it was given); its batches (``get_train_dataloader()``: the data
-collator, column removal; ``gradient_accumulation_steps`` of them per update) and held-out
+collator, column removal; ``gradient_accumulation_steps`` micro-batches per update, the
+gradient norm clipped to ``max_grad_norm``) and held-out
 batches (``get_eval_dataloader()`` when there is an eval set, else a split carved from the
 training data); its ``compute_loss`` (under the accelerator's autocast); and its planned run —
 the number of updates the Trainer computes from ``max_steps`` or epochs, and the schedule
@@ -53,8 +54,8 @@ from lrlab.finder.planned import as_fractions, planned_schedule
 from lrlab.integrations._common import (
     at_initial_lr,
     check_settings,
-    update_loader,
-    with_clipping,
+    plain_loader,
+    with_update,
 )
 from lrlab.integrations._hf_schedules import args_for, planned_from_args, scheduler_type
 from lrlab.optim import groups
@@ -168,13 +169,18 @@ def _search(
             model,
             optimizer,
             None,
-            update_loader(train, int(args.gradient_accumulation_steps), rebuild=True),
+            plain_loader(train, rebuild=True),
             total_steps=total_steps,
-            eval_data=None if held_out is None else update_loader(held_out, rebuild=True),
+            eval_data=None if held_out is None else plain_loader(held_out, rebuild=True),
             schedule=policy,
             schedule_options=schedule_options,
             step_fn=step,
-            **with_clipping(options, total_steps, args.max_grad_norm),
+            **with_update(
+                options,
+                total_steps,
+                accumulation=int(args.gradient_accumulation_steps),
+                grad_clip=args.max_grad_norm,
+            ),
         )
     result.config["transformers"] = {
         "lr_scheduler_type": scheduler_type(args),
