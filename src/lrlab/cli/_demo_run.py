@@ -180,12 +180,12 @@ def run_demo(
     quiet: bool = False,
     progress: Progress | None = None,
 ) -> DemoResult:
-    """Range test → one-cycle vs constant and step-decay controls × seeds → report.
+    """find_lr → one-cycle vs constant and step-decay controls × seeds → report.
 
     Args:
         out: the demo directory (layout: :mod:`lrlab.cli._demo_dir`).
         task, seeds: a built-in task and the seeds (default: ``demo.yaml``'s, mnist1d-cnn
-            and 0, 1, 2); one trial per variant and seed; the range test uses the first seed.
+            and 0, 1, 2); one trial per variant and seed; find_lr uses the first seed.
         epochs: epochs per trial (default :func:`demo_epochs`: about 500 updates).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...; executor / workers: see
             :func:`lrlab.experiment.run_experiment` (default: a process pool when there
@@ -197,7 +197,7 @@ def run_demo(
     Raises:
         Interrupted: Ctrl-C; what finished is saved and the same call resumes.
         InvalidArgument: unknown task, bad settings, ``out`` holding something else, or a
-            range test that suggests no LR.
+            find_lr that finds no LR.
     """
     from lrlab.parallel import EXECUTORS
     from lrlab.tasks import get_task

@@ -110,16 +110,24 @@ def demo(
     ] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Range test, then one-cycle vs constant and step-decay controls, then a report.
+    """find_lr, then one-cycle vs constant and step-decay controls, then a report.
 
-    One-cycle peaks at the range test's suggested max LR; the controls run at the task's
+    One-cycle peaks at find_lr's max LR for the trials' planned run; the controls run at the task's
     default LR (the step decay ×0.1 halfway). 3 seeds by default, identical initial weights
     per seed. Prints the comparison table and the path of report.html. Running it again
     reuses what finished (after Ctrl-C it resumes); --fresh starts over."""
+    from lrlab.parallel.executors import TRIAL_MODULES, default_workers
+    from lrlab.parallel.pool import start_fork_server
+
+    check_counts(epochs=epochs, workers=workers)
+    if executor in ("auto", "process") and (workers or default_workers()) > 1:
+        # The pool's fork server imports torch and the trial code while this process finds
+        # the LR: the trials' workers are then forked ready, as for `lrlab compare`.
+        start_fork_server(TRIAL_MODULES)
+
     from lrlab.analysis import to_rich
     from lrlab.cli._demo_run import run_demo
 
-    check_counts(epochs=epochs, workers=workers)
     seed_list = None if seeds is None or not seeds.strip() else parse_seeds(seeds)
     progress = None if quiet else RichProgress(err_console)
     result = run_demo(

@@ -13,7 +13,8 @@ it: its ``training_step`` (``self.log`` inside is harmless) under the precision 
 ``validation_step`` on the validation loader (a held-out part of the training data when there
 is none), the optimizer ``configure_optimizers`` returned and the trainer's training batches
 — ``accumulate_grad_batches`` micro-batches per update, the gradient norm clipped to
-``gradient_clip_val`` — for the length Lightning plans (``trainer.estimated_stepping_batches``). find_lr restores the module, the optimizer and every
+``gradient_clip_val`` — for the length Lightning plans
+(``trainer.estimated_stepping_batches``). find_lr restores the module, the optimizer and every
 random stream; the callback then sets the module's LR attribute (``lr`` / ``learning_rate``,
 on the module or in ``hparams``, as Lightning's ``update_attr``), rebuilds the optimizers from
 ``configure_optimizers`` and, with ``schedule=``, installs the planned schedule at the found
