@@ -212,6 +212,22 @@ def test_auto_lr_one_find_per_seed_and_planned_run_shared_by_variants(tmp_path):
     assert [p.stat().st_mtime_ns for p in caches] == stamps
 
 
+def test_the_auto_cache_key_names_the_planned_update_only_when_there_is_one():
+    """A plain run's cache name is what earlier lrlab versions wrote (their answers stay
+    valid); a run with accumulation, a clip or autocast gets a new one, since find_lr's short
+    runs now make that update (an older answer, from plain short runs, is not reused)."""
+    from lrlab.experiment.auto import planned_run
+
+    auto = [{"name": "oc", "schedule": {"name": "one-cycle", "max_lr": "auto"}}]
+    plain = planned_run(experiment(variants=auto), "oc")
+    assert set(plain) == {"schedule", "options", "epochs", "iterations", "accumulation_steps",
+                          "batch_size"}  # fmt: skip
+    for change in ({"grad_clip": 1.0}, {"accumulation_steps": 2}, {"amp": "bf16"}):
+        plan = planned_run(experiment(variants=auto, **change), "oc")
+        key, value = next(iter(change.items()))
+        assert plan["update"][key] == value and plan != plain
+
+
 def test_a_failing_trial_does_not_lose_the_others(tmp_path):
     exp = experiment(
         variants=[

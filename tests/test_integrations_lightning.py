@@ -227,3 +227,17 @@ def test_clipping_by_value_is_not_reproduced_and_says_so():
     with pytest.warns(UserWarning, match="clip by norm only"):
         result = find_lr(fit, module, train_dataloaders=loader(), **FAST)
     assert result.config["range_test"]["grad_clip"] is None
+
+
+def test_a_tiny_clip_holds_every_short_run_near_its_start():
+    """Behaviour, not just the record: with the gradient clipped to 1e-7, SGD with momentum 0.9
+    moves the weights by at most ``lr · clip · steps / (1 − 0.9)``, and the held-out loss by
+    at most that times its gradient's norm (< 10)."""
+    module = Net()
+    fit = trainer(max_steps=10, gradient_clip_val=1e-7)
+    result = find_lr(fit, module, train_dataloaders=loader(), **FAST)
+    start = result.config["initial"]["loss"]
+    ok = [c for c in result.candidates if c.status == "ok"]
+    assert ok
+    for c in ok:
+        assert abs(c.loss[-1] - start) <= 10 * 10 * c.lr * 1e-7 * c.horizon

@@ -103,7 +103,7 @@ def train(
         int, typer.Option("--accumulation-steps", help="Micro-batches per update.")
     ] = 1,
     amp: Annotated[
-        str | None, typer.Option("--amp", help="bf16 | fp16 (CUDA) | off (task default).")
+        str | None, typer.Option("--amp", help="bf16 | fp16 (CUDA) | off; default: the task's.")
     ] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",

@@ -38,10 +38,11 @@ class Copies:
     """The objects every engine is built from: the private working model (its tensors are
     the start state), the step function, the optimizer recipe and one LR per copy.
 
-    ``precision``, ``grad_clip`` and ``accumulation`` are the planned run's update
-    (:class:`lrlab.train.update.Update`). The batched engines accumulate and clip (per copy)
-    but run in full precision, so a run under autocast trains its copies sequentially
-    (:meth:`plain_update` says why)."""
+    ``precision`` and ``grad_clip`` are the planned run's update
+    (:class:`lrlab.train.update.Update`; its accumulation is the driving loop's:
+    :func:`lrlab.copies.driving.run_schedule`). The batched engines clip (per copy) and
+    accumulate but run in full precision, so a run under autocast trains its copies
+    sequentially (:meth:`plain_update` says why)."""
 
     work: nn.Module
     step: StepFn
@@ -53,7 +54,6 @@ class Copies:
     metrics: Mapping[str, Metric] = field(default_factory=dict)
     precision: Precision = FULL
     grad_clip: float | None = None
-    accumulation: int = 1
 
     def plain_update(self) -> str:
         """Why the batched engines cannot make this update (``""``: they can)."""

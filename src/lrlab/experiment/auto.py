@@ -52,7 +52,7 @@ def planned_run(exp: Experiment, variant: str) -> dict[str, Any]:
     (without the ``auto`` value) and the experiment's budget."""
     sched = exp.variant(variant).schedule
     params = {} if sched is None else {k: v for k, v in sched.params.items() if v != "auto"}
-    return {
+    plan: dict[str, Any] = {
         "schedule": None if sched is None else sched.name,
         "options": params,
         "epochs": exp.epochs,
@@ -60,6 +60,13 @@ def planned_run(exp: Experiment, variant: str) -> dict[str, Any]:
         "accumulation_steps": exp.accumulation_steps,
         "batch_size": exp.batch_size,
     }
+    # find_lr's short runs make the planned update (accumulation, clipping, autocast); an
+    # answer cached by an earlier lrlab, whose short runs made plain updates, must not be
+    # reused for a run that has one. (A plain run's cache name is unchanged.)
+    update = {"grad_clip": exp.grad_clip, "amp": exp.amp}
+    if exp.accumulation_steps > 1 or any(v not in (None, False) for v in update.values()):
+        plan["update"] = {"accumulation_steps": exp.accumulation_steps, **update}
+    return plan
 
 
 def read_auto_lr(path: str | Path) -> float | None:

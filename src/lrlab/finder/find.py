@@ -8,9 +8,10 @@
    state, on the same batches, judged on held-out batches (:mod:`lrlab.finder.holdout`).
    The candidates train at once in lrlab's batched engines where the model allows, else one
    after the other, with the same answer (:mod:`lrlab.copies`). Each update is the planned
-   run's, as in the range test: its ``amp``, ``grad_clip`` and ``accumulation_steps``
-   (``settings.range_test``); the batched engines make plain updates, so a run with any of
-   those trains its copies one after the other. Two horizons measure how the
+   run's, as in the range test: its ``accumulation_steps``, ``grad_clip`` and ``amp``
+   (``settings.range_test``); the batched engines accumulate and clip (per copy) but train
+   in full precision, so a run under autocast trains its copies one after the other. Two
+   horizons measure how the
    best LR drifts with training length; when the best candidate sits at the window's edge,
    the window grows there.
 3. **Choose** (:func:`lrlab.finder.choose.choose`): a smoothed, risk-averse response over

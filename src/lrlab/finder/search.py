@@ -172,7 +172,6 @@ class Search:
             metrics=self.metric_fns,
             precision=self.precision,
             grad_clip=self.grad_clip,
-            accumulation=self.accumulation,
         )
         unit = self.units[h]
         momentum = self.drive_momentum

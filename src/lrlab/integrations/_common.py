@@ -103,8 +103,13 @@ def with_update(
     whole, the other options as they were.
 
     ``accumulation``: the trainer's micro-batches per update (it plans the run's length in
-    updates of that many). ``grad_clip``: the norm it clips to (``None`` or ``<= 0``: none); a
-    ``grad_clip`` the options' range-test settings already give is kept."""
+    updates of that many); it always replaces an ``accumulation_steps`` in the options'
+    range-test settings, since the planned length counts the trainer's updates.
+    ``grad_clip``: the norm it clips to (``None`` or ``<= 0``: none); a ``grad_clip`` the
+    options' range-test settings already give is kept (a choice the user made for the find).
+
+    ``eval_batches`` counts the trainer's micro-batches: a held-out split carved from the
+    training data holds at most that many."""
     if not isinstance(accumulation, int) or accumulation < 1:
         raise InvalidArgument(f"accumulation={accumulation!r} must be an integer >= 1.")
     names = {f.name for f in dataclasses.fields(FindSettings)}

@@ -3,10 +3,10 @@
 
 Read: the planned length (``trainer.estimated_stepping_batches`` — Lightning's own count of
 optimizer steps from ``max_epochs`` / ``max_steps``, ``accumulate_grad_batches`` and
-``limit_train_batches``), the batches of one update, the validation batches, a step function
-made of the module's ``training_step`` / ``validation_step`` under the precision plugin, and
-the schedule configured (to plan for it). Changed: the LR attribute, the optimizers (rebuilt
-from ``configure_optimizers``) and, on request, the scheduler.
+``limit_train_batches``), the training batches, the gradient clip, the validation batches,
+a step function made of the module's ``training_step`` / ``validation_step`` under the
+precision plugin, and the schedule configured (to plan for it). Changed: the LR attribute,
+the optimizers (rebuilt from ``configure_optimizers``) and, on request, the scheduler.
 """
 
 from __future__ import annotations
