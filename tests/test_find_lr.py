@@ -444,3 +444,48 @@ def test_a_schedule_free_optimizer_in_eval_mode_is_searched_and_left_in_eval_mod
     assert res.lr is not None and res.config["engine"] == "sequential"
     assert opt.param_groups[0]["train_mode"] is False
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+
+
+def _search_stub(seed: int, **settings):
+    from lrlab.finder.search import Search
+
+    stub = Search.__new__(Search)  # orders() reads only the seed and the settings
+    stub.seed, stub.s = seed, FindSettings(**settings)
+    return stub
+
+
+def test_several_data_orders_average_the_short_runs(monkeypatch):
+    """short_run_seeds=2: every candidate's curve is the mean of its runs under the two data
+    orders, each exactly the run a one-order search makes with that order; the cost adds up."""
+    from lrlab.finder.search import Search
+
+    one_round = {**FAST, "fractions": (0.2,), "extensions": 0}
+    x, y = _blobs()
+
+    def run(**kw) -> FindResult:
+        model = _mlp().double()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        data = TensorLoader(x.double(), y, 32, seed=0)
+        return find_lr(model, opt, nn.CrossEntropyLoss(), data, total_steps=200, seed=4,
+                       **one_round, **kw)  # fmt: skip
+
+    both = run(short_run_seeds=2)
+    first = run()
+    # The second order of a two-order search, alone: computed before the patch.
+    second_order = Search.orders(_search_stub(seed=4, short_run_seeds=2))[1]
+    monkeypatch.setattr(Search, "orders", lambda self: [second_order])
+    second = run()
+    assert [c.lr for c in both.candidates] == [c.lr for c in first.candidates]
+    ok = 0
+    for b, f, s in zip(both.candidates, first.candidates, second.candidates, strict=True):
+        if f.status == s.status == "ok":
+            ok += 1
+            assert b.status == "ok"
+            np.testing.assert_allclose(b.loss, (np.array(f.loss) + s.loss) / 2, rtol=1e-12)
+            assert not np.allclose(f.loss, s.loss)  # the orders differ
+        else:
+            assert b.status != "ok" and b.score is None
+    assert ok >= 3
+    assert both.cost["short_run_steps"] == first.cost["short_run_steps"] + second.cost[
+        "short_run_steps"]  # fmt: skip
+    assert both.config["short_run_seeds"] == 2

@@ -123,13 +123,16 @@ def run_schedule(
     rng_devices: Sequence[int] = (),
     tick: Callable[[int], None] | None = None,
     accumulation: int = 1,
+    first_epoch: int = 0,
 ) -> None:
     """Train ``engine`` for ``trace.checkpoints[-1]`` updates; update ``t`` uses
     ``engine.set_hyper(*hyper(t))``; evaluate on ``eval_data`` after each checkpoint's update.
 
     An update is one batch, or ``accumulation`` consecutive micro-batches (the planned run's
     gradient accumulation, grouped as ``fit`` groups them:
-    :func:`lrlab.train.update.micro_batch_groups`).
+    :func:`lrlab.train.update.micro_batch_groups`). The data is read as in epochs
+    ``first_epoch``, ``first_epoch + 1``, ... (:func:`epoch_batches`; another ``first_epoch``
+    is another data order).
 
     ``trace`` is filled in place (what was measured survives a ``KeyboardInterrupt``). A copy
     whose training or evaluation loss is non-finite is *diverged*, one whose evaluation loss
@@ -140,7 +143,7 @@ def run_schedule(
     total = checkpoints[-1]
     next_c = 0
     step = 0
-    epoch = 0
+    epoch = first_epoch
     while step < total and engine.live:
         produced = False
         data = epoch_batches(train_data, epoch, seed, rng_devices)

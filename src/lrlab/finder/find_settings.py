@@ -33,6 +33,10 @@ class FindSettings:
         extensions: how many times the window may grow by ``extend_by`` candidates when the
             best candidate sits at its edge.
         checkpoints: evaluations per short run (the candidates' curves).
+        short_run_seeds: data orders every short run is trained with; its curve and score
+            are the means over them (the noise of one data order averaged out, at this many
+            times the short runs' cost). 1 by default: the benchmark's rule smooths over log
+            LR instead, and the development half did not pay for more (BENCHMARKS.md).
         holdout_fraction, eval_batches: without ``eval_data``, this fraction of the training
             samples (at most ``eval_batches`` batches) is held out to judge the candidates;
             with it, its first ``eval_batches`` batches are used.
@@ -67,6 +71,7 @@ class FindSettings:
     extensions: int = 2
     extend_by: int = 2
     checkpoints: int = 4
+    short_run_seeds: int = 1
     holdout_fraction: float = 0.2
     eval_batches: int = 16
     score: str = "auto"
@@ -89,6 +94,7 @@ class FindSettings:
         )
         for name in (
             "keep", "min_steps", "max_candidates", "checkpoints", "eval_batches", "extend_by",
+            "short_run_seeds",
         ):  # fmt: skip
             value = getattr(self, name)
             check(

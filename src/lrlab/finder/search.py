@@ -20,7 +20,7 @@ from torch import nn
 
 from lrlab._console import StageBar
 from lrlab.batches import StepFn, Unpack
-from lrlab.copies.driving import OK, Trace, run_schedule
+from lrlab.copies.driving import DIVERGED, NOT_RUN, OK, STOPPED, Trace, run_schedule
 from lrlab.copies.select import Copies, train_copies
 from lrlab.copies.sequential import capture_tensors, restore_tensors
 from lrlab.evaluate import evaluate
@@ -30,6 +30,7 @@ from lrlab.finder.find_settings import FindSettings
 from lrlab.finder.holdout import Holdout
 from lrlab.finder.planned import unit_schedule
 from lrlab.precision import FULL, Precision
+from lrlab.seeding import derive_seed
 
 
 class Search:
@@ -155,11 +156,66 @@ class Search:
             self._round(len(self.horizons) - 1, todo, stages)
 
     def _round(self, r: int, lrs: list[float], stages: StageBar) -> None:
-        h = self.horizons[r]
-        stages.start(f"round {r + 1}: {len(lrs)} LRs × {h} steps", total=h)
+        h, n = self.horizons[r], self.s.short_run_seeds
+        orders = f" × {n} data orders" if n > 1 else ""
+        stages.start(f"round {r + 1}: {len(lrs)} LRs × {h} steps{orders}", total=h * n)
         self._run(lrs, h, stages)
 
+    def orders(self) -> list[tuple[int, int]]:
+        """The data orders of the short runs, as ``(seed, first epoch)``: the planned run's
+        own first (its seed, epochs 0, 1, ...: the one order by default), then the data of
+        far-away epochs with derived seeds. A loader that orders by epoch (lrlab's loaders,
+        a shuffling ``DataLoader``) gives another order for each; a plain list of batches has
+        one order, and only the random numbers (dropout) differ."""
+        out = [(self.seed, 0)]
+        for j in range(1, self.s.short_run_seeds):
+            out.append((derive_seed(self.seed, "short-run-order", j), j * _ORDER_STRIDE))
+        return out
+
     def _run(self, lrs: list[float], h: int, stages: StageBar) -> None:
+        """Train the candidates ``lrs`` for ``h`` updates, once per data order; record them
+        (their curves and scores are the means over the orders)."""
+        checkpoints = _checkpoints(h, self.s.checkpoints)
+        names = list(self.metric_fns)
+        traces: list[Trace] = []
+        complete = True
+        for order in self.orders():
+            outcome = self._train(lrs, h, checkpoints, order, stages)
+            self.engine = outcome.engine
+            self.notes += [note for note in outcome.notes if note not in self.notes]
+            self.short_steps += outcome.record.copy_steps
+            traces.append(outcome.record)
+            if not outcome.complete:
+                complete = False
+                break
+        trace = _mean_trace(traces)
+        for k, lr in enumerate(lrs):
+            status = str(trace.status[k])
+            values = {"loss": float(trace.loss[-1, k])}
+            values.update({m: float(trace.metrics[m][-1, k]) for m in names})
+            finite = status == OK and bool(np.isfinite(values[self.score_name]))
+            self.candidates[(h, float(lr))] = Candidate(
+                lr=float(lr),
+                horizon=h,
+                steps=list(checkpoints),
+                loss=[float(v) for v in trace.loss[:, k]],
+                metrics={m: [float(v) for v in trace.metrics[m][:, k]] for m in names},
+                status=status,
+                score=self._as_score(values) if finite else None,
+            )
+        if not complete:
+            self.complete = False
+            raise KeyboardInterrupt
+
+    def _train(
+        self,
+        lrs: list[float],
+        h: int,
+        checkpoints: list[int],
+        order: tuple[int, int],
+        stages: StageBar,
+    ) -> Any:
+        """One training of the candidates from the start state, the data in ``order``."""
         restore_tensors(self.work, self.start)
         copies = Copies(
             work=self.work,
@@ -180,17 +236,16 @@ class Search:
             scale, m = unit(t)
             return scale, (m if momentum else None)
 
-        checkpoints = _checkpoints(h, self.s.checkpoints)
         names = list(self.metric_fns)
 
         def drive(engine: Any, trace: Trace) -> None:
             run_schedule(
-                engine, self.hold.train, self.hold.eval, trace, hyper=hyper, seed=self.seed,
+                engine, self.hold.train, self.hold.eval, trace, hyper=hyper, seed=order[0],
                 threshold=self.threshold, rng_devices=self.rng_devices, tick=stages.advance,
-                accumulation=self.accumulation,
+                accumulation=self.accumulation, first_epoch=order[1],
             )  # fmt: skip
 
-        outcome = train_copies(
+        return train_copies(
             copies,
             self.s.method,
             lambda: Trace(checkpoints, len(lrs), names),
@@ -198,26 +253,6 @@ class Search:
             lambda trace: trace.steps > 0,
             label="find_lr",
         )
-        self.engine, self.notes = outcome.engine, self.notes + outcome.notes
-        trace = outcome.record
-        self.short_steps += trace.copy_steps
-        for k, lr in enumerate(lrs):
-            status = str(trace.status[k])
-            values = {"loss": float(trace.loss[-1, k])}
-            values.update({m: float(trace.metrics[m][-1, k]) for m in names})
-            finite = status == OK and bool(np.isfinite(values[self.score_name]))
-            self.candidates[(h, float(lr))] = Candidate(
-                lr=float(lr),
-                horizon=h,
-                steps=list(checkpoints),
-                loss=[float(v) for v in trace.loss[:, k]],
-                metrics={m: [float(v) for v in trace.metrics[m][:, k]] for m in names},
-                status=status,
-                score=self._as_score(values) if finite else None,
-            )
-        if not outcome.complete:
-            self.complete = False
-            raise KeyboardInterrupt
 
     def lrs(self, r: int) -> list[float]:
         h = self.horizons[r]
@@ -323,3 +358,25 @@ def _checkpoints(h: int, count: int) -> list[int]:
     """``count`` evaluation points over ``h`` updates, the last one at ``h``."""
     points = sorted({max(1, round(h * (i + 1) / count)) for i in range(count)})
     return [p for p in points if p <= h]
+
+
+# Another data order reads the epochs this far on (no planned run is this long in epochs).
+_ORDER_STRIDE = 100_000
+
+
+def _mean_trace(traces: list[Trace]) -> Trace:
+    """The traces of one set of candidates under several data orders as one: the mean of
+    the held-out values (NaN where any order has none), and per candidate the worst status —
+    not run (interrupted) over diverged over stopped over ok."""
+    if len(traces) == 1:
+        return traces[0]
+    first = traces[0]
+    out = Trace(first.checkpoints, first.num_copies, list(first.metrics))
+    out.loss = np.mean([t.loss for t in traces], axis=0)
+    out.metrics = {m: np.mean([t.metrics[m] for t in traces], axis=0) for m in first.metrics}
+    rank = {NOT_RUN: 3, DIVERGED: 2, STOPPED: 1, OK: 0}
+    for k in range(first.num_copies):
+        out.status[k] = max((str(t.status[k]) for t in traces), key=rank.__getitem__)
+    out.steps = max(t.steps for t in traces)
+    out.copy_steps = sum(t.copy_steps for t in traces)
+    return out
