@@ -217,7 +217,8 @@ def test_the_planned_update_options_reach_the_range_test_and_the_short_runs(
     out = tmp_path / "out"
     code, _, stderr = _run(
         capsys, "--model", f"{factory_module}:factory", "--epochs", "3", "--num-iter", "30",
-        "--accumulation-steps", "3", "--grad-clip", "0.5", "--device", "cpu", "--quiet",
+        "--accumulation-steps", "3", "--grad-clip", "0.5", "--short-run-seeds", "2",
+        "--device", "cpu", "--quiet",
         "--out", str(out),
     )  # fmt: skip
     assert code == 0, stderr
@@ -227,6 +228,7 @@ def test_the_planned_update_options_reach_the_range_test_and_the_short_runs(
     assert (rt["accumulation_steps"], rt["grad_clip"]) == (3, 0.5)
     assert found.range_test.config["accumulation_steps"] == 3
     assert found.config["engine"] in ("grouped", "vmapped")  # both accumulate and clip
+    assert found.config["short_run_seeds"] == 2
 
 
 @pytest.mark.parametrize(
@@ -236,6 +238,8 @@ def test_the_planned_update_options_reach_the_range_test_and_the_short_runs(
         (("--grad-clip", "-1"), "--grad-clip"),
         (("--amp", "fp8"), "amp='fp8' is not a precision"),
         (("--grad-clip", "1", "--vary", "momentum=0.9,0.8"), "--vary does not take them"),
+        (("--short-run-seeds", "0"), "--short-run-seeds"),
+        (("--short-run-seeds", "2", "--fast"), "--fast does not look at"),
     ],
 )
 def test_bad_planned_update_options_are_one_line_errors(

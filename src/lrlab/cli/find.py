@@ -62,12 +62,14 @@ def run_find_lr(
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
+    short_run_seeds: int = 1,
     **options: Any,
 ) -> FindResult:
     """Build the task's objects (:func:`lrlab.tasks.build_run`) and run ``find_lr`` for the
     planned run (``iterations``, or ``epochs`` × batches per epoch — default the task's
     epochs: :func:`lrlab.train.budget.planned_updates`); no printing, no files. ``settings``
-    / ``options``: the range test's (the window defaults to the task's ``lr_range``)."""
+    / ``options``: the range test's (the window defaults to the task's ``lr_range``);
+    ``short_run_seeds``: :class:`lrlab.FindSettings`' data orders per short run."""
     from lrlab.batches import num_batches
     from lrlab.finder import find_lr
     from lrlab.finder.settings import task_settings
@@ -91,7 +93,7 @@ def run_find_lr(
     result = find_lr(
         run.model, run.optimizer, run.criterion, run.data.train, total_steps=int(steps),
         schedule=schedule, metrics=run.metrics, seed=seed, device=run.device,
-        progress=progress, range_test=s,
+        progress=progress, range_test=s, short_run_seeds=short_run_seeds,
     )  # fmt: skip
     result.config.update({"task": run.task.name, "seed": seed})
     if result.range_test is not None:
@@ -196,6 +198,10 @@ def find(
     amp: Annotated[
         str | None, typer.Option("--amp", help="bf16 | fp16 (CUDA) | off; default: the task's.")
     ] = None,
+    short_run_seeds: Annotated[
+        int,
+        typer.Option("--short-run-seeds", help="Data orders per short run (N× their cost)."),
+    ] = 1,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
@@ -223,7 +229,8 @@ def find(
     check_out_dir(out)  # before any work: a bad --out never costs a sweep
     check_counts(batch_size=batch_size, eval_every=eval_every, eval_batches=eval_batches,
                  workers=workers, repeats=repeats, confirm_epochs=confirm_epochs,
-                 accumulation_steps=accumulation_steps)  # fmt: skip
+                 accumulation_steps=accumulation_steps,
+                 short_run_seeds=short_run_seeds)  # fmt: skip
     check_rates(grad_clip=grad_clip)
     if amp is not None:
         from lrlab.precision import amp_name
@@ -233,10 +240,12 @@ def find(
     update = {"grad_clip": grad_clip, "accumulation_steps": accumulation_steps}
     if amp is not None:
         update["amp"] = amp  # else the task's (on CUDA)
-    if vary is not None and (grad_clip, accumulation_steps, amp) != (None, 1, None):
+    if vary is not None and (grad_clip, accumulation_steps, amp, short_run_seeds) != (
+        None, 1, None, 1
+    ):  # fmt: skip
         raise InvalidArgument(
-            "--grad-clip, --accumulation-steps and --amp describe the planned run's update; "
-            "--vary does not take them.",
+            "--grad-clip, --accumulation-steps, --amp and --short-run-seeds describe the "
+            "planned run and its short runs; --vary does not take them.",
             hint="Drop them, or drop --vary to find the LR for that run.",
         )
     if vary is not None:  # `lrlab find --vary`: lrlab/cli/_vary.py
@@ -267,11 +276,11 @@ def find(
     if not fast:
         with locked(out):
             return _find_lr(spec, window, epochs, iterations, schedule, batch_size, seed,
-                            device, quiet, out)  # fmt: skip
-    if (epochs, iterations, schedule) != (None, None, "one-cycle"):
+                            device, quiet, out, short_run_seeds)  # fmt: skip
+    if (epochs, iterations, schedule, short_run_seeds) != (None, None, "one-cycle", 1):
         raise InvalidArgument(
-            "--epochs, --iterations and --schedule describe the planned run, which --fast "
-            "does not look at.",
+            "--epochs, --iterations, --schedule and --short-run-seeds describe the planned run "
+            "and its short runs, which --fast does not look at.",
             hint="Drop --fast to find the LR for that run, or drop those options.",
         )
     with locked(out):
@@ -299,6 +308,7 @@ def _find_into(out: Path, spec: Any, quiet: bool, **options: Any) -> None:
 def _find_lr(
     spec: Any, window: dict[str, Any], epochs: int | None, iterations: int | None,
     schedule: str, batch_size: int | None, seed: int, device: str, quiet: bool, out: Path,
+    short_run_seeds: int = 1,
 ) -> None:  # fmt: skip
     for name, value in (("--epochs", epochs), ("--iterations", iterations)):
         if value is not None and value < 1:
@@ -307,7 +317,7 @@ def _find_lr(
         raise InvalidArgument("Give --epochs or --iterations, not both.")
     result = run_find_lr(
         spec, epochs=epochs, iterations=iterations, schedule=schedule, batch_size=batch_size,
-        seed=seed, device=device, progress=not quiet, **window,
+        seed=seed, device=device, progress=not quiet, short_run_seeds=short_run_seeds, **window,
     )  # fmt: skip
     console.print(find_table(result))  # first: shown even when the disk is full
     paths = save_or_rescue(lambda d: write_find_outputs(result, d), out, what="find_lr answer")
