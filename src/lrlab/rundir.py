@@ -23,7 +23,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -229,6 +229,31 @@ def drop_stale_partial(out: str | os.PathLike, name: str) -> None:
     """Remove the partial result a complete one supersedes (lrlab wrote it)."""
     with contextlib.suppress(OSError):
         result_path(out, name, complete=False).unlink()
+
+
+def write_result_files(
+    out: str | os.PathLike,
+    *,
+    complete: bool,
+    save_json: Callable[[Path], Path],
+    json_name: str,
+    figures: Sequence[tuple[str, Any, int]] = (),
+) -> list[Path]:
+    """A result's JSON (``save_json(path)``) and its figures (``(name, matplotlib Figure,
+    dpi)``, saved atomically) in ``out``: under :func:`result_path`'s names, so an incomplete
+    result goes beside a complete one, never over it; a complete one removes the partial files
+    it supersedes. Returns the paths, the JSON's first."""
+    from lrlab._io import save_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [save_json(result_path(out, json_name, complete=complete))]
+    for name, fig, dpi in figures:
+        paths.append(save_figure(fig, result_path(out, name, complete=complete), dpi=dpi))
+    if complete:
+        for name in (json_name, *(name for name, _, _ in figures)):
+            drop_stale_partial(out, name)
+    return paths
 
 
 def save_or_rescue(save: Callable[[Path], T], out: str | os.PathLike, *, what: str) -> T:

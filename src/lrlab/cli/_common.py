@@ -6,6 +6,7 @@ Consistency across commands is a feature: ``--task``, ``--out``, ``--seed``/``--
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -156,3 +157,8 @@ def load_task_or_factory(task: str | None, model: str | None, **overrides: Any) 
         return get_task(task, **options)
     user = load_user_task(model)  # type: ignore[arg-type]  # not None: checked above
     return user.with_options(**options) if options else user
+
+
+def fmt_lr(value: float | None, digits: int = 3) -> str:
+    """A number for a table: ``digits`` significant figures, ``—`` for none or non-finite."""
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"

@@ -3,15 +3,14 @@ files (``range_test.json``, ``range_test.png``) and its table."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from lrlab._io import save_figure
+from lrlab.cli._common import fmt_lr
 from lrlab.errors import InvalidArgument
-from lrlab.rundir import drop_stale_partial, result_path
+from lrlab.rundir import write_result_files
 
 if TYPE_CHECKING:  # lrlab.finder imports torch: only when the command runs, not for --help
     from lrlab.finder import RangeTestResult, RangeTestSettings
@@ -70,21 +69,14 @@ def write_outputs(result: RangeTestResult, out: Path) -> tuple[Path, Path]:
     an interrupted sweep as ``range_test.partial.*``, beside a complete one, never over it."""
     from matplotlib.figure import Figure
 
-    complete = result.stop_reason != "interrupted"
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = result.save(result_path(out, JSON_NAME, complete=complete))
     fig = Figure(figsize=(7, 4.5))
     result.plot(ax=fig.add_subplot())
     fig.tight_layout()
-    png_path = save_figure(fig, result_path(out, PNG_NAME, complete=complete), dpi=120)
-    if complete:
-        drop_stale_partial(out, JSON_NAME)
-        drop_stale_partial(out, PNG_NAME)
+    json_path, png_path = write_result_files(
+        out, complete=result.stop_reason != "interrupted", save_json=result.save,
+        json_name=JSON_NAME, figures=[(PNG_NAME, fig, 120)],
+    )  # fmt: skip
     return json_path, png_path
-
-
-def fmt_lr(value: float | None) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
 def summary_table(result: RangeTestResult) -> Table:

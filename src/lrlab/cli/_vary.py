@@ -13,15 +13,14 @@ verdict, and the max LR each candidate allows. Examples::
 from __future__ import annotations
 
 import contextlib
-import math
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from lrlab._io import save_figure
+from lrlab.cli._common import fmt_lr
 from lrlab.errors import Interrupted, InvalidArgument, LrlabError
-from lrlab.rundir import drop_stale_partial, result_path, save_or_rescue
+from lrlab.rundir import save_or_rescue, write_result_files
 
 JSON_NAME = "vary.json"
 PNG_NAME = "vary.png"
@@ -51,10 +50,6 @@ def parse_vary_option(spec: str) -> dict[str, list[Any]]:
     return {name.strip(): [_scalar(v) for v in values]}
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
-
-
 def ranking_table(result: Any) -> Table:
     """One row per candidate, best first: the measures the ranking read and why.
 
@@ -80,21 +75,21 @@ def ranking_table(result: Any) -> Table:
         m = ranking.measures[k] if ranking else None
         limit = "—"
         if m is not None and m.lr_limit is not None:
-            limit = ("≥ " if m.limit_kind == "censored" else "") + _fmt(m.lr_limit)
+            limit = ("≥ " if m.limit_kind == "censored" else "") + fmt_lr(m.lr_limit)
         star = ranking is not None and ranking.recommended == k
         row = [
             str(ranking.ranks[k]) if ranking else "",
             f"[bold green]{cand.value}[/]" if star else str(cand.value),
             "—" if m is None or m.best_loss is None else f"{m.best_loss:.4g} ±{m.se:.2g}",
-            _fmt(None if m is None else m.lr_best),
+            fmt_lr(None if m is None else m.lr_best),
             limit,
-            _fmt(cand.suggested_lr),
+            fmt_lr(cand.suggested_lr),
         ]
         if metric:
-            row.append(_fmt(None if m is None else m.metric_best, 4))
+            row.append(fmt_lr(None if m is None else m.metric_best, 4))
         if confirmed:
             conf = cand.confirmation
-            row.append("—" if conf is None else _fmt(conf.eval_loss, 4))
+            row.append("—" if conf is None else fmt_lr(conf.eval_loss, 4))
         table.add_row(*row)
     return table
 
@@ -121,8 +116,6 @@ def write_vary_outputs(
 
     if complete is None:
         complete = result.stop_reason != "interrupted"
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = result.save(result_path(out, JSON_NAME, complete=complete))
     has_metric = any(any(k != "loss" for k in c.range_test.eval) for c in result.candidates)
     fig = Figure(figsize=(8, 7 if has_metric else 5))
     if has_metric:
@@ -131,10 +124,10 @@ def write_vary_outputs(
         ax, metric_ax = fig.add_subplot(), None
     result.plot(ax=ax, metric_ax=metric_ax)
     fig.tight_layout()
-    png_path = save_figure(fig, result_path(out, PNG_NAME, complete=complete), dpi=120)
-    if complete:
-        drop_stale_partial(out, JSON_NAME)
-        drop_stale_partial(out, PNG_NAME)
+    json_path, png_path = write_result_files(
+        out, complete=complete, save_json=result.save, json_name=JSON_NAME,
+        figures=[(PNG_NAME, fig, 120)],
+    )  # fmt: skip
     return json_path, png_path
 
 
@@ -159,7 +152,7 @@ def run_vary_command(
             runs = f" × {len(cand.runs)} runs" if cand.repeats else ""
             err_console.print(
                 f"{cand.label}: {rt.num_steps} steps{runs} ({rt.stop_reason}), "
-                f"suggested max lr {_fmt(cand.suggested_lr)}"
+                f"suggested max lr {fmt_lr(cand.suggested_lr)}"
             )
 
     try:
@@ -178,7 +171,7 @@ def run_vary_command(
     console.print(f"[bold]verdict[/]: {result.verdict}")
     for note in result.ranking.notes if result.ranking else []:
         console.print(f"note: {note}")
-    lrs = ", ".join(f"{c.value}: {_fmt(c.suggested_lr)}" for c in result.candidates)
+    lrs = ", ".join(f"{c.value}: {fmt_lr(c.suggested_lr)}" for c in result.candidates)
     console.print(f"max lr each {result.name} allows (its suggestion): {lrs}")
     if result.confirmed is not None:
         console.print(

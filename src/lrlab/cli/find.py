@@ -37,9 +37,10 @@ from lrlab.cli._common import (
     check_rates,
     console,
     err_console,
+    fmt_lr,
     load_task_or_factory,
 )
-from lrlab.cli._range_test import fmt_lr, run_find, summary_table, write_outputs
+from lrlab.cli._range_test import run_find, summary_table, write_outputs
 from lrlab.errors import Interrupted, InvalidArgument
 from lrlab.rundir import check_out_dir, locked, save_or_rescue
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lrlab._io import save_figure
 from lrlab.cli._common import (
     DeviceOpt,
     ModelOpt,
@@ -28,11 +27,12 @@ from lrlab.cli._common import (
     check_counts,
     console,
     err_console,
+    fmt_lr,
     load_task_or_factory,
     parse_range,
 )
 from lrlab.errors import Interrupted, InvalidArgument
-from lrlab.rundir import check_out_dir, drop_stale_partial, locked, result_path, save_or_rescue
+from lrlab.rundir import check_out_dir, locked, save_or_rescue, write_result_files
 
 if TYPE_CHECKING:  # torch-heavy: imported inside the functions so `--help` stays fast
     from rich.table import Table
@@ -150,9 +150,6 @@ def write_outputs(result: ScanResult, out: Path) -> tuple[Path, Path, Path]:
     interrupted scan as ``scan.partial.*``, beside a complete one, never over it."""
     from matplotlib.figure import Figure
 
-    done = bool(result.complete)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = result.save(result_path(out, JSON_NAME, complete=done))
     n = len(result.horizons)
     cols = 1 if n == 1 else 2
     rows = math.ceil(n / cols)
@@ -161,13 +158,12 @@ def write_outputs(result: ScanResult, out: Path) -> tuple[Path, Path, Path]:
     for extra in axes[n:]:
         extra.set_visible(False)
     result.plot(axes=axes[:n])
-    png_path = save_figure(fig, result_path(out, PNG_NAME, complete=done), dpi=110)
     heat = Figure(figsize=(8.0, 1.5 + 0.5 * n))
     result.heatmap(ax=heat.add_subplot())
-    heat_path = save_figure(heat, result_path(out, HEATMAP_NAME, complete=done), dpi=110)
-    if done:
-        for name in (JSON_NAME, PNG_NAME, HEATMAP_NAME):
-            drop_stale_partial(out, name)
+    json_path, png_path, heat_path = write_result_files(
+        out, complete=bool(result.complete), save_json=result.save, json_name=JSON_NAME,
+        figures=[(PNG_NAME, fig, 110), (HEATMAP_NAME, heat, 110)],
+    )  # fmt: skip
     return json_path, png_path, heat_path
 
 
@@ -176,16 +172,12 @@ def _engine(result: ScanResult) -> str:
     return f" ({engine} engine)" if engine else ""
 
 
-def _fmt(value: float) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
-
-
 def summary_table(result: ScanResult, tolerance: float = 0.05) -> Table:
     """Best LR, its band, the loss there, and how many LRs were stopped, per horizon."""
     from rich.table import Table
 
     title = f"look-ahead scan — {result.config.get('task', '')}".rstrip(" —")
-    table = Table(title=title, caption=f"initial loss {_fmt(result.initial_loss)}; band: "
+    table = Table(title=title, caption=f"initial loss {fmt_lr(result.initial_loss)}; band: "
                   f"within {tolerance:.0%} of the best loss; method {result.method}"
                   f"{_engine(result)}")  # fmt: skip
     for column in (f"horizon ({result.unit})", "best lr", "band", "loss", "stopped", "diverged"):
@@ -194,9 +186,9 @@ def summary_table(result: ScanResult, tolerance: float = 0.05) -> Table:
         status = result.status[h]
         table.add_row(
             str(best.horizon),
-            f"[bold green]{_fmt(best.lr)}[/]",
-            f"{_fmt(best.low)} – {_fmt(best.high)}",
-            _fmt(best.value),
+            f"[bold green]{fmt_lr(best.lr)}[/]",
+            f"{fmt_lr(best.low)} – {fmt_lr(best.high)}",
+            fmt_lr(best.value),
             str(status.count("stopped")),
             str(status.count("diverged")),
         )

@@ -111,6 +111,34 @@ class Trace:
         return bool((self.status != NOT_RUN).all())
 
 
+@dataclass
+class Measured:
+    """The held-out values of the live copies at a checkpoint (both loops read them so):
+    ``values[name]`` per live copy (NaN where the copy diverged), ``idx`` their global
+    indices, ``diverged`` (a non-finite training or evaluation loss) and ``above`` (a finite
+    evaluation loss over the stop threshold)."""
+
+    idx: np.ndarray
+    values: dict[str, np.ndarray]
+    diverged: np.ndarray
+    above: np.ndarray
+
+
+def measure_live(
+    engine: Engine, eval_data: Iterable[Any], threshold: float | None, rng_devices: Sequence[int]
+) -> Measured:
+    """Evaluate the live copies on ``eval_data``, inside ``fork_rng`` (evaluation never
+    changes the random numbers training sees)."""
+    alive = engine.alive()
+    with torch.random.fork_rng(devices=list(rng_devices)):
+        values = engine.evaluate(eval_data)
+    loss = values["loss"]
+    diverged = ~alive | ~np.isfinite(loss)
+    above = ~diverged & (loss > threshold) if threshold is not None else np.zeros_like(diverged)
+    masked = {k: np.where(diverged, np.nan, v) for k, v in values.items()}
+    return Measured(np.asarray(engine.live), masked, diverged, above)
+
+
 def run_schedule(
     engine: Engine,
     train_data: Iterable[Any],
@@ -184,16 +212,11 @@ def _evaluate(
     _mark(trace, engine.take_dead())
     if not engine.live:
         return
-    alive = engine.alive()
-    with torch.random.fork_rng(devices=list(rng_devices)):
-        values = engine.evaluate(eval_data)
-    idx = np.asarray(engine.live)
-    loss = values["loss"]
-    diverged = ~alive | ~np.isfinite(loss)
-    trace.loss[c, idx] = np.where(diverged, np.nan, loss)
+    m = measure_live(engine, eval_data, threshold, rng_devices)
+    idx, diverged, above = m.idx, m.diverged, m.above
+    trace.loss[c, idx] = m.values["loss"]
     for name in trace.metric_names:
-        trace.metrics[name][c, idx] = np.where(diverged, np.nan, values[name])
-    above = ~diverged & (loss > threshold) if threshold is not None else np.zeros_like(diverged)
+        trace.metrics[name][c, idx] = m.values[name]
     if diverged.any() or above.any():
         trace.status[idx[diverged]] = DIVERGED
         trace.status[idx[above]] = STOPPED

@@ -20,9 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from lrlab.copies.driving import DIVERGED, NOT_RUN, OK, STOPPED, Engine, epoch_batches
+from lrlab.copies.driving import (
+    DIVERGED,
+    NOT_RUN,
+    OK,
+    STOPPED,
+    Engine,
+    epoch_batches,
+    measure_live,
+)
 from lrlab.errors import DataError
 
 # Cell statuses of a scan (horizon × LR): the engines' OK / STOPPED / DIVERGED / NOT_RUN.
@@ -123,16 +130,11 @@ def _checkpoint(
     rng_devices: Sequence[int],
 ) -> None:
     _mark(record, h, engine.take_dead(), DIVERGED)
-    alive = engine.alive()
-    with torch.random.fork_rng(devices=list(rng_devices)):
-        values = engine.evaluate(eval_data)
-    idx = np.asarray(engine.live)
-    loss = values["loss"]
-    diverged = ~alive | ~np.isfinite(loss)
-    above = ~diverged & (loss > threshold) if threshold is not None else np.zeros_like(alive)
-    record.raw[h, idx] = np.where(diverged, np.nan, loss)
+    m = measure_live(engine, eval_data, threshold, rng_devices)
+    idx, diverged, above = m.idx, m.diverged, m.above
+    record.raw[h, idx] = m.values["loss"]
     for name in record.metric_names:
-        record.metrics[name][h, idx] = np.where(diverged, np.nan, values[name])
+        record.metrics[name][h, idx] = m.values[name]
     record.status[h, idx] = np.where(diverged, DIVERGED, np.where(above, STOPPED, OK))
     removed = diverged | (above & mask_stopped)
     if removed.any():
